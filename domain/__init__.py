@@ -1,0 +1,1 @@
+"""The business: orders as a decider. Pure Python, no I/O."""

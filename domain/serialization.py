@@ -1,0 +1,46 @@
+"""Events as stored: a type name, a schema version and a JSON body.
+
+Old shapes are upcast as they are read; rows in the table are never rewritten.
+An upcaster takes the body of version n and returns the body of version n + 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from domain.order import EVENT_TYPES, Event
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+# (event type, schema version it reads) -> upcaster to the next version
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+_encoder = msgspec.json.Encoder()
+_decoders = {name: msgspec.json.Decoder(cls) for name, cls in EVENT_TYPES.items()}
+
+
+class UnknownEventType(Exception):
+    pass
+
+
+def event_type(event: Event) -> str:
+    return type(event).__name__
+
+
+def encode_event(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode_event(type_name: str, schema_version: int, body: str | bytes) -> Event:
+    cls = EVENT_TYPES.get(type_name)
+    if cls is None:
+        raise UnknownEventType(f"unknown event type {type_name!r}")
+    if schema_version == cls.schema_version:
+        return _decoders[type_name].decode(body)
+    data: dict[str, Any] = msgspec.json.decode(body)
+    for version in range(schema_version, cls.schema_version):
+        data = UPCASTERS[(type_name, version)](data)
+    return msgspec.convert(data, cls)

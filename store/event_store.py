@@ -1,0 +1,228 @@
+"""The event store: append to a stream, read a stream, read the whole log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import msgspec
+
+from domain.order import Event, Order
+from domain.serialization import decode_event, encode_event, event_type
+
+EVENTS_CHANNEL = "events"
+
+
+class Metadata(msgspec.Struct, frozen=True, omit_defaults=True):
+    command_id: str = ""
+    correlation_id: str = ""
+    causation_id: str | None = None
+    actor: str = "anonymous"
+    requested_at: str | None = None
+
+
+class RecordedEvent(msgspec.Struct, frozen=True):
+    position: int
+    stream_id: str
+    version: int
+    event_id: UUID
+    type: str
+    schema_version: int
+    event: Event
+    data: str
+    metadata: Metadata
+    recorded_at: datetime
+
+
+class AppendResult(msgspec.Struct, frozen=True):
+    stream_id: str
+    first_version: int
+    last_version: int
+    duplicate: bool = False
+
+
+class ConcurrencyError(Exception):
+    def __init__(self, stream_id: str, expected_version: int, actual_version: int) -> None:
+        super().__init__(f"stream {stream_id} is at version {actual_version}, not {expected_version}")
+        self.stream_id = stream_id
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+
+
+_metadata_encoder = msgspec.json.Encoder()
+_metadata_decoder = msgspec.json.Decoder(Metadata)
+
+# One statement, so one round trip and one implicit transaction: check the
+# stream's head, record the command id, insert the events, upsert the order's
+# read-model row and notify listeners. A command id seen before inserts
+# nothing (ON CONFLICT waits for a concurrent twin to commit, then skips).
+# A writer racing for the same version fails on events_stream_version.
+_APPEND = """
+WITH head AS (
+    SELECT coalesce(max(version), 0) AS version FROM events WHERE stream_id = $1
+), command AS (
+    INSERT INTO commands (command_id, stream_id, first_version, last_version)
+    SELECT $3, $1, $2 + 1, $2 + cardinality($5::text[]) FROM head WHERE head.version = $2
+    ON CONFLICT (command_id) DO NOTHING
+    RETURNING last_version
+), appended AS (
+    INSERT INTO events (stream_id, version, event_id, type, schema_version, data, metadata)
+    SELECT $1, $2 + e.n, e.event_id, e.type, e.schema_version, e.data::jsonb, $8::jsonb
+    FROM unnest($4::uuid[], $5::text[], $6::smallint[], $7::text[])
+         WITH ORDINALITY AS e(event_id, type, schema_version, data, n)
+    WHERE EXISTS (SELECT FROM command)
+    RETURNING position
+), read_model AS (
+    INSERT INTO order_read_model AS o (order_id, customer_id, currency, status, line_count,
+                                       item_count, total_cents, version, created_at, updated_at)
+    SELECT $1, $9, $10, $11, $12, $13, $14, command.last_version, now(), now() FROM command
+    WHERE $11::text IS NOT NULL
+    ON CONFLICT (order_id) DO UPDATE SET
+        status = EXCLUDED.status, line_count = EXCLUDED.line_count,
+        item_count = EXCLUDED.item_count, total_cents = EXCLUDED.total_cents,
+        version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+    RETURNING 1
+), notified AS (
+    SELECT pg_notify($15, $1 || ' ' || command.last_version) FROM command
+)
+SELECT (SELECT version FROM head) AS head,
+       (SELECT last_version FROM command) AS last_version,
+       (SELECT max(position) FROM appended) AS last_position,
+       (SELECT count(*) FROM read_model) + (SELECT count(*) FROM notified) AS side_effects
+"""
+
+_FIND_COMMAND = """
+SELECT stream_id, first_version, last_version FROM commands WHERE command_id = $1
+"""
+
+_COLUMNS = (
+    "position, stream_id, version, event_id, type, schema_version, data::text, metadata::text, recorded_at"
+)
+
+_READ_STREAM = f"""
+SELECT {_COLUMNS} FROM events
+WHERE stream_id = $1 AND version <= $2
+ORDER BY version
+"""
+
+_VERSION_AT = """
+SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1 AND recorded_at <= $2
+"""
+
+_READ_ALL = f"""
+SELECT {_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2
+"""
+
+_READ_LOG = f"""
+SELECT {_COLUMNS} FROM events
+WHERE position < $1 AND ($2::text IS NULL OR type = $2) AND ($3::text IS NULL OR stream_id = $3)
+ORDER BY position DESC LIMIT $4
+"""
+
+
+def _recorded(row: asyncpg.Record) -> RecordedEvent:
+    position, stream_id, version, event_id, type_name, schema_version, data, metadata, at = row
+    return RecordedEvent(
+        position,
+        stream_id,
+        version,
+        event_id,
+        type_name,
+        schema_version,
+        decode_event(type_name, schema_version, data),
+        data,
+        _metadata_decoder.decode(metadata),
+        at,
+    )
+
+
+class EventStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        command_id: UUID,
+        metadata: Metadata,
+        order: Order | None = None,
+    ) -> AppendResult:
+        """Append `events` after `expected_version`, with the order's new read-model row."""
+        row: tuple[Any, ...] = (None,) * 6
+        if order is not None:
+            row = (
+                order.customer_id,
+                order.currency,
+                order.status,
+                len(order.lines),
+                order.item_count,
+                order.total_cents,
+            )
+        try:
+            result = await self.pool.fetchrow(
+                _APPEND,
+                stream_id,
+                expected_version,
+                command_id,
+                [uuid4() for _ in events],
+                [event_type(e) for e in events],
+                [e.schema_version for e in events],
+                [encode_event(e).decode() for e in events],
+                _metadata_encoder.encode(metadata).decode(),
+                *row,
+                EVENTS_CHANNEL,
+            )
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name != "events_stream_version":
+                raise
+            # Another writer took the version between our check and insert.
+            previous = await self.find_command(command_id)
+            if previous is not None:
+                return previous
+            raise ConcurrencyError(stream_id, expected_version, expected_version + 1) from None
+        assert result is not None
+        if result["last_version"] is not None:
+            return AppendResult(stream_id, expected_version + 1, result["last_version"])
+        previous = await self.find_command(command_id)
+        if previous is not None:
+            return previous
+        raise ConcurrencyError(stream_id, expected_version, result["head"])
+
+    async def find_command(self, command_id: UUID) -> AppendResult | None:
+        row = await self.pool.fetchrow(_FIND_COMMAND, command_id)
+        if row is None:
+            return None
+        return AppendResult(row["stream_id"], row["first_version"], row["last_version"], True)
+
+    async def read_stream(self, stream_id: str, up_to_version: int | None = None) -> list[RecordedEvent]:
+        limit = 2**31 - 1 if up_to_version is None else up_to_version
+        rows = await self.pool.fetch(_READ_STREAM, stream_id, limit)
+        return [_recorded(row) for row in rows]
+
+    async def version_at(self, stream_id: str, moment: datetime) -> int:
+        """The stream's version as it stood at `moment` (0: it did not exist yet)."""
+        version: int = await self.pool.fetchval(_VERSION_AT, stream_id, moment)
+        return version
+
+    async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """Events by global position, oldest first, after the position `after`."""
+        rows = await self.pool.fetch(_READ_ALL, after, limit)
+        return [_recorded(row) for row in rows]
+
+    async def read_log(
+        self,
+        *,
+        before: int | None = None,
+        limit: int = 50,
+        type_name: str | None = None,
+        stream_id: str | None = None,
+    ) -> list[RecordedEvent]:
+        """Events newest first, for people reading the log."""
+        start = 2**63 - 1 if before is None else before
+        rows = await self.pool.fetch(_READ_LOG, start, type_name, stream_id, limit)
+        return [_recorded(row) for row in rows]
