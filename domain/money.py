@@ -20,7 +20,7 @@ CURRENCIES = frozenset(
     """.split()
 )
 
-_AMOUNT = re.compile(r"(\d+)(?:\.(\d+))?")
+_AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
 
 
 def check_currency(code: str) -> None:

@@ -176,12 +176,14 @@ def _create(command: CreateOrder, state: Order) -> list[Event]:
     if state.status != "none":
         raise OrderAlreadyExists(f"Order {command.order_id} already exists.")
     customer = command.customer_id
-    if not 1 <= len(customer) <= 64 or not customer.isprintable():
+    if not customer.strip():
+        raise InvalidCustomerId("Give a customer id (1 to 64 printable characters); it cannot be blank.")
+    if len(customer) > 64:
         raise InvalidCustomerId(
-            f"The customer id must be 1 to 64 printable characters (this one has {len(customer)})."
-            if not 1 <= len(customer) <= 64
-            else "The customer id must be 1 to 64 printable characters, with no control characters."
+            f"The customer id must be at most 64 characters (this one has {len(customer)})."
         )
+    if not customer.isprintable():
+        raise InvalidCustomerId("The customer id must be printable characters, with no control characters.")
     check_currency(command.currency)
     return [OrderCreated(command.order_id, customer, command.currency)]
 
@@ -194,9 +196,11 @@ def _add_item(command: AddItem, state: Order) -> list[Event]:
             f"(this one has {len(command.sku)} characters)."
         )
     name = command.name
-    if not 1 <= len(name) <= 200 or not name.strip():
-        raise InvalidItemName(f"The item name must be 1 to 200 characters (this one has {len(name)}).")
-    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in name):
+    if not name.strip():
+        raise InvalidItemName("Give the item a name (1 to 200 characters); it cannot be blank.")
+    if len(name) > 200:
+        raise InvalidItemName(f"The item name must be at most 200 characters (this one has {len(name)}).")
+    if _has_control(name):
         raise InvalidItemName("The item name must not contain control characters.")
     price = command.unit_price_cents
     if price <= 0:
@@ -248,7 +252,7 @@ def _cancel(command: CancelOrder, state: Order) -> list[Event]:
             f"Give a reason for the cancellation, 1 to {MAX_REASON} characters "
             f"(this one has {len(reason.strip())})."
         )
-    if any(ord(ch) < 32 and ch not in "\r\n\t" for ch in reason):
+    if _has_control(reason.replace("\r", "").replace("\n", "").replace("\t", "")):
         raise InvalidCancelReason("The reason must not contain control characters.")
     return [OrderCancelled(reason)]
 
@@ -256,6 +260,10 @@ def _cancel(command: CancelOrder, state: Order) -> list[Event]:
 def _require_draft(state: Order, action: str) -> None:
     if state.status != "draft":
         raise OrderNotDraft(f"This order is {state.status}; only a draft order can {action}.")
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text)
 
 
 def _check_quantity(quantity: int) -> None:
