@@ -94,3 +94,12 @@ async def shared_secret(pool: asyncpg.Pool, name: str) -> str:
         value = await pool.fetchval("SELECT value FROM app_secrets WHERE name = $1", name)
     assert value is not None
     return value
+
+
+async def ping(pool: asyncpg.Pool, timeout: float = 2.0) -> bool:
+    """True when the database answers a trivial query within `timeout` seconds."""
+    try:
+        await pool.fetchval("SELECT 1", timeout=timeout)
+    except (TimeoutError, *UNAVAILABLE):
+        return False
+    return True

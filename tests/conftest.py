@@ -35,9 +35,11 @@ def server_url() -> Iterator[str]:
     if external:
         yield external
         return
-    with tempfile.TemporaryDirectory(prefix="orders-test-pg-") as folder:
-        with embedded_postgres(Path(folder) / "pg", delete=True) as url:
-            yield url
+    with (
+        tempfile.TemporaryDirectory(prefix="orders-test-pg-") as folder,
+        embedded_postgres(Path(folder) / "pg", delete=True) as url,
+    ):
+        yield url
 
 
 @pytest.fixture(scope="session")

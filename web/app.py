@@ -1,0 +1,140 @@
+"""The Litestar application: pool and store on start-up, routes, templates, security."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Request, Response, get
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.plugins.htmx import HTMXPlugin, HTMXRequest
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.template.config import TemplateConfig
+
+from store.database import UNAVAILABLE, DatabaseUnavailable, connect_pool
+from store.event_store import EventStore
+from store.migrations import migrate
+from store.read_model import ReadModel
+from web.events import EventLogController
+from web.health import healthz
+from web.orders import OrderController
+from web.presentation import register_filters
+from web.security import SecurityHeadersMiddleware
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(database_url: str, *, csrf_secret: str, pool_size: int = 10) -> Litestar:
+    async def open_database(app: Litestar) -> None:
+        pool = await connect_pool(database_url, min_size=min(2, pool_size), max_size=pool_size)
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        app.state.pool = pool
+        app.state.store = EventStore(pool)
+        app.state.read_model = ReadModel(pool)
+
+    async def close_database(app: Litestar) -> None:
+        await app.state.pool.close()
+
+    return Litestar(
+        route_handlers=[
+            OrderController,
+            EventLogController,
+            healthz,
+            home,
+            create_static_files_router(path="/static", directories=[ROOT / "static"]),
+        ],
+        on_startup=[open_database],
+        on_shutdown=[close_database],
+        dependencies={
+            "store": Provide(_store, sync_to_thread=False),
+            "read_model": Provide(_read_model, sync_to_thread=False),
+        },
+        template_config=TemplateConfig(
+            directory=ROOT / "templates",
+            engine=JinjaTemplateEngine,
+            engine_callback=register_filters,
+        ),
+        csrf_config=CSRFConfig(secret=csrf_secret, cookie_httponly=True, cookie_samesite="strict"),
+        plugins=[HTMXPlugin()],
+        request_class=HTMXRequest,
+        request_max_body_size=MAX_BODY_BYTES,
+        middleware=[SecurityHeadersMiddleware],
+        exception_handlers={
+            HTTPException: http_error,
+            DatabaseUnavailable: database_unavailable,
+            **{error: database_unavailable for error in UNAVAILABLE},
+            Exception: server_error,
+        },
+    )
+
+
+def app_from_environment() -> Litestar:
+    """The factory uvicorn calls in each worker; `orders serve` sets the environment."""
+    return create_app(os.environ["DATABASE_URL"], csrf_secret=os.environ["ORDERS_SECRET"])
+
+
+def _store(state: State) -> EventStore:
+    store: EventStore = state.store
+    return store
+
+
+def _read_model(state: State) -> ReadModel:
+    read_model: ReadModel = state.read_model
+    return read_model
+
+
+@get("/", include_in_schema=False)
+async def home() -> Redirect:
+    return Redirect("/orders", status_code=303)
+
+
+def _error_page(request: Request[Any, Any, Any], status: int, title: str, detail: str) -> Response[Any]:
+    headers = {"Retry-After": "5"} if status == HTTP_503_SERVICE_UNAVAILABLE else {}
+    return Template(
+        template_name="_error.html" if getattr(request, "htmx", False) else "error.html",
+        context={"status": status, "title": title, "detail": detail},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    titles = {
+        400: "Bad request",
+        403: "Forbidden",
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Too large",
+    }
+    detail = exc.detail
+    if exc.status_code == 413:
+        detail = f"The request is larger than {MAX_BODY_BYTES // 1024} KiB."
+    return _error_page(request, exc.status_code, titles.get(exc.status_code, "Error"), detail)
+
+
+def database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    return _error_page(
+        request,
+        HTTP_503_SERVICE_UNAVAILABLE,
+        "Database unavailable",
+        "The database is not answering right now. Nothing was changed; try again in a few seconds.",
+    )
+
+
+def server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    request.logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _error_page(
+        request,
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The server failed to answer. The error has been logged.",
+    )

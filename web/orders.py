@@ -1,0 +1,255 @@
+"""HTML pages and form posts for orders: each URL serves a full page or, for htmx, its partial."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import FromPath, FromQuery
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Redirect, Response, Template
+
+from domain.errors import DomainError, OrderNotFound
+from domain.order import Command, Order, PlaceOrder, state_at
+from store.commands import StaleVersion, handle
+from store.event_store import EventStore
+from store.read_model import ReadModel
+from web import forms
+from web.forms import Form, FormError
+from web.presentation import timeline
+
+STATUSES = ("draft", "placed", "cancelled")
+PAGE_SIZE = 25
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """A refused command, shown next to the form that sent it."""
+
+    form: str
+    message: str
+    field: str | None = None
+    status: int = 422
+
+
+def _order_id(raw: str) -> str:
+    try:
+        return forms.order_id(raw)
+    except FormError as error:
+        raise ClientException(error.message) from None
+
+
+async def _order_context(
+    store: EventStore, order_id: str, version: int | None = None, **extra: Any
+) -> dict[str, Any]:
+    events = await store.read_stream(order_id)
+    if not events:
+        raise NotFoundException(f"There is no order {order_id}.")
+    latest = len(events)
+    if version is not None and version > latest:
+        raise NotFoundException(f"Order {order_id} has {latest} versions; there is no version {version}.")
+    shown = latest if version is None else version
+    return {
+        "order": state_at((e.event for e in events), shown),
+        "entries": timeline(events),
+        "latest": latest,
+        "shown": shown,
+        "current": shown == latest,
+        "problem": None,
+        "values": {},
+        **extra,
+    }
+
+
+class OrderController(Controller):
+    path = "/orders"
+
+    @get("/")
+    async def list_orders(
+        self,
+        request: HTMXRequest,
+        read_model: NamedDependency[ReadModel],
+        customer: FromQuery[str | None] = None,
+        status: FromQuery[str | None] = None,
+        after: FromQuery[str | None] = None,
+    ) -> Template:
+        customer = (customer or "").strip()[:64]
+        status = status if status in STATUSES else None
+        after = _order_id(after) if after else None
+        page = await read_model.list_orders(customer or None, status, after, PAGE_SIZE)
+        context = {"page": page, "customer": customer, "status": status, "statuses": STATUSES}
+        if request.htmx and request.htmx.target == "orders-table":
+            return Template("_orders_table.html", context=context)
+        return Template("orders.html", context={**context, "problem": None, "values": {}})
+
+    @post("/")
+    async def create_order(
+        self, request: HTMXRequest, store: NamedDependency[EventStore], read_model: NamedDependency[ReadModel]
+    ) -> Any:
+        form: Form = dict(await request.form())
+        try:
+            command_id, _ = forms.envelope(form)
+            command = forms.create_order(form, str(uuid4()))
+            result = await handle(store, command, command_id=command_id, requested_at=_now())
+        except (DomainError, FormError) as error:
+            status = 400 if isinstance(error, FormError) else 422
+            page = await read_model.list_orders(limit=PAGE_SIZE)
+            context = {
+                "page": page,
+                "customer": "",
+                "status": None,
+                "statuses": STATUSES,
+                "problem": Problem("create", error.message, error.field, status),
+                "values": form,
+            }
+            return Template("orders.html", context=context, status_code=status)
+        return Redirect(f"/orders/{result.order.order_id}", status_code=303)
+
+    @get("/{order_id:str}")
+    async def show_order(
+        self, request: HTMXRequest, store: NamedDependency[EventStore], order_id: FromPath[str]
+    ) -> Template:
+        context = await _order_context(store, _order_id(order_id))
+        return Template("_order_main.html" if request.htmx else "order.html", context=context)
+
+    @get("/{order_id:str}/history")
+    async def history(
+        self,
+        request: HTMXRequest,
+        store: NamedDependency[EventStore],
+        order_id: FromPath[str],
+        version: FromQuery[str | None] = None,
+        at: FromQuery[str | None] = None,
+    ) -> Template:
+        stream = _order_id(order_id)
+        try:
+            if version is not None:
+                shown = forms.parse_version(version)
+            elif at is not None:
+                moment = forms.parse_moment(at)
+                shown = await store.version_at(stream, moment)
+                if shown == 0:
+                    raise NotFoundException(f"Order {stream} did not exist yet at {moment.isoformat()}.")
+            else:
+                raise FormError("Say which version to show: ?version=N or ?at=an ISO 8601 moment.")
+        except FormError as error:
+            raise ClientException(error.message) from None
+        context = await _order_context(store, stream, shown)
+        return Template("_snapshot.html" if request.htmx else "order.html", context=context)
+
+    @get("/{order_id:str}/timeline")
+    async def show_timeline(
+        self, request: HTMXRequest, store: NamedDependency[EventStore], order_id: FromPath[str]
+    ) -> Template:
+        context = await _order_context(store, _order_id(order_id))
+        return Template("_timeline.html" if request.htmx else "timeline.html", context=context)
+
+    @post("/{order_id:str}/items")
+    async def add_item(
+        self, request: HTMXRequest, store: NamedDependency[EventStore], order_id: FromPath[str]
+    ) -> Response[Any]:
+        return await _command(request, store, _order_id(order_id), "add", forms.add_item)
+
+    @post("/{order_id:str}/items/{sku:str}/remove")
+    async def remove_item(
+        self,
+        request: HTMXRequest,
+        store: NamedDependency[EventStore],
+        order_id: FromPath[str],
+        sku: FromPath[str],
+    ) -> Response[Any]:
+        return await _command(
+            request,
+            store,
+            _order_id(order_id),
+            f"remove:{sku}",
+            lambda form, order: forms.remove_item(form, order, sku),
+        )
+
+    @post("/{order_id:str}/place")
+    async def place(
+        self, request: HTMXRequest, store: NamedDependency[EventStore], order_id: FromPath[str]
+    ) -> Response[Any]:
+        return await _command(
+            request, store, _order_id(order_id), "place", lambda _form, order: PlaceOrder(order)
+        )
+
+    @post("/{order_id:str}/cancel")
+    async def cancel(
+        self, request: HTMXRequest, store: NamedDependency[EventStore], order_id: FromPath[str]
+    ) -> Response[Any]:
+        return await _command(request, store, _order_id(order_id), "cancel", forms.cancel_order)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _command(
+    request: HTMXRequest,
+    store: EventStore,
+    order_id: str,
+    form_name: str,
+    build: Callable[[Form, str], Command],
+) -> Response[Any]:
+    """Parse the form into a command, handle it, and answer with the order as it now is."""
+    form: Form = dict(await request.form())
+    problem: Problem | None = None
+    try:
+        command_id, expected_version = forms.envelope(form)
+        command = build(form, order_id)
+        await handle(
+            store,
+            command,
+            command_id=command_id,
+            expected_version=expected_version,
+            requested_at=_now(),
+        )
+    except OrderNotFound as error:
+        raise NotFoundException(error.message) from None
+    except StaleVersion as error:
+        problem = Problem(form_name, _stale_message(error), status=409)
+    except DomainError as error:
+        problem = Problem(form_name, error.message, error.field, 422)
+    except FormError as error:
+        problem = Problem(form_name, error.message, error.field, 400)
+    if problem is None and not request.htmx:
+        return Redirect(f"/orders/{order_id}", status_code=303)
+    context = await _order_context(store, order_id, values=form if problem else {})
+    if problem is not None:
+        if problem.form not in _visible_forms(context["order"]):
+            problem = msgspec.structs.replace(problem, form="general")
+        if problem.status == 409:
+            seen = problem_version(form)
+            context["changes"] = [e for e in context["entries"] if e.recorded.version > seen]
+    context["problem"] = problem
+    return Template(
+        "_order_main.html" if request.htmx else "order.html",
+        context=context,
+        status_code=problem.status if problem else 200,
+    )
+
+
+def _visible_forms(order: Order) -> set[str]:
+    """The forms the order page shows for this order, so a message has a place beside one."""
+    if order.status == "draft":
+        return {"add", "place", "cancel", *(f"remove:{line.sku}" for line in order.lines)}
+    return {"cancel"} if order.status == "placed" else set()
+
+
+def problem_version(form: Form) -> int:
+    raw = form.get("expected_version", "0")
+    return int(raw) if isinstance(raw, str) and raw.isdigit() else 0
+
+
+def _stale_message(error: StaleVersion) -> str:
+    return (
+        f"This order changed while you were looking at it: you saw version {error.expected_version}, "
+        f"it is now at version {error.actual_version}. Nothing was changed; check the order "
+        "below and submit again."
+    )

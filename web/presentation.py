@@ -1,0 +1,76 @@
+"""How events and money read to a person: timeline sentences and template filters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+
+import msgspec
+
+from domain.money import format_amount
+from domain.order import (
+    Event,
+    ItemAdded,
+    ItemRemoved,
+    Order,
+    OrderCancelled,
+    OrderCreated,
+    OrderPlaced,
+    evolve,
+    initial_state,
+)
+from store.event_store import RecordedEvent
+
+
+class TimelineEntry(msgspec.Struct, frozen=True):
+    recorded: RecordedEvent
+    sentence: str
+    state_after: Order
+
+
+def describe(event: Event, before: Order) -> str:
+    """One sentence for the audit timeline; `before` is the order just before the event."""
+    currency = before.currency
+    if isinstance(event, OrderCreated):
+        return f"Order created for customer {event.customer_id} in {event.currency}"
+    if isinstance(event, ItemAdded):
+        price = format_amount(event.unit_price_cents)
+        return f"Added {event.quantity} × {event.name} ({event.sku}) at {price} {currency}"
+    if isinstance(event, ItemRemoved):
+        line = before.line(event.sku)
+        name = f"{line.name} ({event.sku})" if line else event.sku
+        whole = line is not None and line.quantity == event.quantity
+        return f"Removed {event.quantity} × {name}" + (", the whole line" if whole else "")
+    if isinstance(event, OrderPlaced):
+        return f"Placed, total {format_amount(event.total_cents)} {currency}"
+    assert isinstance(event, OrderCancelled)
+    return f"Cancelled: {event.reason}"
+
+
+def timeline(events: list[RecordedEvent]) -> list[TimelineEntry]:
+    entries = []
+    state = initial_state
+    for recorded in events:
+        sentence = describe(recorded.event, state)
+        state = evolve(state, recorded.event)
+        entries.append(TimelineEntry(recorded, sentence, state))
+    return entries
+
+
+def money(cents: int) -> str:
+    return format_amount(cents)
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+
+
+def new_command_id() -> str:
+    """A fresh command id for each rendered form, so a resubmission is recognised."""
+    return str(uuid4())
+
+
+def register_filters(engine: Any) -> None:
+    engine.engine.filters.update(money=money, timestamp=timestamp)
+    engine.engine.globals.update(new_command_id=new_command_id)
