@@ -13,7 +13,6 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -22,11 +21,15 @@ from store.database import connect_pool, embedded_postgres
 from store.event_store import EventStore
 from store.migrations import migrate
 from store.read_model import ReadModel
+from tests.servers import with_database
 
 
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: they hold Playwright's event loop while they run."""
+    for item in items:
+        if "browser" in item.path.parts:
+            item.add_marker(pytest.mark.browser)
+    items.sort(key=lambda item: "browser" in item.path.parts)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,145 @@
+"""The journeys of a person in a real Chromium, against uvicorn and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+
+def create_order(page: Page, customer: str, currency: str = "EUR") -> str:
+    page.goto("/orders")
+    page.fill("#customer_id", customer)
+    page.fill("#currency", currency)
+    page.click("text=Create order")
+    page.wait_for_url(re.compile(r"/orders/[0-9a-f-]{36}$"))
+    return page.url.rsplit("/", 1)[1]
+
+
+def add_item(page: Page, sku: str, name: str, price: str, quantity: str) -> None:
+    page.fill("#add-sku", sku)
+    page.fill("#add-name", name)
+    page.fill("#add-unit_price", price)
+    page.fill("#add-quantity", quantity)
+    page.click("button:has-text('Add item')")
+
+
+def total(page: Page) -> Any:
+    return expect(page.locator(".summary .total"))
+
+
+def test_create_add_three_remove_one_place_without_reloading(page: Page, artifacts: Path) -> None:
+    create_order(page, "journey-alice")
+    page.evaluate("window.__sameDocument = true")
+    add_item(page, "TEA-1", "Green tea", "3.50", "2")
+    total(page).to_have_text("7.00 EUR")
+    add_item(page, "CUP-1", "Cup", "12.00", "1")
+    total(page).to_have_text("19.00 EUR")
+    add_item(page, "POT-1", "Teapot <b>big</b>", "30.25", "1")
+    total(page).to_have_text("49.25 EUR")
+    expect(page.locator("table.lines")).to_contain_text("Teapot <b>big</b>")
+    page.click("button[aria-label='Remove CUP-1']")
+    total(page).to_have_text("37.25 EUR")
+    expect(page.locator("table.lines tbody tr")).to_have_count(2)
+    page.screenshot(path=str(artifacts / "order-page.png"), full_page=True)
+    page.click("#place-button")
+    expect(page.locator(".summary .badge")).to_have_text("placed")
+    expect(page.locator(".timeline li.event")).to_have_count(6)
+    assert page.evaluate("window.__sameDocument") is True, "a command reloaded the page"
+    page.goto("/orders")
+    page.screenshot(path=str(artifacts / "order-list.png"), full_page=True)
+    page.goto("/events")
+    expect(page.locator("#event-log tbody tr").first).to_contain_text("OrderPlaced")
+    page.screenshot(path=str(artifacts / "event-log.png"), full_page=True)
+
+
+def test_broken_rules_are_explained_beside_their_form_and_change_nothing(page: Page) -> None:
+    create_order(page, "journey-bob")
+    page.click("button:has-text('Place order')")
+    expect(page.locator("#place-problem")).to_contain_text("at least one item")
+    add_item(page, "A-1", "Apple", "1.234", "1")
+    expect(page.locator("#add-problem")).to_contain_text("at most 2")
+    expect(page.locator("#add-unit_price")).to_have_value("1.234")
+    expect(page.locator("#add-unit_price")).to_have_attribute("aria-invalid", "true")
+    add_item(page, "A-1", "Apple", "1.20", "1000")
+    expect(page.locator("#add-problem")).to_contain_text("1 to 999")
+    expect(page.locator(".timeline li.event")).to_have_count(1)
+    add_item(page, "A-1", "Apple", "1.20", "3")
+    total(page).to_have_text("3.60 EUR")
+    page.fill("#cancel-reason", "   ")
+    page.click("button:has-text('Cancel order')")
+    expect(page.locator("#cancel-problem")).to_contain_text("reason")
+    page.fill("#cancel-reason", "Customer changed their mind")
+    page.click("button:has-text('Cancel order')")
+    expect(page.locator(".summary .badge")).to_have_text("cancelled")
+    expect(page.locator(".reason")).to_contain_text("Customer changed their mind")
+    expect(page.locator("form.add-item")).to_have_count(0)
+    expect(page.locator(".timeline li.event")).to_have_count(3)
+
+
+def test_the_slider_walks_every_version_and_the_url_can_be_reloaded(page: Page, artifacts: Path) -> None:
+    order_id = create_order(page, "journey-carol")
+    add_item(page, "A-1", "Apple", "1.00", "1")
+    total(page).to_have_text("1.00 EUR")
+    add_item(page, "B-1", "Bread", "2.50", "2")
+    total(page).to_have_text("6.00 EUR")
+    page.click("button[aria-label='Remove A-1']")
+    total(page).to_have_text("5.00 EUR")
+    expected = {1: "0.00 EUR", 2: "1.00 EUR", 3: "6.00 EUR", 4: "5.00 EUR"}
+    for version, amount in expected.items():
+        page.locator("#version-slider").fill(str(version))
+        expect(page).to_have_url(re.compile(rf"/orders/{order_id}/history\?version={version}$"))
+        total(page).to_have_text(amount)
+        expect(page.locator(f"#event-{version}")).to_have_attribute("aria-current", "step")
+    page.locator("#version-slider").fill("2")
+    expect(page).to_have_url(re.compile(r"version=2$"))
+    page.screenshot(path=str(artifacts / "slider-old-version.png"), full_page=True)
+    page.reload()
+    total(page).to_have_text("1.00 EUR")
+    expect(page.locator("#version-slider")).to_have_value("2")
+    expect(page.locator("form.add-item")).to_have_count(0)
+    page.click("text=Back to now")
+    expect(page).to_have_url(re.compile(rf"/orders/{order_id}$"))
+    total(page).to_have_text("5.00 EUR")
+    expect(page.locator("#version-slider")).to_have_value("4")
+    expect(page.locator("form.add-item")).to_have_count(1)
+
+
+def test_keyboard_only(page: Page) -> None:
+    order_id = create_order(page, "journey-dave")
+    page.focus("#add-sku")
+    page.keyboard.type("K-1")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Keyboard")
+    page.keyboard.press("Tab")
+    page.keyboard.type("9.99")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Control+a")
+    page.keyboard.type("2")
+    page.keyboard.press("Enter")
+    total(page).to_have_text("19.98 EUR")
+    page.focus("#version-slider")
+    page.keyboard.press("ArrowLeft")
+    expect(page).to_have_url(re.compile(rf"/orders/{order_id}/history\?version=1$"))
+    total(page).to_have_text("0.00 EUR")
+    page.keyboard.press("ArrowRight")
+    expect(page).to_have_url(re.compile(r"version=2$"))
+    total(page).to_have_text("19.98 EUR")
+
+
+def test_a_phone_screen_has_no_horizontal_overflow(page: Page, artifacts: Path) -> None:
+    create_order(page, "journey-erin-with-a-rather-long-customer-identifier-for-phones")
+    add_item(
+        page, "LONG-SKU-0123456789", "A name long enough to wrap on a small phone screen", "999999.99", "999"
+    )
+    total(page).to_contain_text("EUR")
+    order_url = page.url
+    page.set_viewport_size({"width": 375, "height": 800})
+    for url in ("/orders", order_url, "/events"):
+        page.goto(url)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{url} is {width} px wide on a 375 px screen"
+    page.goto(order_url)
+    page.screenshot(path=str(artifacts / "order-page-phone.png"), full_page=True)
