@@ -119,12 +119,16 @@ SELECT {_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2
 _READ_LOG = f"""
 SELECT {_COLUMNS} FROM events
 WHERE position < $1 AND ($2::text IS NULL OR type = $2) AND ($3::text IS NULL OR stream_id = $3)
-ORDER BY position DESC LIMIT $4
+  AND ($4::text IS NULL OR stream_id IN (SELECT order_id FROM order_read_model WHERE customer_id = $4))
+  AND ($5::timestamptz IS NULL OR recorded_at >= $5) AND ($6::timestamptz IS NULL OR recorded_at < $6)
+  AND ($7::text IS NULL OR tx_id < $7::text::xid8)
+ORDER BY position DESC LIMIT $8
 """
 
 
 def _recorded(row: asyncpg.Record) -> RecordedEvent:
-    position, stream_id, version, event_id, type_name, schema_version, data, metadata, at = row
+    """A row of _COLUMNS (extra columns after them are ignored)."""
+    position, stream_id, version, event_id, type_name, schema_version, data, metadata, at = row[:9]
     return RecordedEvent(
         position,
         stream_id,
@@ -221,8 +225,22 @@ class EventStore:
         limit: int = 50,
         type_name: str | None = None,
         stream_id: str | None = None,
+        customer_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        below_tx: int | None = None,
     ) -> list[RecordedEvent]:
-        """Events newest first, for people reading the log."""
+        """Events newest first, for people reading the log; `below_tx` keeps to a horizon."""
         start = 2**63 - 1 if before is None else before
-        rows = await self.pool.fetch(_READ_LOG, start, type_name, stream_id, limit)
+        rows = await self.pool.fetch(
+            _READ_LOG,
+            start,
+            type_name,
+            stream_id,
+            customer_id,
+            since,
+            until,
+            None if below_tx is None else str(below_tx),
+            limit,
+        )
         return [_recorded(row) for row in rows]

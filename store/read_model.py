@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import asyncpg
 import msgspec
@@ -38,7 +38,7 @@ _GET_ORDER = f"SELECT {_FIELDS} FROM order_read_model WHERE order_id = $1"
 # page; its (created_at, order_id) pair is where the next page starts.
 _LIST_ORDERS = f"""
 SELECT {_FIELDS} FROM order_read_model
-WHERE ($1::text IS NULL OR starts_with(customer_id, $1))
+WHERE ($1::text IS NULL OR (CASE WHEN $5 THEN customer_id = $1 ELSE starts_with(customer_id, $1) END))
   AND ($2::text IS NULL OR status = $2)
   AND ($3::text IS NULL OR (created_at, order_id) <
        (SELECT created_at, order_id FROM order_read_model WHERE order_id = $3))
@@ -65,8 +65,65 @@ class ReadModel:
         status: str | None = None,
         after: str | None = None,
         limit: int = 25,
+        *,
+        exact: bool = False,
     ) -> OrderPage:
-        rows = await self.pool.fetch(_LIST_ORDERS, customer or None, status or None, after or None, limit + 1)
+        """Orders newest first; `customer` is a prefix unless `exact`."""
+        rows = await self.pool.fetch(
+            _LIST_ORDERS, customer or None, status or None, after or None, limit + 1, exact
+        )
         orders = [_summary(row) for row in rows[:limit]]
         next_after = orders[-1].order_id if len(rows) > limit else None
         return OrderPage(orders, next_after)
+
+    async def order_ids_of(self, customer_id: str) -> set[str]:
+        rows = await self.pool.fetch(
+            "SELECT order_id FROM order_read_model WHERE customer_id = $1", customer_id
+        )
+        return {row[0] for row in rows}
+
+
+class CustomerSummary(msgspec.Struct, frozen=True):
+    customer_id: str
+    draft: int
+    placed: int
+    cancelled: int
+    placed_value: dict[str, int]
+    last_activity: datetime
+
+
+class DaySales(msgspec.Struct, frozen=True):
+    day: date
+    currency: str
+    placed: int
+    placed_cents: int
+    cancelled: int
+    cancelled_cents: int
+
+
+_GET_CUSTOMER = """
+SELECT customer_id, draft, placed, cancelled, placed_value::text, last_activity
+FROM customer_summaries WHERE customer_id = $1
+"""
+
+_SALES = """
+SELECT day, currency, placed, placed_cents, cancelled, cancelled_cents FROM sales_by_day
+WHERE day > (now() AT TIME ZONE 'UTC')::date - $1::int
+ORDER BY day, currency
+"""
+
+
+class Reports:
+    """Read models kept by subscriptions (they may lag the log by a moment)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def customer_summary(self, customer_id: str) -> CustomerSummary | None:
+        row = await self.pool.fetchrow(_GET_CUSTOMER, customer_id)
+        if row is None:
+            return None
+        return CustomerSummary(row[0], row[1], row[2], row[3], msgspec.json.decode(row[4]), row[5])
+
+    async def sales_by_day(self, days: int = 30) -> list[DaySales]:
+        return [DaySales(*row) for row in await self.pool.fetch(_SALES, days)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -20,19 +21,30 @@ from litestar.template.config import TemplateConfig
 
 from store.database import UNAVAILABLE, DatabaseUnavailable, connect_pool
 from store.event_store import EventStore
+from store.live import LiveFeed
 from store.migrations import migrate
-from store.read_model import ReadModel
+from store.projections import PROJECTIONS
+from store.read_model import ReadModel, Reports
+from store.subscriptions import SubscriptionRunner
+from web.admin import AdminController
+from web.customers import CustomerController
 from web.events import EventLogController
 from web.health import healthz
+from web.live import LiveController
 from web.orders import OrderController
 from web.presentation import register_filters
+from web.sales import SalesController
 from web.security import SecurityHeadersMiddleware
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_BODY_BYTES = 64 * 1024
 
 
-def create_app(database_url: str, *, csrf_secret: str, pool_size: int = 10) -> Litestar:
+def create_app(
+    database_url: str, *, csrf_secret: str, pool_size: int = 10, subscriptions: bool = True
+) -> Litestar:
+    """The app; `subscriptions` runs this instance's candidates for the subscription runners."""
+
     async def open_database(app: Litestar) -> None:
         pool = await connect_pool(database_url, min_size=min(2, pool_size), max_size=pool_size)
         async with pool.acquire() as conn:
@@ -40,14 +52,32 @@ def create_app(database_url: str, *, csrf_secret: str, pool_size: int = 10) -> L
         app.state.pool = pool
         app.state.store = EventStore(pool)
         app.state.read_model = ReadModel(pool)
+        app.state.reports = Reports(pool)
+        app.state.feed = LiveFeed(database_url, pool)
+        app.state.runners = (
+            [SubscriptionRunner(database_url, pool, projection) for projection in PROJECTIONS.values()]
+            if subscriptions
+            else []
+        )
+        app.state.rebuilds = set()
+        app.state.background = [
+            asyncio.create_task(job.run()) for job in (app.state.feed, *app.state.runners)
+        ]
 
     async def close_database(app: Litestar) -> None:
+        for task in (*app.state.background, *app.state.rebuilds):
+            task.cancel()
+        await asyncio.gather(*app.state.background, *app.state.rebuilds, return_exceptions=True)
         await app.state.pool.close()
 
     return Litestar(
         route_handlers=[
             OrderController,
             EventLogController,
+            LiveController,
+            CustomerController,
+            SalesController,
+            AdminController,
             healthz,
             home,
             create_static_files_router(path="/static", directories=[ROOT / "static"]),
@@ -57,6 +87,8 @@ def create_app(database_url: str, *, csrf_secret: str, pool_size: int = 10) -> L
         dependencies={
             "store": Provide(_store, sync_to_thread=False),
             "read_model": Provide(_read_model, sync_to_thread=False),
+            "reports": Provide(_reports, sync_to_thread=False),
+            "feed": Provide(_feed, sync_to_thread=False),
         },
         template_config=TemplateConfig(
             directory=ROOT / "templates",
@@ -90,6 +122,16 @@ def _store(state: State) -> EventStore:
 def _read_model(state: State) -> ReadModel:
     read_model: ReadModel = state.read_model
     return read_model
+
+
+def _reports(state: State) -> Reports:
+    reports: Reports = state.reports
+    return reports
+
+
+def _feed(state: State) -> LiveFeed:
+    feed: LiveFeed = state.feed
+    return feed
 
 
 @get("/", include_in_schema=False)

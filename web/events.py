@@ -1,6 +1,9 @@
-"""The global event log, newest first, filterable by type and order."""
+"""The global event log: newest first, filterable, keyset paged, live on its first page."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
@@ -11,10 +14,15 @@ from litestar.response import Template
 
 from domain.order import EVENT_TYPES
 from store.event_store import EventStore
+from store.live import LiveFeed
 from web import forms
 from web.forms import FormError
 
 PAGE_SIZE = 50
+
+
+def _moment(raw: str | None) -> datetime | None:
+    return forms.parse_moment(raw) if raw else None
 
 
 class EventLogController(Controller):
@@ -25,26 +33,48 @@ class EventLogController(Controller):
         self,
         request: HTMXRequest,
         store: NamedDependency[EventStore],
+        feed: NamedDependency[LiveFeed],
         type: FromQuery[str | None] = None,
         order: FromQuery[str | None] = None,
+        customer: FromQuery[str | None] = None,
+        since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None,
         before: FromQuery[int | None] = None,
     ) -> Template:
         type_name = type if type in EVENT_TYPES else None
-        stream = None
-        if order:
-            try:
-                stream = forms.order_id(order)
-            except FormError as error:
-                raise ClientException(error.message) from None
+        customer = (customer or "").strip()[:64] or None
+        try:
+            stream = forms.order_id(order.strip()) if order and order.strip() else None
+            start, end = _moment(since), _moment(until)
+        except FormError as error:
+            raise ClientException(error.message) from None
+        # The page shows only what is below the horizon, so the live stream that
+        # starts there neither repeats nor misses an event.
+        horizon = await feed.horizon()
         events = await store.read_log(
-            before=before, limit=PAGE_SIZE + 1, type_name=type_name, stream_id=stream
+            before=before,
+            limit=PAGE_SIZE + 1,
+            type_name=type_name,
+            stream_id=stream,
+            customer_id=customer,
+            since=start,
+            until=end,
+            below_tx=horizon.tx_id + 1,
         )
-        context = {
+        filters = {
+            "type": type_name or "",
+            "order": stream or "",
+            "customer": customer or "",
+            "since": since or "",
+            "until": until or "",
+        }
+        context: dict[str, Any] = {
             "events": events[:PAGE_SIZE],
             "next_before": events[PAGE_SIZE - 1].position if len(events) > PAGE_SIZE else None,
-            "type": type_name,
-            "order": stream or "",
+            "filters": filters,
             "types": sorted(EVENT_TYPES),
+            "live": before is None and end is None,
+            "since_tx": horizon.tx_id + 1,
         }
         if request.htmx and request.htmx.target == "event-log":
             return Template("_event_log.html", context=context)

@@ -19,13 +19,14 @@ from domain.errors import DomainError, OrderNotFound
 from domain.order import Command, Order, PlaceOrder, state_at
 from store.commands import StaleVersion, handle
 from store.event_store import EventStore
-from store.read_model import ReadModel
+from store.read_model import ReadModel, Reports
 from web import forms
 from web.forms import Form, FormError
 from web.presentation import timeline
 
 STATUSES = ("draft", "placed", "cancelled")
 PAGE_SIZE = 25
+KEPT_FIELDS = ("sku", "name", "unit_price", "quantity", "reason")
 
 
 class Problem(msgspec.Struct, frozen=True):
@@ -74,6 +75,7 @@ class OrderController(Controller):
         self,
         request: HTMXRequest,
         read_model: NamedDependency[ReadModel],
+        reports: NamedDependency[Reports],
         customer: FromQuery[str | None] = None,
         status: FromQuery[str | None] = None,
         after: FromQuery[str | None] = None,
@@ -82,7 +84,14 @@ class OrderController(Controller):
         status = status if status in STATUSES else None
         after = _order_id(after) if after else None
         page = await read_model.list_orders(customer or None, status, after, PAGE_SIZE)
-        context = {"page": page, "customer": customer, "status": status, "statuses": STATUSES}
+        summary = await reports.customer_summary(customer) if customer else None
+        context = {
+            "page": page,
+            "customer": customer,
+            "status": status,
+            "statuses": STATUSES,
+            "summary": summary,
+        }
         if request.htmx and request.htmx.target == "orders-table":
             return Template("_orders_table.html", context=context)
         return Template("orders.html", context={**context, "problem": None, "values": {}})
@@ -115,7 +124,13 @@ class OrderController(Controller):
         self, request: HTMXRequest, store: NamedDependency[EventStore], order_id: FromPath[str]
     ) -> Template:
         context = await _order_context(store, _order_id(order_id))
-        return Template("_order_main.html" if request.htmx else "order.html", context=context)
+        if request.htmx:
+            # A live refresh carries what the person has typed so far; keep it in the forms.
+            context["values"] = {
+                name: value[:500] for name in KEPT_FIELDS if (value := request.query_params.get(name))
+            }
+            return Template("_order_main.html", context=context)
+        return Template("order.html", context=context)
 
     @get("/{order_id:str}/history")
     async def history(

@@ -143,3 +143,46 @@ def test_a_phone_screen_has_no_horizontal_overflow(page: Page, artifacts: Path) 
         assert width <= 375, f"{url} is {width} px wide on a 375 px screen"
     page.goto(order_url)
     page.screenshot(path=str(artifacts / "order-page-phone.png"), full_page=True)
+
+
+def test_a_change_made_elsewhere_appears_live_and_typed_input_survives(page: Page, chromium: Any) -> None:
+    order_id = create_order(page, "journey-live")
+    add_item(page, "A-1", "Apple", "1.00", "1")
+    total(page).to_have_text("1.00 EUR")
+    page.fill("#add-name", "half-typed name")
+    other_context = chromium.new_context(base_url=page.url.split("/orders")[0])
+    other = other_context.new_page()
+    try:
+        other.goto(f"/orders/{order_id}")
+        add_item(other, "B-1", "Bread", "2.00", "1")
+        expect(other.locator(".summary .total")).to_have_text("3.00 EUR")
+        expect(page.locator(".summary .total")).to_have_text("3.00 EUR", timeout=2000)
+        expect(page.locator(".timeline li.event")).to_have_count(3)
+        expect(page.locator("#version-slider")).to_have_attribute("max", "3")
+        expect(page.locator("#add-name")).to_have_value("half-typed name")
+        # Someone looking at an old version is told, not moved.
+        page.locator("#version-slider").fill("1")
+        total(page).to_have_text("0.00 EUR")
+        add_item(other, "C-1", "Cheese", "4.00", "1")
+        expect(page.locator("#live-notice")).to_contain_text("Version 4 is now the latest", timeout=2000)
+        total(page).to_have_text("0.00 EUR")
+        page.click("text=Show the latest")
+        total(page).to_have_text("7.00 EUR")
+    finally:
+        other_context.close()
+
+
+def test_the_event_log_shows_new_events_at_the_top_while_you_watch(page: Page, chromium: Any) -> None:
+    order_id = create_order(page, "journey-log")
+    page.goto("/events")
+    expect(page.locator("#event-rows tr").first).to_contain_text("OrderCreated")
+    other_context = chromium.new_context(base_url=page.url.split("/events")[0])
+    other = other_context.new_page()
+    try:
+        other.goto(f"/orders/{order_id}")
+        add_item(other, "L-1", "Lamp", "20.00", "1")
+        expect(other.locator(".summary .total")).to_have_text("20.00 EUR")
+        expect(page.locator("#event-rows tr").first).to_contain_text("ItemAdded", timeout=2000)
+        expect(page.locator("#event-rows tr").first).to_contain_text(order_id[:8])
+    finally:
+        other_context.close()

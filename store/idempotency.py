@@ -1,0 +1,71 @@
+"""Idempotency keys of the JSON API: which request a key belongs to and the answer it got.
+
+A key is claimed with the fingerprint of its request before the command runs,
+so two different requests can never both run under one key. The answer is
+recorded afterwards; a claim without one (the first attempt failed or is still
+running) lets the same request run again, which the command id makes harmless.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import msgspec
+
+
+class StoredAnswer(msgspec.Struct, frozen=True):
+    status: int
+    body: bytes
+    etag: str | None = None
+    location: str | None = None
+
+
+class Claim(msgspec.Struct, frozen=True):
+    fingerprint: str
+    answer: StoredAnswer | None
+
+
+# Inserting waits for a concurrent claim of the same key to commit, then does
+# nothing; that claim is invisible to this statement's snapshot, so the caller
+# reads it again with _READ.
+_CLAIM = """
+WITH claimed AS (
+    INSERT INTO idempotency_keys (key, fingerprint) VALUES ($1, $2)
+    ON CONFLICT (key) DO NOTHING
+    RETURNING fingerprint, status, body, etag, location
+)
+SELECT fingerprint, status, body, etag, location FROM claimed
+UNION ALL
+SELECT fingerprint, status, body, etag, location FROM idempotency_keys WHERE key = $1
+LIMIT 1
+"""
+
+_READ = "SELECT fingerprint, status, body, etag, location FROM idempotency_keys WHERE key = $1"
+
+# The first answer stays: a concurrent twin of the same request answers the same.
+_ANSWER = """
+UPDATE idempotency_keys
+SET status = $2, body = $3, etag = $4, location = $5, answered_at = now()
+WHERE key = $1 AND status IS NULL
+"""
+
+
+def _claim(row: asyncpg.Record) -> Claim:
+    fingerprint, status, body, etag, location = row
+    answer = None if status is None else StoredAnswer(status, bytes(body), etag, location)
+    return Claim(fingerprint, answer)
+
+
+class IdempotencyKeys:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def claim(self, key: str, fingerprint: str) -> Claim:
+        """Claim `key` for the request with `fingerprint`; return the key's claim as it stands."""
+        row = await self.pool.fetchrow(_CLAIM, key, fingerprint)
+        if row is None:
+            row = await self.pool.fetchrow(_READ, key)
+        assert row is not None
+        return _claim(row)
+
+    async def answer(self, key: str, answer: StoredAnswer) -> None:
+        await self.pool.execute(_ANSWER, key, answer.status, answer.body, answer.etag, answer.location)

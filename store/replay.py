@@ -1,0 +1,216 @@
+"""Rebuild a read model from the log into shadow tables, then swap them in atomically.
+
+Reads keep using the old tables until the swap, which is one short
+transaction: rename old away, rename new in, drop old, move the checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from domain.order import fold
+from store.event_store import _COLUMNS, RecordedEvent, _recorded
+from store.projections import PROJECTIONS
+from store.subscriptions import Checkpoint, Connection, Projection, read_batch
+
+SUFFIX = "_rebuild"
+ORDER_READ_MODEL = "order_read_model"
+READ_MODELS = (ORDER_READ_MODEL, *PROJECTIONS)
+
+Progress = Callable[[int, int], Awaitable[None]]
+
+
+class UnknownReadModel(Exception):
+    pass
+
+
+class RebuildInProgress(Exception):
+    pass
+
+
+async def _noop(_done: int, _total: int) -> None:
+    return None
+
+
+async def rebuild(pool: asyncpg.Pool, name: str, progress: Progress = _noop, batch_size: int = 2000) -> int:
+    """Rebuild the read model `name`; return the number of events replayed."""
+    if name not in READ_MODELS:
+        raise UnknownReadModel(f"no read model called {name!r}; there are {', '.join(READ_MODELS)}")
+    async with pool.acquire() as lock:
+        # One rebuild of a read model at a time, across every app instance.
+        if not await lock.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"orders.rebuild.{name}"):
+            raise RebuildInProgress(f"{name} is already being rebuilt")
+        try:
+            return await _rebuild(pool, name, progress, batch_size)
+        finally:
+            await lock.execute("SELECT pg_advisory_unlock(hashtext($1))", f"orders.rebuild.{name}")
+
+
+async def _rebuild(pool: asyncpg.Pool, name: str, progress: Progress, batch_size: int) -> int:
+    total = await pool.fetchval("SELECT count(*) FROM events")
+    await pool.execute(
+        """
+        INSERT INTO projection_rebuilds (name, state, events_total) VALUES ($1, 'running', $2)
+        ON CONFLICT (name) DO UPDATE SET state = 'running', events_done = 0, events_total = $2,
+            started_at = now(), finished_at = NULL, error = NULL
+        """,
+        name,
+        total,
+    )
+
+    async def report(done: int) -> None:
+        await pool.execute("UPDATE projection_rebuilds SET events_done = $2 WHERE name = $1", name, done)
+        await progress(done, total)
+
+    try:
+        if name == ORDER_READ_MODEL:
+            done = await _rebuild_order_read_model(pool, report, batch_size)
+        else:
+            done = await _rebuild_projection(pool, PROJECTIONS[name], report, batch_size)
+    except BaseException as error:
+        await pool.execute(
+            "UPDATE projection_rebuilds SET state = 'failed', error = $2, finished_at = now() "
+            "WHERE name = $1",
+            name,
+            str(error)[:500] or type(error).__name__,
+        )
+        raise
+    await pool.execute(
+        "UPDATE projection_rebuilds SET state = 'done', events_done = $2, finished_at = now() "
+        "WHERE name = $1",
+        name,
+        done,
+    )
+    await progress(done, max(total, done))
+    return done
+
+
+async def _create_shadows(conn: Connection, tables: tuple[str, ...]) -> None:
+    for table in tables:
+        await conn.execute(f"DROP TABLE IF EXISTS {table}{SUFFIX}")
+        await conn.execute(f"CREATE TABLE {table}{SUFFIX} (LIKE {table} INCLUDING ALL)")
+
+
+async def _swap_in(conn: Connection, tables: tuple[str, ...]) -> None:
+    for table in tables:
+        await conn.execute(f"ALTER TABLE {table} RENAME TO {table}_old")
+        await conn.execute(f"ALTER TABLE {table}{SUFFIX} RENAME TO {table}")
+        await conn.execute(f"DROP TABLE {table}_old")
+
+
+async def _rebuild_projection(
+    pool: asyncpg.Pool, projection: Projection, report: Callable[[int], Awaitable[None]], batch_size: int
+) -> int:
+    done = 0
+    checkpoint = Checkpoint()
+    async with pool.acquire() as conn:
+        await _create_shadows(conn, projection.tables)
+        while True:
+            batch = await read_batch(conn, checkpoint, batch_size)
+            if batch:
+                async with conn.transaction():
+                    await projection.apply(conn, [event for event, _ in batch], SUFFIX)
+                checkpoint = batch[-1][1]
+                done += len(batch)
+                await report(done)
+            if len(batch) < batch_size:
+                break
+        async with conn.transaction():
+            # Holding the subscription's row stops its live runner between batches:
+            # its next checkpoint update waits here, then finds the checkpoint moved.
+            await conn.execute(
+                "INSERT INTO subscriptions (name) VALUES ($1) ON CONFLICT DO NOTHING", projection.name
+            )
+            await conn.execute("SELECT 1 FROM subscriptions WHERE name = $1 FOR UPDATE", projection.name)
+            while batch := await read_batch(conn, checkpoint, batch_size):
+                await projection.apply(conn, [event for event, _ in batch], SUFFIX)
+                checkpoint = batch[-1][1]
+                done += len(batch)
+            await _swap_in(conn, projection.tables)
+            await conn.execute(
+                """
+                UPDATE subscriptions SET tx_id = $2::text::xid8, position = $3, updated_at = now()
+                WHERE name = $1
+                """,
+                projection.name,
+                str(checkpoint.tx_id),
+                checkpoint.position,
+            )
+    return done
+
+
+_STREAMS_PAGE = """
+SELECT DISTINCT stream_id FROM events WHERE stream_id > $1 ORDER BY stream_id LIMIT $2
+"""
+
+_STREAM_EVENTS = f"""
+SELECT {_COLUMNS} FROM events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, version
+"""
+
+# Streams whose row in the shadow table is missing or behind the log.
+_STALE_STREAMS = f"""
+SELECT e.stream_id FROM (SELECT stream_id, max(version) AS version FROM events GROUP BY stream_id) e
+LEFT JOIN {ORDER_READ_MODEL}{SUFFIX} r ON r.order_id = e.stream_id
+WHERE r.version IS DISTINCT FROM e.version
+"""
+
+_UPSERT_ROWS = f"""
+INSERT INTO {ORDER_READ_MODEL}{SUFFIX} AS o
+    (order_id, customer_id, currency, status, line_count, item_count, total_cents, version,
+     created_at, updated_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
+                     $7::bigint[], $8::int[], $9::timestamptz[], $10::timestamptz[])
+ON CONFLICT (order_id) DO UPDATE SET
+    status = EXCLUDED.status, line_count = EXCLUDED.line_count, item_count = EXCLUDED.item_count,
+    total_cents = EXCLUDED.total_cents, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+"""
+
+
+async def _refold_streams(conn: Connection, stream_ids: list[str]) -> int:
+    rows = await conn.fetch(_STREAM_EVENTS, stream_ids)
+    streams: dict[str, list[RecordedEvent]] = {}
+    for row in rows:
+        recorded = _recorded(row)
+        streams.setdefault(recorded.stream_id, []).append(recorded)
+    orders = [(events, fold(e.event for e in events)) for events in streams.values()]
+    await conn.execute(
+        _UPSERT_ROWS,
+        [o.order_id for _, o in orders],
+        [o.customer_id for _, o in orders],
+        [o.currency for _, o in orders],
+        [o.status for _, o in orders],
+        [len(o.lines) for _, o in orders],
+        [o.item_count for _, o in orders],
+        [o.total_cents for _, o in orders],
+        [o.version for _, o in orders],
+        [events[0].recorded_at for events, _ in orders],
+        [events[-1].recorded_at for events, _ in orders],
+    )
+    return len(rows)
+
+
+async def _rebuild_order_read_model(
+    pool: asyncpg.Pool, report: Callable[[int], Awaitable[None]], batch_size: int
+) -> int:
+    """Fold every stream into the shadow table, then catch up under a lock and swap."""
+    done = 0
+    streams_per_page = max(1, batch_size // 20)
+    async with pool.acquire() as conn:
+        await _create_shadows(conn, (ORDER_READ_MODEL,))
+        last = ""
+        while page := [r[0] for r in await conn.fetch(_STREAMS_PAGE, last, streams_per_page)]:
+            done += await _refold_streams(conn, page)
+            last = page[-1]
+            await report(done)
+        async with conn.transaction():
+            # Appends upsert this table in the same statement as their insert, so
+            # this lock waits for appends in flight and holds new ones until the
+            # swap; reads go on meanwhile.
+            await conn.execute(f"LOCK TABLE {ORDER_READ_MODEL} IN SHARE ROW EXCLUSIVE MODE")
+            stale = [r[0] for r in await conn.fetch(_STALE_STREAMS)]
+            for start in range(0, len(stale), streams_per_page):
+                done += await _refold_streams(conn, stale[start : start + streams_per_page])
+            await _swap_in(conn, (ORDER_READ_MODEL,))
+    return done

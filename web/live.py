@@ -1,0 +1,139 @@
+"""Server-sent events: an order's new events, and the global log, as they are committed.
+
+SSE ids are global positions, so a browser that reconnects with Last-Event-ID
+resumes exactly after the last event it received.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Controller, Request, get
+from litestar.di import NamedDependency
+from litestar.exceptions import ClientException
+from litestar.params import FromPath, FromQuery
+from litestar.response import ServerSentEvent
+from litestar.response.sse import ServerSentEventMessage
+
+from domain.order import EVENT_TYPES, fold
+from store.event_store import EventStore, RecordedEvent
+from store.live import LiveFeed
+from store.read_model import ReadModel
+from store.subscriptions import Checkpoint
+from web import forms
+from web.forms import FormError
+from web.presentation import describe
+
+POLL_SECONDS = 1.0
+KEEPALIVE_SECONDS = 15.0
+
+
+def _last_event_id(request: Request[Any, Any, Any]) -> int | None:
+    raw = request.headers.get("last-event-id", "")
+    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+
+
+def _parse_id(raw: str) -> str:
+    try:
+        return forms.order_id(raw)
+    except FormError as error:
+        raise ClientException(error.message) from None
+
+
+class LiveController(Controller):
+    @get("/orders/{order_id:str}/live")
+    async def order_live(
+        self,
+        request: Request[Any, Any, Any],
+        feed: NamedDependency[LiveFeed],
+        store: NamedDependency[EventStore],
+        order_id: FromPath[str],
+        version: FromQuery[int | None] = None,
+    ) -> ServerSentEvent:
+        stream = _parse_id(order_id)
+        resume = _last_event_id(request)
+        start = await feed.version_of(stream, resume) if resume is not None else None
+        if start is None:
+            start = version if version is not None else len(await store.read_stream(stream))
+        templates = request.app.template_engine
+        assert templates is not None
+
+        async def messages() -> AsyncIterator[ServerSentEventMessage]:
+            yield ServerSentEventMessage(comment="connected", data=None)
+            seen = start
+            state = fold(e.event for e in await store.read_stream(stream, seen))
+            quiet = 0.0
+            while True:
+                ticket = feed.ticket()
+                for recorded in await feed.stream_after(stream, seen):
+                    sentence = describe(recorded.event, state)
+                    state = fold([recorded.event], state)
+                    seen = recorded.version
+                    quiet = 0.0
+                    html = templates.get_template("_live_notice.html").render(
+                        recorded=recorded, sentence=sentence
+                    )
+                    yield ServerSentEventMessage(data=html, event="appended", id=recorded.position)
+                await feed.wait(ticket, POLL_SECONDS)
+                quiet += POLL_SECONDS
+                if quiet >= KEEPALIVE_SECONDS:
+                    quiet = 0.0
+                    yield ServerSentEventMessage(comment="keep-alive", data=None)
+
+        return ServerSentEvent(messages())
+
+    @get("/events/live")
+    async def log_live(
+        self,
+        request: Request[Any, Any, Any],
+        feed: NamedDependency[LiveFeed],
+        read_model: NamedDependency[ReadModel],
+        horizon: FromQuery[int | None] = None,
+        type: FromQuery[str | None] = None,
+        order: FromQuery[str | None] = None,
+        customer: FromQuery[str | None] = None,
+    ) -> ServerSentEvent:
+        type_name = type if type in EVENT_TYPES else None
+        stream = _parse_id(order) if order else None
+        resume = _last_event_id(request)
+        checkpoint = await feed.checkpoint_of(resume) if resume is not None else None
+        if checkpoint is None:
+            checkpoint = Checkpoint(horizon - 1, 2**63 - 1) if horizon else await feed.horizon()
+        customers_orders = await read_model.order_ids_of(customer) if customer else None
+        templates = request.app.template_engine
+        assert templates is not None
+
+        def wanted(recorded: RecordedEvent) -> bool:
+            if customers_orders is not None:
+                event = recorded.event
+                if recorded.type == "OrderCreated" and getattr(event, "customer_id", None) == customer:
+                    customers_orders.add(recorded.stream_id)
+                if recorded.stream_id not in customers_orders:
+                    return False
+            return (type_name is None or recorded.type == type_name) and (
+                stream is None or recorded.stream_id == stream
+            )
+
+        async def messages() -> AsyncIterator[ServerSentEventMessage]:
+            yield ServerSentEventMessage(comment="connected", data=None)
+            after = checkpoint
+            quiet = 0.0
+            while True:
+                ticket = feed.ticket()
+                batch = await feed.log_after(after)
+                for recorded, at in batch:
+                    after = at
+                    if wanted(recorded):
+                        quiet = 0.0
+                        html = templates.get_template("_event_row.html").render(e=recorded, fresh=True)
+                        yield ServerSentEventMessage(data=html, event="appended", id=recorded.position)
+                if len(batch) == 200:
+                    continue
+                await feed.wait(ticket, POLL_SECONDS)
+                quiet += POLL_SECONDS
+                if quiet >= KEEPALIVE_SECONDS:
+                    quiet = 0.0
+                    yield ServerSentEventMessage(comment="keep-alive", data=None)
+
+        return ServerSentEvent(messages())
