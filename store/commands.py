@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from datetime import datetime
 from uuid import UUID
 
@@ -11,8 +13,9 @@ from domain.errors import DomainError
 from domain.order import Command, Event, Order, decide, fold
 from store.event_store import AppendResult, ConcurrencyError, EventStore, Metadata
 
-# A writer that asked for no version check is retried this often on a race.
-RACE_RETRIES = 3
+# A writer that asked for no version check is retried this often on a race,
+# after a short random pause so that racing writers spread out.
+RACE_RETRIES = 12
 
 
 class CommandResult(msgspec.Struct, frozen=True):
@@ -71,6 +74,7 @@ async def handle(
             if expected_version is not None or attempt == RACE_RETRIES:
                 fresh = fold(e.event for e in await store.read_stream(command.order_id))
                 raise StaleVersion(command.order_id, state.version, fresh) from None
+            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter
             continue
         if appended.duplicate:
             return await _result(store, appended)

@@ -16,7 +16,7 @@ from domain.serialization import decode_event, encode_event, event_type
 EVENTS_CHANNEL = "events"
 
 
-class Metadata(msgspec.Struct, frozen=True, omit_defaults=True):
+class Metadata(msgspec.Struct, frozen=True):
     command_id: str = ""
     correlation_id: str = ""
     causation_id: str | None = None

@@ -46,11 +46,13 @@ class Projection(Protocol):
 
 
 # Only rows below the horizon, in commit-safe order, after the checkpoint.
+# (ORDER BY names the table's column: a bare `tx_id` would sort by the text
+# output column below, and "1000" sorts before "999".)
 _READ_BATCH = f"""
-SELECT {_COLUMNS}, tx_id::text FROM events
+SELECT {_COLUMNS}, tx_id::text AS tx_id_text FROM events
 WHERE (tx_id, position) > ($1::text::xid8, $2)
   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY tx_id, position
+ORDER BY events.tx_id, events.position
 LIMIT $3
 """
 

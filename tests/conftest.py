@@ -42,7 +42,19 @@ def server_url() -> Iterator[str]:
         tempfile.TemporaryDirectory(prefix="orders-test-pg-") as folder,
         embedded_postgres(Path(folder) / "pg", delete=True) as url,
     ):
+        # A throw-away server: durability buys nothing here, and every test clones a database.
+        asyncio.run(_tune_for_tests(url))
         yield url
+
+
+async def _tune_for_tests(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        for setting in ("fsync = off", "synchronous_commit = off", "full_page_writes = off"):
+            await conn.execute(f"ALTER SYSTEM SET {setting}")
+        await conn.execute("SELECT pg_reload_conf()")
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(scope="session")

@@ -43,37 +43,43 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 3
 
 
 @contextmanager
-def uvicorn_server(database_url: str, *, workers: int = 1) -> Iterator[str]:
-    """Serve the app with uvicorn, as `orders serve` does, and yield its base URL."""
+def uvicorn_process(database_url: str, *, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Serve the app with uvicorn, as `orders serve` does; yield its base URL and process."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "ORDERS_SECRET": "browser-test-secret"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "web.app:app_from_environment",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "web.app:app_from_environment",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--timeout-graceful-shutdown",
+        "2",
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url, process)
-        yield url
+        yield url, process
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def uvicorn_server(database_url: str, *, workers: int = 1) -> Iterator[str]:
+    with uvicorn_process(database_url, workers=workers) as (url, _):
+        yield url

@@ -10,8 +10,16 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
-from domain.errors import EmptyOrder, ItemNotOnOrder, OrderNotDraft, PriceMismatch
-from domain.order import AddItem, CancelOrder, CreateOrder, PlaceOrder, RemoveItem, fold
+from domain.errors import (
+    DomainError,
+    ItemNotOnOrder,
+    OrderAlreadyExists,
+    OrderNotDraft,
+    OrderNotFound,
+    PriceMismatch,
+    RemoveQuantityTooLarge,
+)
+from domain.order import AddItem, CancelOrder, Command, CreateOrder, PlaceOrder, RemoveItem, fold
 from store.commands import CommandResult, StaleVersion, handle
 from store.event_store import EventStore
 from store.read_model import OrderSummary, ReadModel
@@ -33,7 +41,7 @@ async def stream_of(pool: asyncpg.Pool, order_id: str) -> list[tuple[int, str, d
 async def test_every_command_writes_its_events(
     store: EventStore, pool: asyncpg.Pool, read_model_matches_log: ReadModelCheck, order_id: str
 ) -> None:
-    commands = [
+    commands: list[Command] = [
         CreateOrder(order_id, "customer-7", "GBP"),
         AddItem(order_id, "TEA-1", "Green tea", 450, 2),
         AddItem(order_id, "MUG-2", "Mug", 1200, 1),
@@ -63,7 +71,9 @@ async def test_every_command_writes_its_events(
     ]
     final = results[-1].order
     assert (final.status, final.cancel_reason, final.version) == (
-        "cancelled", "Customer changed their mind", 8,
+        "cancelled",
+        "Customer changed their mind",
+        8,
     )
     assert [(line.sku, line.quantity) for line in final.lines] == [("TEA-1", 4)]
 
@@ -72,48 +82,174 @@ async def test_the_handler_records_who_and_why_in_the_metadata(
     store: EventStore, pool: asyncpg.Pool, order_id: str
 ) -> None:
     command_id, correlation_id = uuid4(), uuid4()
-    await handle(store, CreateOrder(order_id, "customer-1", "EUR"), command_id=command_id,
-                 actor="clerk@example.com", correlation_id=correlation_id)
+    await handle(
+        store,
+        CreateOrder(order_id, "customer-1", "EUR"),
+        command_id=command_id,
+        actor="clerk@example.com",
+        correlation_id=correlation_id,
+    )
 
-    metadata = json.loads(await pool.fetchval("SELECT metadata::text FROM events WHERE stream_id = $1",
-                                              order_id))
-    assert metadata == {"command_id": str(command_id), "correlation_id": str(correlation_id),
-                        "actor": "clerk@example.com"}
+    metadata = json.loads(
+        await pool.fetchval("SELECT metadata::text FROM events WHERE stream_id = $1", order_id)
+    )
+    assert metadata == {
+        "command_id": str(command_id),
+        "correlation_id": str(correlation_id),
+        "actor": "clerk@example.com",
+        "causation_id": None,
+        "requested_at": None,
+    }
 
 
-@pytest.mark.parametrize(
-    ("command", "error", "message"),
-    [
-        (PlaceOrder("?"), OrderNotDraft, "only a draft order can be placed"),
-        (AddItem("?", "W-1", "Widget", 999, 1), OrderNotDraft, "only a draft order can change its items"),
-        (RemoveItem("?", "NOPE"), OrderNotDraft, "only a draft order"),
-    ],
-)
-async def test_a_refused_command_on_a_placed_order_writes_nothing(
-    store: EventStore, pool: asyncpg.Pool, read_model: ReadModel, order_id: str,
-    command: PlaceOrder | AddItem | RemoveItem, error: type[Exception], message: str,
+async def given_an_order(store: EventStore, order_id: str, status: str) -> None:
+    """An order that does not exist ("none"), a draft with two widgets at 2.50, or that draft placed."""
+    if status == "none":
+        return
+    await handle(store, CreateOrder(order_id, "customer-1", "EUR"), command_id=uuid4())
+    await handle(store, AddItem(order_id, "W-1", "Widget", 250, 2), command_id=uuid4())
+    if status == "placed":
+        await handle(store, PlaceOrder(order_id), command_id=uuid4())
+
+
+REFUSED: list[tuple[str, Callable[[str], Command], type[DomainError]]] = [
+    ("none", lambda order_id: AddItem(order_id, "W-1", "Widget", 250, 1), OrderNotFound),
+    ("draft", lambda order_id: CreateOrder(order_id, "customer-2", "USD"), OrderAlreadyExists),
+    ("draft", lambda order_id: AddItem(order_id, "W-1", "Widget", 999, 1), PriceMismatch),
+    ("draft", lambda order_id: RemoveItem(order_id, "NOT-THERE"), ItemNotOnOrder),
+    ("draft", lambda order_id: RemoveItem(order_id, "W-1", 5), RemoveQuantityTooLarge),
+    ("placed", lambda order_id: AddItem(order_id, "W-2", "Gadget", 100, 1), OrderNotDraft),
+    ("placed", lambda order_id: PlaceOrder(order_id), OrderNotDraft),
+]
+
+
+async def test_a_refused_command_leaves_the_log_and_the_read_model_untouched(
+    store: EventStore, pool: asyncpg.Pool, read_model: ReadModel
+) -> None:
+    for n, (status, make_command, error) in enumerate(REFUSED):
+        order_id = f"order-{n}-{status}"
+        await given_an_order(store, order_id, status)
+        row_before = await read_model.get_order(order_id)
+        counts_before = await pool.fetchrow(EVENTS_AND_COMMANDS)
+
+        with pytest.raises(error):
+            await handle(store, make_command(order_id), command_id=uuid4())
+
+        assert await read_model.get_order(order_id) == row_before, order_id
+        assert await pool.fetchrow(EVENTS_AND_COMMANDS) == counts_before, order_id
+    assert await read_model.get_order("order-0-none") is None
+
+
+async def test_placing_twice_with_one_command_id_returns_the_first_result(
+    store: EventStore, pool: asyncpg.Pool, order_id: str
 ) -> None:
     await handle(store, CreateOrder(order_id, "customer-1", "EUR"), command_id=uuid4())
     await handle(store, AddItem(order_id, "W-1", "Widget", 250, 2), command_id=uuid4())
-    await handle(store, PlaceOrder(order_id), command_id=uuid4())
-    row_before, counts_before = await read_model.get_order(order_id), await pool.fetchrow(EVENTS_AND_COMMANDS)
+    place_id = uuid4()
+    first = await handle(store, PlaceOrder(order_id), command_id=place_id, expected_version=2)
+    log = await stream_of(pool, order_id)
 
-    with pytest.raises(error, match=message):
-        await handle(store, type(command)(order_id, *command.__struct_fields__[1:] and
-                                          [getattr(command, f) for f in command.__struct_fields__[1:]]),
-                     command_id=uuid4())
+    # A double click: the same form (same command id, same expected version) again.
+    again = await handle(store, PlaceOrder(order_id), command_id=place_id, expected_version=2)
+    # A retry without a version check: placing a placed order would now be refused.
+    retried = await handle(store, PlaceOrder(order_id), command_id=place_id)
 
-    assert await read_model.get_order(order_id) == row_before
-    assert await pool.fetchrow(EVENTS_AND_COMMANDS) == counts_before
+    assert (first.first_version, first.last_version, first.duplicate) == (3, 3, False)
+    assert again == retried == CommandResult(first.order, 3, 3, duplicate=True)
+    assert first.order.status == "placed"
+    assert await stream_of(pool, order_id) == log
 
 
-@pytest.mark.parametrize(
-    ("make_command", "error"),
-    [
-        (lambda order_id: PlaceOrder(order_id), EmptyOrder),
-        (lambda order_id: RemoveItem(order_id, "NOT-THERE"), ItemNotOnOrder),
-        (lambda order_id: AddItem(order_id, "W-1", "Widget", 999, 1), PriceMismatch),
-        (lambda order_id: RemoveItem(order_id, "W-1", 5), Exception),
-    ],
-)
-async def test_a_domain_error_leaves_the_log_and_the_read_model_untouched(): ...
+async def test_twenty_clicks_on_place_at_once_place_the_order_once(
+    store: EventStore, pool: asyncpg.Pool, order_id: str
+) -> None:
+    await given_an_order(store, order_id, "draft")
+    place_id = uuid4()
+
+    answers = await asyncio.gather(
+        *(handle(store, PlaceOrder(order_id), command_id=place_id, expected_version=2) for _ in range(20))
+    )
+
+    assert {(a.first_version, a.last_version, a.order.status) for a in answers} == {(3, 3, "placed")}
+    assert sum(not a.duplicate for a in answers) == 1
+    assert [(v, t) for v, t, _ in await stream_of(pool, order_id)] == [
+        (1, "OrderCreated"),
+        (2, "ItemAdded"),
+        (3, "OrderPlaced"),
+    ]
+
+
+async def test_a_repeat_returns_the_order_as_that_command_left_it(store: EventStore, order_id: str) -> None:
+    await handle(store, CreateOrder(order_id, "customer-1", "EUR"), command_id=uuid4())
+    add_id = uuid4()
+    first = await handle(store, AddItem(order_id, "W-1", "Widget", 250, 2), command_id=add_id)
+    await handle(store, AddItem(order_id, "W-2", "Gadget", 100, 1), command_id=uuid4())
+
+    repeat = await handle(store, AddItem(order_id, "W-1", "Widget", 250, 2), command_id=add_id)
+
+    assert repeat == CommandResult(first.order, 2, 2, duplicate=True)
+    assert repeat.order.version == 2
+
+
+async def test_a_stale_expected_version_raises_with_the_fresh_order(
+    store: EventStore, pool: asyncpg.Pool, order_id: str
+) -> None:
+    await handle(store, CreateOrder(order_id, "customer-1", "EUR"), command_id=uuid4())
+    await handle(store, AddItem(order_id, "W-1", "Widget", 250, 2), command_id=uuid4(), expected_version=1)
+    log = await stream_of(pool, order_id)
+
+    with pytest.raises(StaleVersion) as raised:
+        await handle(store, PlaceOrder(order_id), command_id=uuid4(), expected_version=1)
+
+    fresh = raised.value.order
+    assert fresh == fold(e.event for e in await store.read_stream(order_id))
+    assert (fresh.version, fresh.status, fresh.item_count) == (2, "draft", 2)
+    assert (raised.value.expected_version, raised.value.actual_version) == (1, 2)
+    assert await stream_of(pool, order_id) == log
+
+
+async def race_ten_adds(store: EventStore, pool: asyncpg.Pool, order_id: str) -> list[object]:
+    """Ten AddItem commands of different SKUs at once, with no expected version, on a warm pool."""
+    await handle(store, CreateOrder(order_id, "customer-1", "EUR"), command_id=uuid4())
+    # Open every pooled connection first, so the ten commands really run side by side.
+    held = [await pool.acquire() for _ in range(pool.get_max_size())]
+    for conn in held:
+        await pool.release(conn)
+    return await asyncio.gather(
+        *(
+            handle(store, AddItem(order_id, f"SKU-{n}", f"Item {n}", 100 + n, 1), command_id=uuid4())
+            for n in range(10)
+        ),
+        return_exceptions=True,
+    )
+
+
+async def test_concurrent_adds_leave_a_log_without_holes_that_the_read_model_matches(
+    store: EventStore, pool: asyncpg.Pool, read_model_matches_log: ReadModelCheck, order_id: str
+) -> None:
+    results = await race_ten_adds(store, pool, order_id)
+
+    succeeded = [r for r in results if isinstance(r, CommandResult)]
+    assert all(isinstance(r, CommandResult | StaleVersion) for r in results), results
+    events = await store.read_stream(order_id)
+    assert [e.version for e in events] == list(range(1, 2 + len(succeeded)))
+    assert sorted(r.last_version for r in succeeded) == list(range(2, 2 + len(succeeded)))
+    final = fold(e.event for e in events)
+    assert sorted(line.sku for line in final.lines) == sorted(r.order.lines[-1].sku for r in succeeded)
+    await read_model_matches_log(order_id)
+
+
+async def test_concurrent_adds_without_a_version_check_all_succeed(
+    store: EventStore, pool: asyncpg.Pool, read_model_matches_log: ReadModelCheck
+) -> None:
+    # Five orders, one after another, so that a lucky interleaving cannot hide the outcome.
+    for attempt in range(5):
+        order_id = f"order-race-{attempt}"
+        results = await race_ten_adds(store, pool, order_id)
+
+        assert [r for r in results if not isinstance(r, CommandResult)] == []
+        final = fold(e.event for e in await store.read_stream(order_id))
+        assert sorted(line.sku for line in final.lines) == sorted(f"SKU-{n}" for n in range(10))
+        assert final.total_cents == sum(100 + n for n in range(10))
+        row = await read_model_matches_log(order_id)
+        assert (row.version, row.line_count, row.item_count) == (11, 10, 10)

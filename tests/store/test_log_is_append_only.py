@@ -24,12 +24,9 @@ async def given_an_order_with_two_events(store: EventStore, order_id: str) -> No
 @pytest.mark.parametrize(
     "statement",
     [
-        "UPDATE events SET data = '{}'::jsonb",
-        "UPDATE events SET metadata = metadata || '{\"actor\": \"mallory\"}' WHERE version = 2",
-        "DELETE FROM events",
+        'UPDATE events SET metadata = metadata || \'{"actor": "mallory"}\' WHERE version = 2',
         "DELETE FROM events WHERE version = 2",
         "TRUNCATE events",
-        "TRUNCATE events CASCADE",
     ],
 )
 async def test_changing_a_recorded_event_is_refused(
@@ -45,66 +42,37 @@ async def test_changing_a_recorded_event_is_refused(
     assert await pool.fetch(ALL_EVENTS) == before
 
 
-async def test_a_refused_change_inside_a_transaction_rolls_it_back(
-    store: EventStore, pool: asyncpg.Pool, order_id: str
-) -> None:
-    await given_an_order_with_two_events(store, order_id)
-    before = await pool.fetch(ALL_EVENTS)
-
-    async with pool.acquire() as conn:
-        with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            async with conn.transaction():
-                await conn.execute("UPDATE order_read_model SET status = 'placed'")
-                await conn.execute("DELETE FROM events WHERE stream_id = $1", order_id)
-
-    assert await pool.fetch(ALL_EVENTS) == before
-    assert await pool.fetchval("SELECT status FROM order_read_model WHERE order_id = $1", order_id) == "draft"
-
-
-async def test_an_append_notifies_listeners_with_the_stream_id(
+async def test_an_append_notifies_listeners_and_a_repeat_or_a_refusal_does_not(
     store: EventStore, database_url: str, order_id: str
 ) -> None:
     received: list[str] = []
     woken = asyncio.Event()
 
-    def on_notify(conn: object, pid: int, channel: str, payload: str) -> None:
-        received.append(payload)
+    def on_notify(conn: object, pid: int, channel: str, payload: object) -> None:
+        received.append(str(payload))
         woken.set()
 
-    listener = await asyncpg.connect(database_url)
-    try:
-        await listener.add_listener(EVENTS_CHANNEL, on_notify)
-        await handle(store, CreateOrder(order_id, "customer-1", "EUR"), command_id=uuid4())
+    async def next_notification() -> str:
         await asyncio.wait_for(woken.wait(), timeout=5)
-    finally:
-        await listener.close()
+        woken.clear()
+        return received[-1]
 
-    assert len(received) == 1
-    assert received[0].split()[0] == order_id
-
-
-async def test_a_repeated_or_refused_append_does_not_notify(
-    store: EventStore, database_url: str, order_id: str
-) -> None:
     create_id = uuid4()
-    await handle(store, CreateOrder(order_id, "customer-1", "EUR"), command_id=create_id)
-    received: list[str] = []
-    woken = asyncio.Event()
-
-    def on_notify(conn: object, pid: int, channel: str, payload: str) -> None:
-        received.append(payload)
-        woken.set()
-
     listener = await asyncpg.connect(database_url)
     try:
         await listener.add_listener(EVENTS_CHANNEL, on_notify)
         await handle(store, CreateOrder(order_id, "customer-1", "EUR"), command_id=create_id)
+        first = await next_notification()
+
+        # Neither a repeated command nor a refused one appends, so neither notifies.
+        await handle(store, CreateOrder(order_id, "customer-1", "EUR"), command_id=create_id)
         with pytest.raises(OrderAlreadyExists):
             await handle(store, CreateOrder(order_id, "customer-1", "EUR"), command_id=uuid4())
-        # A marker append afterwards: once its notification arrives, any earlier one would have too.
+        # Notifications arrive in commit order: once this one is here, any earlier one would be too.
         await handle(store, AddItem(order_id, "W-1", "Widget", 250, 1), command_id=uuid4())
-        await asyncio.wait_for(woken.wait(), timeout=5)
+        second = await next_notification()
     finally:
         await listener.close()
 
-    assert [p.split()[0] for p in received] == [order_id]
+    assert first.split()[0] == second.split()[0] == order_id
+    assert len(received) == 2
