@@ -1,0 +1,47 @@
+"""Real uvicorn servers on a test database, and a small SSE client."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+
+import httpx
+import pytest
+
+from tests.servers import uvicorn_process
+
+
+class SSEEvent:
+    def __init__(self, event_id: str | None, event: str | None, data: str) -> None:
+        self.id, self.event, self.data = event_id, event, data
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[SSEEvent]:
+    """Parse a text/event-stream body into events (comments are skipped)."""
+    event_id: str | None = None
+    event: str | None = None
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if line == "":
+            if data or event:
+                yield SSEEvent(event_id, event, "\n".join(data))
+            event_id, event, data = None, None, []
+        elif line.startswith(":"):
+            continue
+        else:
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "id":
+                event_id = value
+            elif field == "event":
+                event = value
+            elif field == "data":
+                data.append(value)
+
+
+@pytest.fixture
+def servers(database_url: str) -> Iterator[list[tuple[str, subprocess.Popen[bytes]]]]:
+    """Two app instances on one database, as in a deployment behind a load balancer."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(uvicorn_process(database_url)) for _ in range(2)]
