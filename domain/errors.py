@@ -42,6 +42,10 @@ class InvalidItemName(DomainError):
     field = "name"
 
 
+class InvalidItemNote(DomainError):
+    field = "note"
+
+
 class InvalidUnitPrice(DomainError):
     """The text is not an amount such as 3.50."""
 

@@ -17,6 +17,7 @@ from domain.errors import (
     InvalidCancelReason,
     InvalidCustomerId,
     InvalidItemName,
+    InvalidItemNote,
     InvalidQuantity,
     InvalidSku,
     ItemNotOnOrder,
@@ -37,6 +38,7 @@ MAX_LINES = 100
 MAX_QUANTITY = 999
 MAX_UNIT_PRICE_CENTS = 100_000_000
 MAX_REASON = 500
+MAX_NOTE = 200
 
 # ---------------------------------------------------------------- commands
 
@@ -53,6 +55,7 @@ class AddItem(Struct, frozen=True):
     name: str
     unit_price_cents: int
     quantity: int
+    note: str = ""
 
 
 class RemoveItem(Struct, frozen=True):
@@ -83,11 +86,14 @@ class OrderCreated(Struct, frozen=True):
 
 
 class ItemAdded(Struct, frozen=True):
-    schema_version: ClassVar[int] = 1
+    """Version 2 added `note` (a line note such as an engraving); version 1 rows read as note=""."""
+
+    schema_version: ClassVar[int] = 2
     sku: str
     name: str
     unit_price_cents: int
     quantity: int
+    note: str = ""
 
 
 class ItemRemoved(Struct, frozen=True):
@@ -121,6 +127,7 @@ class Line(Struct, frozen=True):
     name: str
     unit_price_cents: int
     quantity: int
+    note: str = ""
 
     @property
     def total_cents(self) -> int:
@@ -211,6 +218,11 @@ def _add_item(command: AddItem, state: Order) -> list[Event]:
             f"(this one is {format_amount(price)})."
         )
     _check_quantity(command.quantity)
+    if len(command.note) > MAX_NOTE or _has_control(command.note):
+        raise InvalidItemNote(
+            f"A line note is at most {MAX_NOTE} characters, without control characters "
+            f"(this one has {len(command.note)})."
+        )
     line = state.line(command.sku)
     if line is None:
         if len(state.lines) >= MAX_LINES:
@@ -226,7 +238,7 @@ def _add_item(command: AddItem, state: Order) -> list[Event]:
                 f"{command.sku} already has {line.quantity}; a line holds at most "
                 f"{MAX_QUANTITY}, so at most {MAX_QUANTITY - line.quantity} more can be added."
             )
-    return [ItemAdded(command.sku, name, price, command.quantity)]
+    return [ItemAdded(command.sku, name, price, command.quantity, command.note)]
 
 
 def _remove_item(command: RemoveItem, state: Order) -> list[Event]:
@@ -289,7 +301,8 @@ def evolve(state: Order, event: Event) -> Order:
     if isinstance(event, ItemAdded):
         line = state.line(event.sku)
         if line is None:
-            lines = (*state.lines, Line(event.sku, event.name, event.unit_price_cents, event.quantity))
+            line = Line(event.sku, event.name, event.unit_price_cents, event.quantity, event.note)
+            lines = (*state.lines, line)
         else:
             merged = structs.replace(line, quantity=line.quantity + event.quantity)
             lines = tuple(merged if x.sku == event.sku else x for x in state.lines)

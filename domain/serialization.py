@@ -15,8 +15,16 @@ from domain.order import EVENT_TYPES, Event
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
+
+def _item_added_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """ItemAdded v2 gained a line note; items added before it had none."""
+    return {**data, "note": ""}
+
+
 # (event type, schema version it reads) -> upcaster to the next version
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    ("ItemAdded", 1): _item_added_v1_to_v2,
+}
 
 _encoder = msgspec.json.Encoder()
 _decoders = {name: msgspec.json.Decoder(cls) for name, cls in EVENT_TYPES.items()}

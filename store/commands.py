@@ -12,6 +12,7 @@ import msgspec
 from domain.errors import DomainError
 from domain.order import Command, Event, Order, decide, fold
 from store.event_store import AppendResult, ConcurrencyError, EventStore, Metadata
+from store.snapshots import Snapshots
 
 # A writer that asked for no version check is retried this often on a race,
 # after a short random pause so that racing writers spread out.
@@ -42,6 +43,7 @@ async def handle(
     actor: str = "anonymous",
     correlation_id: UUID | None = None,
     requested_at: datetime | None = None,
+    snapshots: Snapshots | None = None,
 ) -> CommandResult:
     """Handle a command exactly once per command id.
 
@@ -57,7 +59,10 @@ async def handle(
         requested_at=requested_at.isoformat() if requested_at else None,
     )
     for attempt in range(RACE_RETRIES + 1):
-        state = fold(e.event for e in await store.read_stream(command.order_id))
+        if snapshots is not None:
+            state, _ = await snapshots.load(command.order_id)
+        else:
+            state = fold(e.event for e in await store.read_stream(command.order_id))
         if expected_version is not None and expected_version != state.version:
             stale = StaleVersion(command.order_id, expected_version, state)
             return await _repeat_or(store, command_id, stale)
@@ -78,6 +83,8 @@ async def handle(
             continue
         if appended.duplicate:
             return await _result(store, appended)
+        if snapshots is not None:
+            await snapshots.after_append(command.order_id, state.version, new_state)
         return CommandResult(new_state, appended.first_version, appended.last_version, False)
     raise AssertionError("unreachable")
 

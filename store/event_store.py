@@ -104,9 +104,11 @@ _COLUMNS = (
 
 _READ_STREAM = f"""
 SELECT {_COLUMNS} FROM events
-WHERE stream_id = $1 AND version <= $2
+WHERE stream_id = $1 AND version > $3 AND version <= $2
 ORDER BY version
 """
+
+_HEAD = "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1"
 
 _VERSION_AT = """
 SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1 AND recorded_at <= $2
@@ -203,10 +205,18 @@ class EventStore:
             return None
         return AppendResult(row["stream_id"], row["first_version"], row["last_version"], True)
 
-    async def read_stream(self, stream_id: str, up_to_version: int | None = None) -> list[RecordedEvent]:
+    async def read_stream(
+        self, stream_id: str, up_to_version: int | None = None, *, after_version: int = 0
+    ) -> list[RecordedEvent]:
+        """The stream's events after `after_version`, up to `up_to_version` (default: all)."""
         limit = 2**31 - 1 if up_to_version is None else up_to_version
-        rows = await self.pool.fetch(_READ_STREAM, stream_id, limit)
+        rows = await self.pool.fetch(_READ_STREAM, stream_id, limit, after_version)
         return [_recorded(row) for row in rows]
+
+    async def stream_version(self, stream_id: str) -> int:
+        """The stream's latest version (0: no such stream)."""
+        version: int = await self.pool.fetchval(_HEAD, stream_id)
+        return version
 
     async def version_at(self, stream_id: str, moment: datetime) -> int:
         """The stream's version as it stood at `moment` (0: it did not exist yet)."""

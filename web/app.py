@@ -12,6 +12,8 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin, HTMXRequest
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
@@ -25,11 +27,14 @@ from store.live import LiveFeed
 from store.migrations import migrate
 from store.projections import PROJECTIONS
 from store.read_model import ReadModel, Reports
+from store.snapshots import Snapshots, every_from_environment
 from store.subscriptions import SubscriptionRunner
 from web.admin import AdminController
+from web.api import api_router
 from web.customers import CustomerController
 from web.events import EventLogController
 from web.health import healthz
+from web.history import HistoryController, export_log
 from web.live import LiveController
 from web.orders import OrderController
 from web.presentation import register_filters
@@ -53,6 +58,7 @@ def create_app(
         app.state.store = EventStore(pool)
         app.state.read_model = ReadModel(pool)
         app.state.reports = Reports(pool)
+        app.state.snapshots = Snapshots(pool, app.state.store, every=every_from_environment())
         app.state.feed = LiveFeed(database_url, pool)
         app.state.runners = (
             [SubscriptionRunner(database_url, pool, projection) for projection in PROJECTIONS.values()]
@@ -74,10 +80,13 @@ def create_app(
         route_handlers=[
             OrderController,
             EventLogController,
+            HistoryController,
+            export_log,
             LiveController,
             CustomerController,
             SalesController,
             AdminController,
+            api_router,
             healthz,
             home,
             create_static_files_router(path="/static", directories=[ROOT / "static"]),
@@ -89,6 +98,7 @@ def create_app(
             "read_model": Provide(_read_model, sync_to_thread=False),
             "reports": Provide(_reports, sync_to_thread=False),
             "feed": Provide(_feed, sync_to_thread=False),
+            "snapshots": Provide(_snapshots, sync_to_thread=False),
         },
         template_config=TemplateConfig(
             directory=ROOT / "templates",
@@ -100,6 +110,16 @@ def create_app(
         request_class=HTMXRequest,
         request_max_body_size=MAX_BODY_BYTES,
         middleware=[SecurityHeadersMiddleware],
+        # Only the JSON API (web/api) is documented; its router opts back in.
+        include_in_schema=False,
+        openapi_config=OpenAPIConfig(
+            title="Orders API",
+            version="1.0.0",
+            description="The order service's commands and queries for programs. "
+            "Errors are RFC 9457 problem details; an order's version is its ETag.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
         exception_handlers={
             HTTPException: http_error,
             DatabaseUnavailable: database_unavailable,
@@ -127,6 +147,11 @@ def _read_model(state: State) -> ReadModel:
 def _reports(state: State) -> Reports:
     reports: Reports = state.reports
     return reports
+
+
+def _snapshots(state: State) -> Snapshots:
+    snapshots: Snapshots = state.snapshots
+    return snapshots
 
 
 def _feed(state: State) -> LiveFeed:

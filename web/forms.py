@@ -60,6 +60,7 @@ def add_item(form: Form, order: str) -> AddItem:
         name=text(form, "name"),
         unit_price_cents=parse_amount(text(form, "unit_price")),
         quantity=parse_quantity(text(form, "quantity")),
+        note=text(form, "note"),
     )
 
 

@@ -10,23 +10,24 @@ from uuid import uuid4
 import msgspec
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
 from domain.errors import DomainError, OrderNotFound
-from domain.order import Command, Order, PlaceOrder, state_at
+from domain.order import Command, Order, PlaceOrder
 from store.commands import StaleVersion, handle
 from store.event_store import EventStore
 from store.read_model import ReadModel, Reports
+from store.snapshots import Snapshots
 from web import forms
 from web.forms import Form, FormError
-from web.presentation import timeline
+from web.order_view import order_context, parse_order_id
 
 STATUSES = ("draft", "placed", "cancelled")
 PAGE_SIZE = 25
-KEPT_FIELDS = ("sku", "name", "unit_price", "quantity", "reason")
+KEPT_FIELDS = ("sku", "name", "unit_price", "quantity", "note", "reason")
 
 
 class Problem(msgspec.Struct, frozen=True):
@@ -36,35 +37,6 @@ class Problem(msgspec.Struct, frozen=True):
     message: str
     field: str | None = None
     status: int = 422
-
-
-def _order_id(raw: str) -> str:
-    try:
-        return forms.order_id(raw)
-    except FormError as error:
-        raise ClientException(error.message) from None
-
-
-async def _order_context(
-    store: EventStore, order_id: str, version: int | None = None, **extra: Any
-) -> dict[str, Any]:
-    events = await store.read_stream(order_id)
-    if not events:
-        raise NotFoundException(f"There is no order {order_id}.")
-    latest = len(events)
-    if version is not None and version > latest:
-        raise NotFoundException(f"Order {order_id} has {latest} versions; there is no version {version}.")
-    shown = latest if version is None else version
-    return {
-        "order": state_at((e.event for e in events), shown),
-        "entries": timeline(events),
-        "latest": latest,
-        "shown": shown,
-        "current": shown == latest,
-        "problem": None,
-        "values": {},
-        **extra,
-    }
 
 
 class OrderController(Controller):
@@ -82,7 +54,7 @@ class OrderController(Controller):
     ) -> Template:
         customer = (customer or "").strip()[:64]
         status = status if status in STATUSES else None
-        after = _order_id(after) if after else None
+        after = parse_order_id(after) if after else None
         page = await read_model.list_orders(customer or None, status, after, PAGE_SIZE)
         summary = await reports.customer_summary(customer) if customer else None
         context = {
@@ -98,13 +70,19 @@ class OrderController(Controller):
 
     @post("/")
     async def create_order(
-        self, request: HTMXRequest, store: NamedDependency[EventStore], read_model: NamedDependency[ReadModel]
+        self,
+        request: HTMXRequest,
+        store: NamedDependency[EventStore],
+        snapshots: NamedDependency[Snapshots],
+        read_model: NamedDependency[ReadModel],
     ) -> Any:
         form: Form = dict(await request.form())
         try:
             command_id, _ = forms.envelope(form)
             command = forms.create_order(form, str(uuid4()))
-            result = await handle(store, command, command_id=command_id, requested_at=_now())
+            result = await handle(
+                store, command, command_id=command_id, requested_at=_now(), snapshots=snapshots
+            )
         except (DomainError, FormError) as error:
             status = 400 if isinstance(error, FormError) else 422
             page = await read_model.list_orders(limit=PAGE_SIZE)
@@ -121,9 +99,18 @@ class OrderController(Controller):
 
     @get("/{order_id:str}")
     async def show_order(
-        self, request: HTMXRequest, store: NamedDependency[EventStore], order_id: FromPath[str]
-    ) -> Template:
-        context = await _order_context(store, _order_id(order_id))
+        self,
+        request: HTMXRequest,
+        store: NamedDependency[EventStore],
+        snapshots: NamedDependency[Snapshots],
+        order_id: FromPath[str],
+        newer_than: FromQuery[int | None] = None,
+    ) -> Response[Any]:
+        stream = parse_order_id(order_id)
+        if newer_than is not None and request.htmx and await store.stream_version(stream) <= newer_than:
+            # A live refresh for an event this page already shows (often its own): nothing to swap.
+            return Response(None, status_code=204)
+        context = await order_context(store, snapshots, stream)
         if request.htmx:
             # A live refresh carries what the person has typed so far; keep it in the forms.
             context["values"] = {
@@ -132,73 +119,62 @@ class OrderController(Controller):
             return Template("_order_main.html", context=context)
         return Template("order.html", context=context)
 
-    @get("/{order_id:str}/history")
-    async def history(
+    @post("/{order_id:str}/items")
+    async def add_item(
         self,
         request: HTMXRequest,
         store: NamedDependency[EventStore],
+        snapshots: NamedDependency[Snapshots],
         order_id: FromPath[str],
-        version: FromQuery[str | None] = None,
-        at: FromQuery[str | None] = None,
-    ) -> Template:
-        stream = _order_id(order_id)
-        try:
-            if version is not None:
-                shown = forms.parse_version(version)
-            elif at is not None:
-                moment = forms.parse_moment(at)
-                shown = await store.version_at(stream, moment)
-                if shown == 0:
-                    raise NotFoundException(f"Order {stream} did not exist yet at {moment.isoformat()}.")
-            else:
-                raise FormError("Say which version to show: ?version=N or ?at=an ISO 8601 moment.")
-        except FormError as error:
-            raise ClientException(error.message) from None
-        context = await _order_context(store, stream, shown)
-        return Template("_snapshot.html" if request.htmx else "order.html", context=context)
-
-    @get("/{order_id:str}/timeline")
-    async def show_timeline(
-        self, request: HTMXRequest, store: NamedDependency[EventStore], order_id: FromPath[str]
-    ) -> Template:
-        context = await _order_context(store, _order_id(order_id))
-        return Template("_timeline.html" if request.htmx else "timeline.html", context=context)
-
-    @post("/{order_id:str}/items")
-    async def add_item(
-        self, request: HTMXRequest, store: NamedDependency[EventStore], order_id: FromPath[str]
     ) -> Response[Any]:
-        return await _command(request, store, _order_id(order_id), "add", forms.add_item)
+        return await _command(request, store, snapshots, parse_order_id(order_id), "add", forms.add_item)
 
     @post("/{order_id:str}/items/{sku:str}/remove")
     async def remove_item(
         self,
         request: HTMXRequest,
         store: NamedDependency[EventStore],
+        snapshots: NamedDependency[Snapshots],
         order_id: FromPath[str],
         sku: FromPath[str],
     ) -> Response[Any]:
         return await _command(
             request,
             store,
-            _order_id(order_id),
+            snapshots,
+            parse_order_id(order_id),
             f"remove:{sku}",
             lambda form, order: forms.remove_item(form, order, sku),
         )
 
     @post("/{order_id:str}/place")
     async def place(
-        self, request: HTMXRequest, store: NamedDependency[EventStore], order_id: FromPath[str]
+        self,
+        request: HTMXRequest,
+        store: NamedDependency[EventStore],
+        snapshots: NamedDependency[Snapshots],
+        order_id: FromPath[str],
     ) -> Response[Any]:
         return await _command(
-            request, store, _order_id(order_id), "place", lambda _form, order: PlaceOrder(order)
+            request,
+            store,
+            snapshots,
+            parse_order_id(order_id),
+            "place",
+            lambda _form, order: PlaceOrder(order),
         )
 
     @post("/{order_id:str}/cancel")
     async def cancel(
-        self, request: HTMXRequest, store: NamedDependency[EventStore], order_id: FromPath[str]
+        self,
+        request: HTMXRequest,
+        store: NamedDependency[EventStore],
+        snapshots: NamedDependency[Snapshots],
+        order_id: FromPath[str],
     ) -> Response[Any]:
-        return await _command(request, store, _order_id(order_id), "cancel", forms.cancel_order)
+        return await _command(
+            request, store, snapshots, parse_order_id(order_id), "cancel", forms.cancel_order
+        )
 
 
 def _now() -> datetime:
@@ -208,6 +184,7 @@ def _now() -> datetime:
 async def _command(
     request: HTMXRequest,
     store: EventStore,
+    snapshots: Snapshots,
     order_id: str,
     form_name: str,
     build: Callable[[Form, str], Command],
@@ -235,7 +212,7 @@ async def _command(
         problem = Problem(form_name, error.message, error.field, 400)
     if problem is None and not request.htmx:
         return Redirect(f"/orders/{order_id}", status_code=303)
-    context = await _order_context(store, order_id, values=form if problem else {})
+    context = await order_context(store, snapshots, order_id, values=form if problem else {})
     if problem is not None:
         if problem.form not in _visible_forms(context["order"]):
             problem = msgspec.structs.replace(problem, form="general")

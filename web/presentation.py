@@ -8,6 +8,7 @@ from uuid import uuid4
 
 import msgspec
 
+from domain.diff import OrderDiff, diff
 from domain.money import format_amount
 from domain.order import (
     Event,
@@ -27,6 +28,7 @@ class TimelineEntry(msgspec.Struct, frozen=True):
     recorded: RecordedEvent
     sentence: str
     state_after: Order
+    change: OrderDiff
 
 
 def describe(event: Event, before: Order) -> str:
@@ -36,7 +38,8 @@ def describe(event: Event, before: Order) -> str:
         return f"Order created for customer {event.customer_id} in {event.currency}"
     if isinstance(event, ItemAdded):
         price = format_amount(event.unit_price_cents)
-        return f"Added {event.quantity} × {event.name} ({event.sku}) at {price} {currency}"
+        note = f" (note: {event.note})" if event.note else ""
+        return f"Added {event.quantity} × {event.name} ({event.sku}) at {price} {currency}{note}"
     if isinstance(event, ItemRemoved):
         line = before.line(event.sku)
         name = f"{line.name} ({event.sku})" if line else event.sku
@@ -48,13 +51,15 @@ def describe(event: Event, before: Order) -> str:
     return f"Cancelled: {event.reason}"
 
 
-def timeline(events: list[RecordedEvent]) -> list[TimelineEntry]:
+def timeline(events: list[RecordedEvent], before: Order = initial_state) -> list[TimelineEntry]:
+    """Each event with its sentence, the order after it and the change it made."""
     entries = []
-    state = initial_state
+    state = before
     for recorded in events:
         sentence = describe(recorded.event, state)
-        state = evolve(state, recorded.event)
-        entries.append(TimelineEntry(recorded, sentence, state))
+        after = evolve(state, recorded.event)
+        entries.append(TimelineEntry(recorded, sentence, after, diff(state, after)))
+        state = after
     return entries
 
 
@@ -66,11 +71,15 @@ def timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 
 
+def signed_money(cents: int) -> str:
+    return ("+" if cents > 0 else "") + format_amount(cents)
+
+
 def new_command_id() -> str:
     """A fresh command id for each rendered form, so a resubmission is recognised."""
     return str(uuid4())
 
 
 def register_filters(engine: Any) -> None:
-    engine.engine.filters.update(money=money, timestamp=timestamp)
+    engine.engine.filters.update(money=money, timestamp=timestamp, signed_money=signed_money)
     engine.engine.globals.update(new_command_id=new_command_id)

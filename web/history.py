@@ -1,0 +1,125 @@
+"""Time travel: the order at a version or a moment, the timeline, diffs, and the audit export."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import FromPath, FromQuery
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Stream, Template
+
+from domain.diff import diff
+from store.event_store import EventStore
+from store.export import export
+from store.snapshots import Snapshots
+from web import forms
+from web.forms import FormError
+from web.order_view import PLAY_SPEEDS, order_context, parse_order_id
+
+MEDIA_TYPES = {"ndjson": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+
+
+class HistoryController(Controller):
+    path = "/orders"
+
+    @get("/{order_id:str}/history")
+    async def history(
+        self,
+        request: HTMXRequest,
+        store: NamedDependency[EventStore],
+        snapshots: NamedDependency[Snapshots],
+        order_id: FromPath[str],
+        version: FromQuery[str | None] = None,
+        at: FromQuery[str | None] = None,
+        play: FromQuery[str | None] = None,
+    ) -> Template:
+        stream = parse_order_id(order_id)
+        try:
+            if version is not None:
+                shown = forms.parse_version(version)
+            elif at is not None:
+                moment = forms.parse_moment(at)
+                shown = await store.version_at(stream, moment)
+                if shown == 0 and await store.stream_version(stream):
+                    raise NotFoundException(
+                        f"Order {stream} did not exist yet at {moment.isoformat()}: pick a later moment."
+                    )
+            else:
+                raise FormError("Say which version to show: ?version=N or ?at=an ISO 8601 moment.")
+        except FormError as error:
+            raise ClientException(error.message) from None
+        speed = play if play in PLAY_SPEEDS else None
+        context = await order_context(store, snapshots, stream, shown or None, play=speed)
+        if request.htmx and request.htmx.target == "snapshot":
+            return Template("_snapshot.html", context=context)
+        if request.htmx:
+            return Template("_order_main.html", context=context)
+        return Template("order.html", context=context)
+
+    @get("/{order_id:str}/timeline")
+    async def show_timeline(
+        self,
+        request: HTMXRequest,
+        store: NamedDependency[EventStore],
+        snapshots: NamedDependency[Snapshots],
+        order_id: FromPath[str],
+        version: FromQuery[int | None] = None,
+    ) -> Template:
+        stream = parse_order_id(order_id)
+        context = await order_context(store, snapshots, stream, version if version and version > 0 else None)
+        return Template("_timeline.html" if request.htmx else "timeline.html", context=context)
+
+    @get("/{order_id:str}/diff")
+    async def compare(
+        self,
+        request: HTMXRequest,
+        store: NamedDependency[EventStore],
+        snapshots: NamedDependency[Snapshots],
+        order_id: FromPath[str],
+        from_version: FromQuery[str] = "1",
+        to_version: FromQuery[str | None] = None,
+    ) -> Template:
+        stream = parse_order_id(order_id)
+        latest = await store.stream_version(stream)
+        if latest == 0:
+            raise NotFoundException(f"There is no order {stream}.")
+        try:
+            start = forms.parse_version(from_version)
+            end = forms.parse_version(to_version) if to_version else latest
+        except FormError as error:
+            raise ClientException(error.message) from None
+        if max(start, end) > latest:
+            raise NotFoundException(f"Order {stream} has {latest} versions.")
+        before, _ = await snapshots.load(stream, min(start, end))
+        after, _ = await snapshots.load(stream, max(start, end))
+        context: dict[str, Any] = {
+            "change": diff(before, after),
+            "order": after,
+            "latest": latest,
+            "currency": after.currency,
+        }
+        return Template("_diff.html" if request.htmx else "diff.html", context=context)
+
+    @get("/{order_id:str}/export.{fmt:str}")
+    async def export_order(self, state: State, order_id: FromPath[str], fmt: FromPath[str]) -> Stream:
+        stream = parse_order_id(order_id)
+        return _export(state, fmt, stream, f"order-{stream}")
+
+
+def _export(state: State, fmt: str, stream: str | None, name: str) -> Stream:
+    if fmt not in MEDIA_TYPES:
+        raise NotFoundException(f"Exports come as {' or '.join(MEDIA_TYPES)}.")
+    return Stream(
+        export(state.pool, fmt, stream),
+        media_type=MEDIA_TYPES[fmt],
+        headers={"content-disposition": f'attachment; filename="{name}.{fmt}"'},
+    )
+
+
+@get("/events/export.{fmt:str}", include_in_schema=False)
+async def export_log(state: State, fmt: FromPath[str]) -> Stream:
+    return _export(state, fmt, None, "events")
