@@ -1,0 +1,155 @@
+"""A write through the JSON API: Idempotency-Key, If-Match or expected_version, handle, answer.
+
+An Idempotency-Key is claimed with the fingerprint of its request before the
+command runs, and becomes the command id (uuid5), so a retry is recognised by
+the store even when the first attempt's answer was lost. The answer (a result
+or a rule's refusal) is kept and replayed byte for byte.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4, uuid5
+
+import msgspec
+from litestar import Request, Response
+
+from domain.errors import DomainError, OrderNotFound
+from domain.order import Command
+from store.commands import StaleVersion, handle
+from store.event_store import EventStore
+from store.idempotency import IdempotencyKeys, StoredAnswer
+from store.pages import read_stream_page
+from store.read_model import ReadModel
+from web.api.bodies import fingerprint
+from web.api.explain import API_FIELDS
+from web.api.problems import TYPE_PREFIX, ApiProblem, Problem, http_problem, refused, stale
+from web.api.schemas import WriteResult
+from web.api.views import event_view, order_view
+
+# Command ids made from Idempotency-Keys live in their own uuid5 namespace.
+IDEMPOTENCY_NAMESPACE = UUID("5d1f3a52-9c1e-4b7a-8f0e-6a2b7c9d4e10")
+_ENTITY_TAG = re.compile(r'(W/)?"([^"]*)"')
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+class Write(msgspec.Struct, frozen=True):
+    """What a write request asks for besides its command."""
+
+    target: str
+    body: msgspec.Struct | None = None
+    if_match: str = ""
+    expected_version: int | None = None
+    idempotency_key: str = ""
+    created: bool = False
+
+
+def _if_match_versions(header: str) -> set[int] | None:
+    """The versions an If-Match header accepts (strong comparison); None for "*"."""
+    if header.strip() == "*":
+        return None
+    tags = _ENTITY_TAG.findall(header)
+    if not tags:
+        raise http_problem(400, 'If-Match takes the ETag of the order, such as "3", or *.')
+    # Versions are PostgreSQL integers; a larger tag matches no order.
+    return {
+        int(opaque)
+        for weak, opaque in tags
+        if not weak and opaque.isdigit() and opaque.isascii() and len(opaque) <= 10 and int(opaque) < 2**31
+    }
+
+
+async def _expected_version(read_model: ReadModel, order_id: str, write: Write) -> tuple[int | None, bool]:
+    """The version to hold the command to, and whether it came from If-Match (412) or the body (409)."""
+    if not write.if_match:
+        return write.expected_version, False
+    versions = _if_match_versions(write.if_match)
+    if versions is None:
+        return write.expected_version, False
+    if write.expected_version is not None and versions != {write.expected_version}:
+        raise http_problem(400, "If-Match and expected_version disagree; send one of them.")
+    if len(versions) == 1:
+        return versions.pop(), True
+    summary = await read_model.get_order(order_id)
+    if summary is None:
+        raise http_problem(404, f"There is no order {order_id}.")
+    if summary.version not in versions:
+        raise stale(min(versions, default=0), summary.version, precondition=True)
+    return summary.version, True
+
+
+async def run(
+    request: Request[Any, Any, Any],
+    store: EventStore,
+    read_model: ReadModel,
+    keys: IdempotencyKeys,
+    command: Command,
+    write: Write,
+) -> Response[WriteResult]:
+    key = write.idempotency_key
+    if key:
+        claimed = fingerprint(request.method, write.target, write.body)
+        claim = await keys.claim(key, claimed)
+        if claim.fingerprint != claimed:
+            raise ApiProblem(
+                Problem(
+                    f"{TYPE_PREFIX}idempotency-key-reused",
+                    "Idempotency-Key already used",
+                    422,
+                    "This Idempotency-Key was used for a different request. "
+                    "Nothing was changed; send a new key with a new request.",
+                )
+            )
+        if claim.answer is not None:
+            return _replay(claim.answer)
+    expected, precondition = await _expected_version(read_model, command.order_id, write)
+    try:
+        result = await handle(
+            store,
+            command,
+            command_id=uuid5(IDEMPOTENCY_NAMESPACE, key) if key else uuid4(),
+            expected_version=expected,
+            requested_at=datetime.now(UTC),
+        )
+    except OrderNotFound as error:
+        raise http_problem(404, error.message) from None
+    except StaleVersion as error:
+        raise stale(error.expected_version, error.actual_version, precondition=precondition) from None
+    except DomainError as error:
+        problem = refused(error, API_FIELDS.get(error.field or "", error.field))
+        if key:
+            problem_body = msgspec.json.encode(problem.problem)
+            await keys.answer(key, StoredAnswer(problem.problem.status, problem_body))
+        raise problem from None
+    order_id, first, last = command.order_id, result.first_version, result.last_version
+    events = await read_stream_page(store.pool, order_id, first - 1, last - first + 1)
+    answer = WriteResult(order_view(result.order, last), last, [event_view(e) for e in events])
+    location = f"/api/orders/{order_id}" if write.created else None
+    status = 201 if write.created else 200
+    if key:
+        body = msgspec.json.encode(answer)
+        await keys.answer(key, StoredAnswer(status, body, etag(last), location))
+    return _response(answer, status, etag(last), location)
+
+
+def _response(
+    answer: WriteResult, status: int, tag: str | None, location: str | None, **extra: str
+) -> Response[WriteResult]:
+    headers = {"ETag": tag} if tag else {}
+    if location:
+        headers["Location"] = location
+    return Response(answer, status_code=status, headers={**headers, **extra})
+
+
+def _replay(answer: StoredAnswer) -> Response[WriteResult]:
+    """The answer a key got the first time, again."""
+    replayed = {"Idempotent-Replayed": "true"}
+    if answer.status >= 400:
+        raise ApiProblem(msgspec.json.decode(answer.body, type=Problem), replayed)
+    result = msgspec.json.decode(answer.body, type=WriteResult)
+    return _response(result, answer.status, answer.etag, answer.location, **replayed)

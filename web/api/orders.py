@@ -1,0 +1,300 @@
+"""The order commands and queries for programs: /api/orders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import uuid4
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.datastructures import ResponseHeader
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+
+from domain.money import parse_amount
+from domain.order import AddItem, CancelOrder, CreateOrder, PlaceOrder, RemoveItem, state_at
+from store.event_store import EventStore
+from store.idempotency import IdempotencyKeys
+from store.pages import read_stream_page
+from store.read_model import ReadModel
+from web.api import explain
+from web.api.bodies import strict_body
+from web.api.commands import Write, etag, run
+from web.api.problems import FieldError, http_problem, invalid, responses, rule_refused
+from web.api.schemas import (
+    UUID_PATTERN,
+    AddItemBody,
+    CancelOrderBody,
+    CreateOrderBody,
+    OrderPage,
+    OrderView,
+    PlaceOrderBody,
+    Status,
+    StreamPage,
+    WriteResult,
+)
+from web.api.views import event_view, order_view, summary_view
+from web.forms import FormError
+
+# "*" or a list of entity tags (RFC 9110); only strong tags of the current version match.
+IF_MATCH_PATTERN = r'^ *(\*|(W/)?"[\x21\x23-\x7e]*"( *, *(W/)?"[\x21\x23-\x7e]*")*) *$'
+PathOrderId = Annotated[
+    str, PathParameter(description="The order's id, a UUID.", schema_extra={"format": "uuid"})
+]
+# Headers are strings or absent (""), never null: a nullable header would be documented as "null".
+IdempotencyKey = Annotated[
+    str,
+    HeaderParameter(
+        name="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Makes the write safe to retry: the same key with the same request gives the same "
+        "answer and writes once; the same key with another request is refused (422).",
+    ),
+]
+IfMatch = Annotated[
+    str,
+    HeaderParameter(
+        name="If-Match",
+        max_length=1000,
+        pattern=IF_MATCH_PATTERN,
+        description='The ETag of the order the client decided on, such as "3"; 412 when the order moved on.',
+    ),
+]
+ETAG = ResponseHeader(name="ETag", description="The order's version, quoted.", documentation_only=True)
+LOCATION = ResponseHeader(name="Location", description="Where the new order is.", documentation_only=True)
+NEXT_AFTER = "The next_after of the page before."
+HOW_MANY = "How many to remove; the whole line when left out."
+WRITE_PROBLEMS = responses(400, 403, 404, 409, 412, 413, 422, 503)
+
+
+def _order_id(raw: str) -> str:
+    try:
+        return explain.order_id(raw)
+    except FormError as error:
+        raise invalid(400, [FieldError("order_id", error.message)]) from None
+
+
+class OrderApi(Controller):
+    path = "/orders"
+    tags = ("orders",)
+
+    @post(
+        "/",
+        status_code=201,
+        before_request=strict_body(CreateOrderBody),
+        response_headers=[ETAG, LOCATION],
+        responses=responses(400, 403, 413, 422, 503),
+        summary="Create an order",
+    )
+    async def create_order(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[CreateOrderBody],
+        store: NamedDependency[EventStore],
+        read_model: NamedDependency[ReadModel],
+        keys: NamedDependency[IdempotencyKeys],
+        idempotency_key: IdempotencyKey = "",
+    ) -> Response[WriteResult]:
+        order_id = str(uuid4())
+        command = CreateOrder(order_id, data.customer_id, data.currency)
+        write = Write("/api/orders", data, idempotency_key=idempotency_key, created=True)
+        return await run(request, store, read_model, keys, command, write)
+
+    @get("/", responses=responses(400, 503), summary="List orders, newest first")
+    async def list_orders(
+        self,
+        read_model: NamedDependency[ReadModel],
+        customer: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
+        status: Annotated[Status | None, QueryParameter(description="draft, placed or cancelled")] = None,
+        after: Annotated[str | None, QueryParameter(pattern=UUID_PATTERN, description=NEXT_AFTER)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 25,
+    ) -> OrderPage:
+        after_id = _order_id(after) if after else None
+        page = await read_model.list_orders(customer, status, after_id, limit, exact=True)
+        return OrderPage([summary_view(row) for row in page.orders], page.next_after)
+
+    @get(
+        "/{order_id:str}",
+        response_headers=[ETAG],
+        responses={
+            **responses(400, 404, 503),
+            304: ResponseSpec(None, description="Not Modified: the client's copy is current"),
+        },
+        summary="Get an order, now or as it was at a version or a moment",
+    )
+    async def get_order(
+        self,
+        store: NamedDependency[EventStore],
+        read_model: NamedDependency[ReadModel],
+        order_id: PathOrderId,
+        version: Annotated[
+            int | None, QueryParameter(ge=1, le=2**31 - 1, description="Show this version")
+        ] = None,
+        at: Annotated[datetime | None, QueryParameter(description="Show the order as it was then")] = None,
+        if_none_match: Annotated[str, HeaderParameter(name="If-None-Match", max_length=1000)] = "",
+    ) -> Response[OrderView]:
+        stream = _order_id(order_id)
+        if version is not None and at is not None:
+            raise http_problem(400, "Ask for a version or a moment (at), not both.")
+        if at is not None:
+            moment = at if at.tzinfo else at.replace(tzinfo=UTC)
+            version = await store.version_at(stream, moment)
+            if version == 0 and await read_model.get_order(stream) is not None:
+                raise http_problem(404, f"Order {stream} did not exist yet at {moment.isoformat()}.")
+        elif version is None and if_none_match:
+            summary = await read_model.get_order(stream)
+            if summary is not None and _matches(if_none_match, summary.version):
+                return _not_modified(summary.version)
+        events = await store.read_stream(stream)
+        if not events:
+            raise http_problem(404, f"There is no order {stream}.")
+        latest = len(events)
+        if version is not None and version > latest:
+            raise http_problem(404, f"Order {stream} has {latest} versions; there is no version {version}.")
+        shown = latest if version is None else version
+        tag = etag(shown)
+        if if_none_match and _matches(if_none_match, shown):
+            return _not_modified(shown)
+        order = state_at((e.event for e in events), shown)
+        return Response(order_view(order, latest), headers={"ETag": tag})
+
+    @post(
+        "/{order_id:str}/items",
+        status_code=200,
+        before_request=strict_body(AddItemBody),
+        response_headers=[ETAG],
+        responses=WRITE_PROBLEMS,
+        summary="Add an item",
+    )
+    async def add_item(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[AddItemBody],
+        store: NamedDependency[EventStore],
+        read_model: NamedDependency[ReadModel],
+        keys: NamedDependency[IdempotencyKeys],
+        order_id: PathOrderId,
+        if_match: IfMatch = "",
+        idempotency_key: IdempotencyKey = "",
+    ) -> Response[WriteResult]:
+        stream = _order_id(order_id)
+        await _check_currency(read_model, stream, data.unit_price.currency)
+        cents = parse_amount(data.unit_price.amount)
+        command = AddItem(stream, data.sku, data.name, cents, data.quantity)
+        write = Write(f"/api/orders/{stream}/items", data, if_match, data.expected_version, idempotency_key)
+        return await run(request, store, read_model, keys, command, write)
+
+    @delete(
+        "/{order_id:str}/items/{sku:str}",
+        status_code=200,
+        response_headers=[ETAG],
+        responses=WRITE_PROBLEMS,
+        summary="Remove a line, or part of its quantity",
+    )
+    async def remove_item(
+        self,
+        request: Request[Any, Any, Any],
+        store: NamedDependency[EventStore],
+        read_model: NamedDependency[ReadModel],
+        keys: NamedDependency[IdempotencyKeys],
+        order_id: PathOrderId,
+        sku: Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]{1,64}$")],
+        quantity: Annotated[int | None, QueryParameter(ge=1, le=999, description=HOW_MANY)] = None,
+        if_match: IfMatch = "",
+        idempotency_key: IdempotencyKey = "",
+    ) -> Response[WriteResult]:
+        stream = _order_id(order_id)
+        target = f"/api/orders/{stream}/items/{sku}" + ("" if quantity is None else f"?quantity={quantity}")
+        command = RemoveItem(stream, sku, quantity)
+        write = Write(target, None, if_match, None, idempotency_key)
+        return await run(request, store, read_model, keys, command, write)
+
+    @post(
+        "/{order_id:str}/place",
+        status_code=200,
+        before_request=strict_body(PlaceOrderBody, optional=True),
+        response_headers=[ETAG],
+        responses=WRITE_PROBLEMS,
+        summary="Place a draft order",
+    )
+    async def place_order(
+        self,
+        request: Request[Any, Any, Any],
+        store: NamedDependency[EventStore],
+        read_model: NamedDependency[ReadModel],
+        keys: NamedDependency[IdempotencyKeys],
+        order_id: PathOrderId,
+        data: JSONBody[PlaceOrderBody | None] = None,
+        if_match: IfMatch = "",
+        idempotency_key: IdempotencyKey = "",
+    ) -> Response[WriteResult]:
+        stream = _order_id(order_id)
+        body = data or PlaceOrderBody()
+        write = Write(f"/api/orders/{stream}/place", body, if_match, body.expected_version, idempotency_key)
+        return await run(request, store, read_model, keys, PlaceOrder(stream), write)
+
+    @post(
+        "/{order_id:str}/cancel",
+        status_code=200,
+        before_request=strict_body(CancelOrderBody),
+        response_headers=[ETAG],
+        responses=WRITE_PROBLEMS,
+        summary="Cancel a draft or placed order",
+    )
+    async def cancel_order(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[CancelOrderBody],
+        store: NamedDependency[EventStore],
+        read_model: NamedDependency[ReadModel],
+        keys: NamedDependency[IdempotencyKeys],
+        order_id: PathOrderId,
+        if_match: IfMatch = "",
+        idempotency_key: IdempotencyKey = "",
+    ) -> Response[WriteResult]:
+        stream = _order_id(order_id)
+        command = CancelOrder(stream, data.reason)
+        write = Write(f"/api/orders/{stream}/cancel", data, if_match, data.expected_version, idempotency_key)
+        return await run(request, store, read_model, keys, command, write)
+
+    @get("/{order_id:str}/events", responses=responses(400, 404, 503), summary="An order's events, paged")
+    async def order_events(
+        self,
+        store: NamedDependency[EventStore],
+        order_id: PathOrderId,
+        after: Annotated[
+            int, QueryParameter(ge=0, le=2**31 - 1, description="The version to start after")
+        ] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+    ) -> StreamPage:
+        stream = _order_id(order_id)
+        events = await read_stream_page(store.pool, stream, after, limit + 1)
+        if not events and (after == 0 or not await read_stream_page(store.pool, stream, 0, 1)):
+            raise http_problem(404, f"There is no order {stream}.")
+        page = events[:limit]
+        next_after = page[-1].version if page else after
+        return StreamPage([event_view(e) for e in page], next_after, len(events) > limit)
+
+
+def _not_modified(version: int) -> Response[Any]:
+    return Response(None, status_code=304, headers={"ETag": etag(version)})
+
+
+def _matches(if_none_match: str, version: int) -> bool:
+    """Weak comparison, as If-None-Match asks: W/"3" and "3" both match version 3."""
+    if if_none_match.strip() == "*":
+        return True
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return etag(version) in tags
+
+
+async def _check_currency(read_model: ReadModel, order_id: str, currency: str) -> None:
+    summary = await read_model.get_order(order_id)
+    if summary is None:
+        raise http_problem(404, f"There is no order {order_id}.")
+    if summary.currency != currency:
+        message = f"This order is in {summary.currency}; give the unit price in {summary.currency}."
+        raise rule_refused("currency-mismatch", message, "unit_price.currency")

@@ -1,0 +1,180 @@
+"""RFC 9457 problem details: every refusal of the JSON API, with the messages the pages show."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ExceptionHandlersMap
+
+from domain.errors import DomainError
+from store.database import UNAVAILABLE, DatabaseUnavailable
+from web import forms
+from web.api import explain
+from web.forms import FormError
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:orders:problem:"
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A problem detail (RFC 9457); `errors` names the offending fields."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] = []
+    current_version: int | None = None
+
+
+class ApiProblem(Exception):
+    def __init__(self, problem: Problem, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(problem.detail)
+        self.problem = problem
+        self.headers = dict(headers or {})
+
+
+def http_problem(status: int, detail: str, **extra: Any) -> ApiProblem:
+    """A problem that HTTP's own status says all about (type about:blank)."""
+    return ApiProblem(Problem("about:blank", HTTPStatus(status).phrase, status, detail, **extra))
+
+
+def invalid(status: int, errors: list[FieldError]) -> ApiProblem:
+    detail = " ".join(e.message if e.message.endswith(".") else f"{e.message}." for e in errors)
+    title = "The request has invalid fields"
+    return ApiProblem(Problem(f"{TYPE_PREFIX}invalid-request", title, status, detail, errors=errors))
+
+
+def rule_refused(kind: str, detail: str, field: str | None = None) -> ApiProblem:
+    """A business rule refused the command (422): the request was well formed, the order says no."""
+    errors = [FieldError(field, detail)] if field else []
+    title = "The order's rules refuse this command"
+    return ApiProblem(Problem(f"{TYPE_PREFIX}{kind}", title, 422, detail, errors=errors))
+
+
+def refused(error: DomainError, field: str | None = None) -> ApiProblem:
+    """A domain error as a problem, in the domain's words; its type is named after the error."""
+    kind = re.sub(r"(?<!^)(?=[A-Z])", "-", type(error).__name__).lower()
+    return rule_refused(kind, error.message, field or error.field)
+
+
+def stale(expected: int, actual: int, *, precondition: bool) -> ApiProblem:
+    """The order moved on: 412 for If-Match, 409 for expected_version in the body."""
+    detail = (
+        f"This order changed: the request expected version {expected}, it is now at version {actual}. "
+        "Nothing was changed; read the order again and decide anew."
+    )
+    if precondition:
+        return http_problem(412, detail, current_version=actual)
+    problem = Problem(f"{TYPE_PREFIX}stale-version", "The order changed", 409, detail, current_version=actual)
+    return ApiProblem(problem)
+
+
+def responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """The problem answers an operation documents."""
+    return {
+        status: ResponseSpec(
+            Problem, description=HTTPStatus(status).phrase, media_type=PROBLEM_JSON, generate_examples=False
+        )
+        for status in statuses
+    }
+
+
+# -------------------------------------------------------- exception handlers
+
+# Query, path and header values that Litestar refuses are explained again by
+# the parser the pages use, so both say the same thing.
+EXPLAIN_PARAMETERS: dict[str, Callable[[str], object]] = {
+    "version": forms.parse_version,
+    "at": forms.parse_moment,
+    "quantity": explain.quantity,
+    "sku": explain.sku,
+}
+PARAMETER_MESSAGES = {
+    "Idempotency-Key": "The Idempotency-Key header is 1 to 255 visible ASCII characters, such as a UUID.",
+    "after": "after takes the next_after of the page before.",
+    "limit": "The limit is a whole number within the bounds the API documents.",
+    "status": "The status is draft, placed or cancelled.",
+    "at": "The moment is an ISO 8601 date and time, such as 2026-11-28T09:30:00+01:00.",
+}
+HEADERS = {"idempotency_key": "Idempotency-Key", "if_match": "If-Match", "if_none_match": "If-None-Match"}
+
+
+def _parameter_error(request: Request[Any, Any, Any], item: Mapping[str, Any]) -> FieldError:
+    key, message = str(item.get("key", "")), str(item.get("message", "Invalid value"))
+    name = HEADERS.get(key, key)
+    if key in HEADERS:
+        raw = request.headers.get(name)
+    elif key in request.path_params:
+        raw = str(request.path_params[key])
+    else:
+        raw = request.query_params.get(key)
+    explain_value = EXPLAIN_PARAMETERS.get(name)
+    if explain_value is not None and raw is not None:
+        try:
+            explain_value(raw)
+        except (DomainError, FormError) as error:
+            return FieldError(name, error.message)
+    return FieldError(name, PARAMETER_MESSAGES.get(name, message))
+
+
+def _respond(request: Request[Any, Any, Any], exc: ApiProblem) -> Response[Problem]:
+    problem = msgspec.structs.replace(exc.problem, instance=request.url.path)
+    return Response(problem, status_code=problem.status, media_type=PROBLEM_JSON, headers=exc.headers)
+
+
+def on_problem(request: Request[Any, Any, Any], exc: ApiProblem) -> Response[Problem]:
+    return _respond(request, exc)
+
+
+def on_invalid_parameters(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+    items = exc.extra if isinstance(exc.extra, list) else []
+    errors = [_parameter_error(request, item) for item in items if isinstance(item, Mapping)]
+    if not errors:
+        return _respond(request, http_problem(400, exc.detail))
+    return _respond(request, invalid(400, errors))
+
+
+def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    detail = exc.detail
+    if exc.status_code == 413:
+        limit = request.route_handler.resolve_request_max_body_size() or 0
+        detail = f"The request body is larger than {limit // 1024} KiB."
+    problem = http_problem(exc.status_code, detail)
+    problem.headers.update(exc.headers or {})
+    return _respond(request, problem)
+
+
+def on_database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    detail = "The database is not answering right now. Nothing was changed; try again in a few seconds."
+    problem = http_problem(503, detail)
+    problem.headers["Retry-After"] = "5"
+    return _respond(request, problem)
+
+
+def on_server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    request.logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _respond(request, http_problem(500, "The server failed to answer. The error has been logged."))
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    ApiProblem: on_problem,
+    ValidationException: on_invalid_parameters,
+    HTTPException: on_http_error,
+    DatabaseUnavailable: on_database_unavailable,
+    **{error: on_database_unavailable for error in UNAVAILABLE},
+    Exception: on_server_error,
+}
