@@ -79,7 +79,7 @@ async def handle(
             if expected_version is not None or attempt == RACE_RETRIES:
                 fresh = fold(e.event for e in await store.read_stream(command.order_id))
                 raise StaleVersion(command.order_id, state.version, fresh) from None
-            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter
+            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # jitter
             continue
         if appended.duplicate:
             return await _result(store, appended)
