@@ -104,15 +104,17 @@ class HistoryController(Controller):
         }
         return Template("_diff.html" if request.htmx else "diff.html", context=context)
 
-    @get("/{order_id:str}/export.{fmt:str}")
-    async def export_order(self, state: State, order_id: FromPath[str], fmt: FromPath[str]) -> Stream:
+    @get("/{order_id:str}/export")
+    async def export_order(
+        self, state: State, order_id: FromPath[str], format: FromQuery[str] = "ndjson"
+    ) -> Stream:
         stream = parse_order_id(order_id)
-        return _export(state, fmt, stream, f"order-{stream}")
+        return _export(state, format, stream, f"order-{stream}")
 
 
 def _export(state: State, fmt: str, stream: str | None, name: str) -> Stream:
     if fmt not in MEDIA_TYPES:
-        raise NotFoundException(f"Exports come as {' or '.join(MEDIA_TYPES)}.")
+        raise ClientException(f"Exports come as format={' or format='.join(MEDIA_TYPES)}.")
     return Stream(
         export(state.pool, fmt, stream),
         media_type=MEDIA_TYPES[fmt],
@@ -120,6 +122,6 @@ def _export(state: State, fmt: str, stream: str | None, name: str) -> Stream:
     )
 
 
-@get("/events/export.{fmt:str}", include_in_schema=False)
-async def export_log(state: State, fmt: FromPath[str]) -> Stream:
-    return _export(state, fmt, None, "events")
+@get("/events/export", include_in_schema=False)
+async def export_log(state: State, format: FromQuery[str] = "ndjson") -> Stream:
+    return _export(state, format, None, "events")

@@ -1,0 +1,3 @@
+from tests.web.conftest import browser, client
+
+__all__ = ["browser", "client"]
