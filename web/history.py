@@ -19,8 +19,40 @@ from store.snapshots import Snapshots
 from web import forms
 from web.forms import FormError
 from web.order_view import PLAY_SPEEDS, order_context, parse_order_id
+from web.orders import Problem
 
 MEDIA_TYPES = {"ndjson": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+
+
+async def _version_asked(store: EventStore, stream: str, version: str | None, at: str | None) -> int:
+    """The version a history request asks for, by number or by moment."""
+    if version is not None:
+        return forms.parse_version(version)
+    if at is None:
+        raise FormError("Say which version to show: ?version=N or ?at=an ISO 8601 moment.")
+    moment = forms.parse_moment(at)
+    shown = await store.version_at(stream, moment)
+    if shown == 0 and await store.stream_version(stream):
+        raise NotFoundException(
+            f"Order {stream} did not exist yet at {moment.isoformat()}: pick a later moment."
+        )
+    return shown
+
+
+async def _moment_problem(
+    request: HTMXRequest,
+    store: EventStore,
+    snapshots: Snapshots,
+    stream: str,
+    at: str,
+    message: str,
+    status: int,
+) -> Template:
+    """A moment that cannot be shown: say so beside the moment field, on the latest version."""
+    problem = Problem("moment", message, "at", status)
+    context = await order_context(store, snapshots, stream, problem=problem, values={"at": at})
+    template = "_order_main.html" if request.htmx else "order.html"
+    return Template(template, context=context, status_code=status)
 
 
 class HistoryController(Controller):
@@ -38,22 +70,16 @@ class HistoryController(Controller):
         play: FromQuery[str | None] = None,
     ) -> Template:
         stream = parse_order_id(order_id)
-        try:
-            if version is not None:
-                shown = forms.parse_version(version)
-            elif at is not None:
-                moment = forms.parse_moment(at)
-                shown = await store.version_at(stream, moment)
-                if shown == 0 and await store.stream_version(stream):
-                    raise NotFoundException(
-                        f"Order {stream} did not exist yet at {moment.isoformat()}: pick a later moment."
-                    )
-            else:
-                raise FormError("Say which version to show: ?version=N or ?at=an ISO 8601 moment.")
-        except FormError as error:
-            raise ClientException(error.message) from None
         speed = play if play in PLAY_SPEEDS else None
-        context = await order_context(store, snapshots, stream, shown or None, play=speed)
+        try:
+            shown = await _version_asked(store, stream, version, at)
+        except FormError as error:
+            if at is None or not await store.stream_version(stream):
+                raise ClientException(error.message) from None
+            return await _moment_problem(request, store, snapshots, stream, at, error.message, 400)
+        except NotFoundException as error:
+            return await _moment_problem(request, store, snapshots, stream, at or "", str(error.detail), 404)
+        context = await order_context(store, snapshots, stream, shown, play=speed)
         if request.htmx and request.htmx.target == "snapshot":
             return Template("_snapshot.html", context=context)
         if request.htmx:

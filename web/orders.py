@@ -27,7 +27,6 @@ from web.order_view import order_context, parse_order_id
 
 STATUSES = ("draft", "placed", "cancelled")
 PAGE_SIZE = 25
-KEPT_FIELDS = ("sku", "name", "unit_price", "quantity", "note", "reason")
 
 
 class Problem(msgspec.Struct, frozen=True):
@@ -104,20 +103,27 @@ class OrderController(Controller):
         store: NamedDependency[EventStore],
         snapshots: NamedDependency[Snapshots],
         order_id: FromPath[str],
-        newer_than: FromQuery[int | None] = None,
+    ) -> Template:
+        context = await order_context(store, snapshots, parse_order_id(order_id))
+        return Template("_order_main.html" if request.htmx else "order.html", context=context)
+
+    @get("/{order_id:str}/live-update", include_in_schema=False)
+    async def live_update(
+        self,
+        store: NamedDependency[EventStore],
+        snapshots: NamedDependency[Snapshots],
+        order_id: FromPath[str],
+        newer_than: FromQuery[int] = 0,
+        status: FromQuery[str] = "",
     ) -> Response[Any]:
+        """Out-of-band pieces of the order page after someone else's change; forms keep their input."""
         stream = parse_order_id(order_id)
-        if newer_than is not None and request.htmx and await store.stream_version(stream) <= newer_than:
-            # A live refresh for an event this page already shows (often its own): nothing to swap.
+        if await store.stream_version(stream) <= newer_than:
+            # An event this page already shows (often its own command's): nothing to swap.
             return Response(None, status_code=204)
         context = await order_context(store, snapshots, stream)
-        if request.htmx:
-            # A live refresh carries what the person has typed so far; keep it in the forms.
-            context["values"] = {
-                name: value[:500] for name in KEPT_FIELDS if (value := request.query_params.get(name))
-            }
-            return Template("_order_main.html", context=context)
-        return Template("order.html", context=context)
+        context["status_changed"] = context["order"].status != status
+        return Template("_live_update.html", context=context)
 
     @post("/{order_id:str}/items")
     async def add_item(
