@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
@@ -20,6 +21,8 @@ class FormError(Exception):
 
 
 Form = Mapping[str, str]
+
+_LOST_PLUS = re.compile(r"(.+[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})")
 
 
 def text(form: Form, name: str) -> str:
@@ -84,8 +87,12 @@ def parse_version(raw: str) -> int:
 
 def parse_moment(raw: str) -> datetime:
     """An ISO 8601 moment; one without a time zone is read as UTC."""
+    text = raw.strip()
+    # "+01:00" typed into an address bar arrives as " 01:00": read it back as a plus.
+    if plus_lost := _LOST_PLUS.fullmatch(text):
+        text = f"{plus_lost[1]}+{plus_lost[2]}"
     try:
-        moment = datetime.fromisoformat(raw.strip().replace(" ", "T", 1))
+        moment = datetime.fromisoformat(text.replace(" ", "T", 1))
     except ValueError:
         raise FormError(
             f"“{raw[:40]}” is not a moment: use ISO 8601, such as 2026-11-28T09:30:00+01:00.", "at"

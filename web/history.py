@@ -49,6 +49,8 @@ async def _moment_problem(
     status: int,
 ) -> Template:
     """A moment that cannot be shown: say so beside the moment field, on the latest version."""
+    if request.htmx and request.htmx.target != "order-main":
+        raise (ClientException if status == 400 else NotFoundException)(message)
     problem = Problem("moment", message, "at", status)
     context = await order_context(store, snapshots, stream, problem=problem, values={"at": at})
     template = "_order_main.html" if request.htmx else "order.html"
@@ -80,10 +82,10 @@ class HistoryController(Controller):
         except NotFoundException as error:
             return await _moment_problem(request, store, snapshots, stream, at or "", str(error.detail), 404)
         context = await order_context(store, snapshots, stream, shown, play=speed)
-        if request.htmx and request.htmx.target == "snapshot":
-            return Template("_snapshot.html", context=context)
-        if request.htmx:
+        if request.htmx and request.htmx.target == "order-main":
             return Template("_order_main.html", context=context)
+        if request.htmx:
+            return Template("_snapshot.html", context=context)
         return Template("order.html", context=context)
 
     @get("/{order_id:str}/timeline")

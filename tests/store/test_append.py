@@ -62,8 +62,8 @@ async def test_event_rows_carry_what_an_auditor_needs(
     rows = await event_rows(order_id)
     assert [(r["type"], r["schema_version"]) for r in rows] == [
         ("OrderCreated", 1),
-        ("ItemAdded", 1),
-        ("ItemAdded", 1),
+        ("ItemAdded", 2),
+        ("ItemAdded", 2),
     ]
     assert json.loads(rows[0]["data"]) == {
         "order_id": order_id,

@@ -58,9 +58,21 @@ async def test_every_command_writes_its_events(
 
     assert await stream_of(pool, order_id) == [
         (1, "OrderCreated", {"order_id": order_id, "customer_id": "customer-7", "currency": "GBP"}),
-        (2, "ItemAdded", {"sku": "TEA-1", "name": "Green tea", "unit_price_cents": 450, "quantity": 2}),
-        (3, "ItemAdded", {"sku": "MUG-2", "name": "Mug", "unit_price_cents": 1200, "quantity": 1}),
-        (4, "ItemAdded", {"sku": "TEA-1", "name": "Green tea", "unit_price_cents": 450, "quantity": 3}),
+        (
+            2,
+            "ItemAdded",
+            {"sku": "TEA-1", "name": "Green tea", "unit_price_cents": 450, "quantity": 2, "note": ""},
+        ),
+        (
+            3,
+            "ItemAdded",
+            {"sku": "MUG-2", "name": "Mug", "unit_price_cents": 1200, "quantity": 1, "note": ""},
+        ),
+        (
+            4,
+            "ItemAdded",
+            {"sku": "TEA-1", "name": "Green tea", "unit_price_cents": 450, "quantity": 3, "note": ""},
+        ),
         (5, "ItemRemoved", {"sku": "TEA-1", "quantity": 1}),
         (6, "ItemRemoved", {"sku": "MUG-2", "quantity": 1}),
         (7, "OrderPlaced", {"total_cents": 1800}),
