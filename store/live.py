@@ -44,8 +44,10 @@ class LiveFeed:
         return self._tick
 
     async def wait(self, ticket: asyncio.Event, timeout: float) -> None:
+        # asyncio.timeout rather than wait_for, which can swallow a cancel on 3.11.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ticket.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await ticket.wait()
 
     def _notified(self, *_: Any) -> None:
         tick, self._tick = self._tick, asyncio.Event()

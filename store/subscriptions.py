@@ -176,8 +176,11 @@ class SubscriptionRunner:
             while not conn.is_closed():
                 self._wake.clear()
                 await self.catch_up()
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancel that lands in the same turn as the wake-up, and stop never ends.
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                    async with asyncio.timeout(self.poll_interval):
+                        await self._wake.wait()
                 except TimeoutError:
                     await conn.execute("SELECT 1")  # notices a dead lock connection
         finally:
