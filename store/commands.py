@@ -10,7 +10,7 @@ from uuid import UUID
 import msgspec
 
 from domain.errors import DomainError
-from domain.order import Command, Event, Order, decide, fold
+from domain.order import AddItem, Command, Event, ItemAdded, ItemRemoved, Order, RemoveItem, decide, fold
 from store.event_store import AppendResult, ConcurrencyError, EventStore, Metadata
 from store.snapshots import Snapshots
 
@@ -44,17 +44,22 @@ async def handle(
     correlation_id: UUID | None = None,
     requested_at: datetime | None = None,
     snapshots: Snapshots | None = None,
+    causation_id: str | None = None,
+    merge: bool = False,
 ) -> CommandResult:
     """Handle a command exactly once per command id.
 
     A repeat of a command id already handled returns the first result and
     writes nothing, even when the command would now be refused (a double
     click on "place"). `expected_version`, when given, must be the stream's
-    version, or StaleVersion is raised.
+    version, or StaleVersion is raised. With `merge`, a stream that moved on
+    only through events that do not `conflict` with the command is decided on
+    afresh instead, and a lost race for the append is retried the same way.
     """
     metadata = Metadata(
         command_id=str(command_id),
         correlation_id=str(correlation_id or command_id),
+        causation_id=causation_id,
         actor=actor,
         requested_at=requested_at.isoformat() if requested_at else None,
     )
@@ -63,8 +68,9 @@ async def handle(
             state, _ = await snapshots.load(command.order_id)
         else:
             state = fold(e.event for e in await store.read_stream(command.order_id))
-        if expected_version is not None and expected_version != state.version:
-            stale = StaleVersion(command.order_id, expected_version, state)
+        seen = state.version if expected_version is None else expected_version
+        if seen != state.version and not (merge and await _mergeable(store, command, seen, state.version)):
+            stale = StaleVersion(command.order_id, seen, state)
             return await _repeat_or(store, command_id, stale)
         try:
             events: list[Event] = decide(command, state)
@@ -76,9 +82,9 @@ async def handle(
                 command.order_id, state.version, events, command_id, metadata, new_state
             )
         except ConcurrencyError:
-            if expected_version is not None or attempt == RACE_RETRIES:
+            if (expected_version is not None and not merge) or attempt == RACE_RETRIES:
                 fresh = fold(e.event for e in await store.read_stream(command.order_id))
-                raise StaleVersion(command.order_id, state.version, fresh) from None
+                raise StaleVersion(command.order_id, seen, fresh) from None
             await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # jitter
             continue
         if appended.duplicate:
@@ -87,6 +93,25 @@ async def handle(
             await snapshots.after_append(command.order_id, state.version, new_state)
         return CommandResult(new_state, appended.first_version, appended.last_version, False)
     raise AssertionError("unreachable")
+
+
+def conflicts(command: Command, unseen: list[Event]) -> bool:
+    """Whether events the sender had not seen change what their command means.
+
+    Adding or removing an item commutes with changes to other lines; placing
+    and cancelling are decisions about the whole order, so any change the
+    person did not see is theirs to look at first.
+    """
+    if not isinstance(command, AddItem | RemoveItem):
+        return bool(unseen)
+    return any(not isinstance(e, ItemAdded | ItemRemoved) or e.sku == command.sku for e in unseen)
+
+
+async def _mergeable(store: EventStore, command: Command, seen: int, version: int) -> bool:
+    if seen > version:
+        return False
+    unseen = await store.read_stream(command.order_id, version, after_version=seen)
+    return not conflicts(command, [e.event for e in unseen])
 
 
 async def _repeat_or(store: EventStore, command_id: UUID, error: Exception) -> CommandResult:

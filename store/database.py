@@ -25,7 +25,15 @@ UNAVAILABLE = (
     asyncpg.TooManyConnectionsError,
     asyncpg.InvalidCatalogNameError,
     asyncpg.InvalidAuthorizationSpecificationError,
+    # Raised on releasing a connection whose session the server ended mid-operation,
+    # as a fast shutdown does (MagicStack/asyncpg#784); the pool drops that connection.
+    asyncpg.InternalClientError,
 )
+
+# Seconds: to open a connection, and for any one query. A database that stops
+# answering without closing its sockets gives a 503 after this, never a hang.
+CONNECT_TIMEOUT = 5
+COMMAND_TIMEOUT = 60
 
 
 class DatabaseUnavailable(Exception):
@@ -59,7 +67,13 @@ def embedded_postgres(folder: Path, *, delete: bool = False) -> Iterator[str]:
 
 async def connect_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     try:
-        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, timeout=10)
+        pool = await asyncpg.create_pool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=CONNECT_TIMEOUT,
+            command_timeout=COMMAND_TIMEOUT,
+        )
     except UNAVAILABLE as error:
         raise DatabaseUnavailable(f"cannot reach PostgreSQL at {redact(url)}: {error}") from None
     assert pool is not None

@@ -60,19 +60,30 @@ _metadata_decoder = msgspec.json.Decoder(Metadata)
 # read-model row and notify listeners. A command id seen before inserts
 # nothing (ON CONFLICT waits for a concurrent twin to commit, then skips).
 # A writer racing for the same version fails on events_stream_version.
+# `chained` hashes the new events in version order, each over its content and
+# the hash before it, starting from the hash at the head (migration 007).
 _APPEND = """
-WITH head AS (
+WITH RECURSIVE head AS (
     SELECT coalesce(max(version), 0) AS version FROM events WHERE stream_id = $1
 ), command AS (
     INSERT INTO commands (command_id, stream_id, first_version, last_version)
     SELECT $3, $1, $2 + 1, $2 + cardinality($5::text[]) FROM head WHERE head.version = $2
     ON CONFLICT (command_id) DO NOTHING
     RETURNING last_version
-), appended AS (
-    INSERT INTO events (stream_id, version, event_id, type, schema_version, data, metadata)
-    SELECT $1, $2 + e.n, e.event_id, e.type, e.schema_version, e.data::jsonb, $8::jsonb
+), incoming AS (
+    SELECT e.n, e.event_id, e.type, e.schema_version, e.data::jsonb AS data
     FROM unnest($4::uuid[], $5::text[], $6::smallint[], $7::text[])
          WITH ORDINALITY AS e(event_id, type, schema_version, data, n)
+), chained AS (
+    SELECT 0::bigint AS n, (SELECT hash FROM events WHERE stream_id = $1 AND version = $2) AS hash
+    UNION ALL
+    SELECT i.n, event_hash(c.hash, $1, ($2 + i.n)::integer, i.event_id, i.type, i.schema_version, i.data,
+                           $8::jsonb, now())
+    FROM chained c JOIN incoming i ON i.n = c.n + 1
+), appended AS (
+    INSERT INTO events (stream_id, version, event_id, type, schema_version, data, metadata, recorded_at, hash)
+    SELECT $1, $2 + i.n, i.event_id, i.type, i.schema_version, i.data, $8::jsonb, now(), c.hash
+    FROM incoming i JOIN chained c ON c.n = i.n
     WHERE EXISTS (SELECT FROM command)
     RETURNING position
 ), read_model AS (

@@ -12,6 +12,7 @@ from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
+from store.integrity import last_run
 from store.replay import READ_MODELS, RebuildInProgress, rebuild
 from store.status import read_model_status
 
@@ -31,7 +32,7 @@ class AdminController(Controller):
         context = await _context(state)
         if request.htmx:
             return Template("_projections.html", context=context)
-        return Template("projections.html", context=context)
+        return Template("projections.html", context={**context, "verify_run": await last_run(state.pool)})
 
     @post("/{name:str}/rebuild")
     async def start_rebuild(

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Request, Response, get
+from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin, HTMXRequest
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
@@ -25,30 +26,48 @@ from store.database import UNAVAILABLE, DatabaseUnavailable, connect_pool
 from store.event_store import EventStore
 from store.live import LiveFeed
 from store.migrations import migrate
+from store.outbox import Sender
 from store.projections import PROJECTIONS
 from store.read_model import ReadModel, Reports
 from store.snapshots import Snapshots, every_from_environment
 from store.subscriptions import SubscriptionRunner
+from store.workflows import workflow_runners
 from web.admin import AdminController
 from web.api import api_router
+from web.api import problems as api_problems
+from web.api.docs import SwaggerUI
 from web.customers import CustomerController
 from web.events import EventLogController
 from web.health import healthz
 from web.history import HistoryController, export_log
 from web.live import LiveController
+from web.notifications import NotificationController, register_workflow_globals
 from web.orders import OrderController
 from web.presentation import register_filters
+from web.ratelimit import RateLimit, WriteLimiter, parse_limit
 from web.sales import SalesController
-from web.security import SecurityHeadersMiddleware
+from web.security import security_headers
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_BODY_BYTES = 64 * 1024
 
 
 def create_app(
-    database_url: str, *, csrf_secret: str, pool_size: int = 10, subscriptions: bool = True
+    database_url: str,
+    *,
+    csrf_secret: str,
+    pool_size: int = 10,
+    subscriptions: bool = True,
+    write_limit: RateLimit | None = None,
+    allowed_hosts: Sequence[str] = (),
+    notification_sender: Sender | None = None,
+    draft_expiry: float | None = None,
 ) -> Litestar:
-    """The app; `subscriptions` runs this instance's candidates for the subscription runners."""
+    """The app; `subscriptions` runs this instance's candidates for the subscription runners.
+
+    `write_limit` limits each client's writes (none when None); `allowed_hosts`, when
+    given, are the only Host headers answered (as sent, with the port: `localhost:8000`).
+    """
 
     async def open_database(app: Litestar) -> None:
         pool = await connect_pool(database_url, min_size=min(2, pool_size), max_size=pool_size)
@@ -65,16 +84,29 @@ def create_app(
             if subscriptions
             else []
         )
+        # The workflows (notifications and their relay, draft expiry): see store/workflows.
+        app.state.workflows = (
+            workflow_runners(
+                database_url, app.state.store, sender=notification_sender, draft_expiry=draft_expiry
+            )
+            if subscriptions
+            else []
+        )
         app.state.rebuilds = set()
         app.state.background = [
-            asyncio.create_task(job.run()) for job in (app.state.feed, *app.state.runners)
+            asyncio.create_task(job.run())
+            for job in (app.state.feed, *app.state.runners, *app.state.workflows)
         ]
 
     async def close_database(app: Litestar) -> None:
-        for task in (*app.state.background, *app.state.rebuilds):
+        # Also runs after a failed start-up, when open_database set none of these.
+        tasks = [*app.state.get("background", []), *app.state.get("rebuilds", [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*app.state.background, *app.state.rebuilds, return_exceptions=True)
-        await app.state.pool.close()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)  # a stuck task must not hold the shutdown
+        if "pool" in app.state:
+            await app.state.pool.close()
 
     return Litestar(
         route_handlers=[
@@ -86,6 +118,7 @@ def create_app(
             CustomerController,
             SalesController,
             AdminController,
+            NotificationController,
             api_router,
             healthz,
             home,
@@ -103,13 +136,15 @@ def create_app(
         template_config=TemplateConfig(
             directory=ROOT / "templates",
             engine=JinjaTemplateEngine,
-            engine_callback=register_filters,
+            engine_callback=_template_functions,
         ),
         csrf_config=CSRFConfig(secret=csrf_secret, cookie_httponly=True, cookie_samesite="strict"),
         plugins=[HTMXPlugin()],
         request_class=HTMXRequest,
         request_max_body_size=MAX_BODY_BYTES,
-        middleware=[SecurityHeadersMiddleware],
+        before_send=[security_headers],
+        guards=[WriteLimiter(write_limit)] if write_limit else [],
+        allowed_hosts=AllowedHostsConfig(list(allowed_hosts), www_redirect=False) if allowed_hosts else None,
         # Only the JSON API (web/api) is documented; its router opts back in.
         include_in_schema=False,
         openapi_config=OpenAPIConfig(
@@ -118,7 +153,7 @@ def create_app(
             description="The order service's commands and queries for programs. "
             "Errors are RFC 9457 problem details; an order's version is its ETag.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[SwaggerUI()],
         ),
         exception_handlers={
             HTTPException: http_error,
@@ -131,7 +166,18 @@ def create_app(
 
 def app_from_environment() -> Litestar:
     """The factory uvicorn calls in each worker; `orders serve` sets the environment."""
-    return create_app(os.environ["DATABASE_URL"], csrf_secret=os.environ["ORDERS_SECRET"])
+    hosts = [host.strip() for host in os.environ.get("ORDERS_ALLOWED_HOSTS", "").split(",") if host.strip()]
+    return create_app(
+        os.environ["DATABASE_URL"],
+        csrf_secret=os.environ["ORDERS_SECRET"],
+        write_limit=parse_limit(os.environ.get("ORDERS_WRITE_LIMIT")),
+        allowed_hosts=hosts,
+    )
+
+
+def _template_functions(engine: JinjaTemplateEngine) -> None:
+    register_filters(engine)
+    register_workflow_globals(engine)
 
 
 def _store(state: State) -> EventStore:
@@ -164,8 +210,14 @@ async def home() -> Redirect:
     return Redirect("/orders", status_code=303)
 
 
-def _error_page(request: Request[Any, Any, Any], status: int, title: str, detail: str) -> Response[Any]:
-    headers = {"Retry-After": "5"} if status == HTTP_503_SERVICE_UNAVAILABLE else {}
+def _error_page(
+    request: Request[Any, Any, Any],
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
+    headers = {"Retry-After": "5"} if status == HTTP_503_SERVICE_UNAVAILABLE else dict(headers or {})
     return Template(
         template_name="_error.html" if getattr(request, "htmx", False) else "error.html",
         context={"status": status, "title": title, "detail": detail},
@@ -175,17 +227,21 @@ def _error_page(request: Request[Any, Any, Any], status: int, title: str, detail
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if request.url.path == "/api" or request.url.path.startswith("/api/"):
+        return api_problems.on_http_error(request, exc)  # unknown API paths and methods too
     titles = {
         400: "Bad request",
         403: "Forbidden",
         404: "Not found",
         405: "Method not allowed",
         413: "Too large",
+        429: "Too many requests",
     }
     detail = exc.detail
     if exc.status_code == 413:
         detail = f"The request is larger than {MAX_BODY_BYTES // 1024} KiB."
-    return _error_page(request, exc.status_code, titles.get(exc.status_code, "Error"), detail)
+    title = titles.get(exc.status_code, "Error")
+    return _error_page(request, exc.status_code, title, detail, exc.headers)
 
 
 def database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -9,13 +9,24 @@ import sys
 import time
 from contextlib import ExitStack
 
-from store.database import DatabaseUnavailable, connect_pool, data_dir, embedded_postgres, shared_secret
+from store.database import (
+    UNAVAILABLE,
+    DatabaseUnavailable,
+    connect_pool,
+    data_dir,
+    embedded_postgres,
+    shared_secret,
+)
 from store.event_store import EventStore
 from store.export import FORMATS, export
+from store.integrity import report_lines, verify
 from store.migrations import migrate
 from store.replay import READ_MODELS, RebuildInProgress, rebuild
 from store.seed import seed
 from store.snapshots import Snapshots, every_from_environment
+from web.ratelimit import parse_limit
+
+DEFAULT_WRITE_LIMIT = "300/minute"
 
 
 async def _prepare(url: str) -> tuple[list[str], str]:
@@ -56,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     export_parser.add_argument("--format", choices=FORMATS, default="ndjson")
     export_parser.add_argument("--order", help="only this order's stream")
     export_parser.add_argument("--output", "-o", help="file to write (default: standard output)")
+    commands.add_parser(
+        "verify", help="check every stream's hash chain and the read model; exit 1 on any difference"
+    )
     args = parser.parse_args(argv)
     if args.command == "replay" and (unknown := set(args.names) - set(READ_MODELS)):
         parser.error(f"unknown read model {', '.join(sorted(unknown))}; there are {', '.join(READ_MODELS)}")
@@ -79,8 +93,25 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_seed(url, args.orders))
         if args.command == "export":
             return asyncio.run(_export(url, args.format, args.order, args.output))
+        if args.command == "verify":
+            return asyncio.run(_verify(url))
         return _serve(url, secret, args.host, args.port, args.workers)
     return 0
+
+
+async def _verify(url: str) -> int:
+    try:
+        pool = await connect_pool(url, min_size=1, max_size=2)
+        try:
+            report = await verify(pool)
+        finally:
+            await pool.close()
+    except (DatabaseUnavailable, *UNAVAILABLE) as error:
+        print(f"orders verify: the database went away: {error}", file=sys.stderr)
+        return 2
+    for line in report_lines(report):
+        print(f"orders verify: {line}" if not line.startswith(" ") else line)
+    return 0 if report.ok else 1
 
 
 async def _replay(url: str, names: list[str]) -> int:
@@ -152,6 +183,13 @@ def _serve(url: str, secret: str, host: str, port: int, workers: int) -> int:
 
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("ORDERS_SECRET", secret)
+    # Served to people, writes are limited per client unless ORDERS_WRITE_LIMIT says otherwise.
+    os.environ.setdefault("ORDERS_WRITE_LIMIT", DEFAULT_WRITE_LIMIT)
+    try:
+        parse_limit(os.environ["ORDERS_WRITE_LIMIT"])
+    except ValueError as error:
+        print(f"orders: ORDERS_WRITE_LIMIT: {error}", file=sys.stderr)
+        return 2
     print(f"orders: serving on http://{host}:{port}", file=sys.stderr)
     uvicorn.run(
         "web.app:app_from_environment",

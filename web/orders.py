@@ -207,6 +207,10 @@ async def _command(
             command_id=command_id,
             expected_version=expected_version,
             requested_at=_now(),
+            snapshots=snapshots,
+            # A form decided on an older version still goes through when nothing
+            # since then touches what it changes (another SKU, say); else 409.
+            merge=True,
         )
     except OrderNotFound as error:
         raise NotFoundException(error.message) from None

@@ -1,9 +1,8 @@
-"""Security headers on every response, including errors and static files."""
+"""Security headers on every response, including errors made before any route handler runs."""
 
 from __future__ import annotations
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
 # No inline script or style and no eval: htmx is configured through a meta tag.
 CONTENT_SECURITY_POLICY = (
@@ -21,18 +20,14 @@ HEADERS = [
 ]
 
 
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+async def security_headers(message: Message, scope: Scope) -> None:
+    """A before-send hook: it sees every response the app sends, the router's 404 and the CSRF 403 too.
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *HEADERS]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    (Litestar's middleware only wraps route handlers, so a middleware would miss those.)
+    A response that sets one of these headers itself keeps its own value.
+    """
+    if message["type"] != "http.response.start":
+        return
+    headers = list(message.get("headers", []))
+    present = {bytes(name).lower() for name, _ in headers}
+    message["headers"] = headers + [(name, value) for name, value in HEADERS if name not in present]

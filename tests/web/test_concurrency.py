@@ -36,9 +36,21 @@ def assert_stale(page: Page, form: str) -> None:
     ]
 
 
+async def test_a_stale_add_of_another_sku_goes_through(browser: Browser, ledger: Ledger) -> None:
+    order_id = await order_changed_by_someone_else(browser)
+    response = await browser.add_item(order_id, "POT-1", "Teapot", "30.25", "1", expected_version="2")
+    assert response.status_code == 200
+    assert "Teapot" in response.text
+    events = await ledger.events(order_id)
+    assert len(events) == 5
+    assert events[-1][0] == "ItemAdded"
+    assert events[-1][1]["sku"] == "POT-1"
+
+
 async def test_a_stale_add_keeps_what_was_typed(browser: Browser, ledger: Ledger) -> None:
     order_id = await order_changed_by_someone_else(browser)
-    typed = {"sku": "POT-1", "name": "Teapot", "unit_price": "30.25", "quantity": "3"}
+    # Someone added TEA-1 meanwhile: adding it again would be decided on what the person did not see.
+    typed = {"sku": "TEA-1", "name": "Green tea", "unit_price": "3.50", "quantity": "3"}
     for htmx in (True, False):
         async with ledger.unchanged(order_id):
             response = await browser.add_item(order_id, **typed, expected_version="2", htmx=htmx)

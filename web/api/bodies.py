@@ -38,7 +38,7 @@ def field_error(body_type: type, body: bytes, error: msgspec.ValidationError) ->
     path = [key for key in re.split(r"\.|\[\d+\]", location) if key]
     missing = _MISSING.match(message)
     if missing:
-        return FieldError(".".join([*path, missing["name"]]), "This field is required.")
+        return FieldError(".".join([*path, missing["name"]]), f"The field {missing['name']} is required.")
     field = ".".join(path) or "body"
     refusal = body_field(body_type, field, _value_at(msgspec.json.decode(body), path))
     return FieldError(field, refusal.message if refusal else message)

@@ -43,9 +43,9 @@ class Write(msgspec.Struct, frozen=True):
 
     target: str
     body: msgspec.Struct | None = None
-    if_match: str = ""
+    if_match: str | None = None
     expected_version: int | None = None
-    idempotency_key: str = ""
+    idempotency_key: str | None = None
     created: bool = False
 
 

@@ -78,6 +78,8 @@ def sku(raw: str) -> None:
 
 def _create(field: str, value: Any) -> None:
     fields = {"customer_id": "probe", "currency": "EUR"}
+    if field not in fields:
+        return
     fields[field] = _text(value)
     decide(CreateOrder(PROBE_ID, **fields), initial_state)
 
@@ -86,8 +88,10 @@ def _add_item(field: str, value: Any) -> None:
     if field == "unit_price.currency":
         check_currency(_text(value))
         return
-    sku, name, cents, count = "OTHER-1", "Probe", 100, 1
-    if field == "sku":
+    sku, name, cents, count, note = "OTHER-1", "Probe", 100, 1, ""
+    if field == "note":
+        note = _text(value)
+    elif field == "sku":
         sku = _text(value)
     elif field == "name":
         name = _text(value)
@@ -95,7 +99,7 @@ def _add_item(field: str, value: Any) -> None:
         cents = _cents(value)
     elif field == "quantity":
         count = _quantity(value)
-    decide(AddItem(PROBE_ID, sku, name, cents, count), _DRAFT)
+    decide(AddItem(PROBE_ID, sku, name, cents, count, note), _DRAFT)
 
 
 def _cancel(field: str, value: Any) -> None:
@@ -118,7 +122,8 @@ def body_field(body_type: type, field: str, value: Any) -> DomainError | None:
     try:
         probe(field, value)
     except DomainError as error:
-        return error if API_FIELDS.get(error.field or "", error.field) == field else None
+        named = error.field or ""
+        return error if field in (API_FIELDS.get(named, named), f"unit_price.{named}") else None
     except _NotExplained:
         return None
     return None

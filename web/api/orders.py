@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from uuid import uuid4
 
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
@@ -21,6 +20,17 @@ from store.read_model import ReadModel
 from web.api import explain
 from web.api.bodies import strict_body
 from web.api.commands import Write, etag, run
+from web.api.parameters import (
+    ETAG,
+    HOW_MANY,
+    LOCATION,
+    NEXT_AFTER,
+    NOT_NULL,
+    REPLAYED,
+    IdempotencyKey,
+    IfMatch,
+    PathOrderId,
+)
 from web.api.problems import FieldError, http_problem, invalid, responses, rule_refused
 from web.api.schemas import (
     UUID_PATTERN,
@@ -37,37 +47,8 @@ from web.api.schemas import (
 from web.api.views import event_view, order_view, summary_view
 from web.forms import FormError
 
-# "*" or a list of entity tags (RFC 9110); only strong tags of the current version match.
-IF_MATCH_PATTERN = r'^ *(\*|(W/)?"[\x21\x23-\x7e]*"( *, *(W/)?"[\x21\x23-\x7e]*")*) *$'
-PathOrderId = Annotated[
-    str, PathParameter(description="The order's id, a UUID.", schema_extra={"format": "uuid"})
-]
-# Headers are strings or absent (""), never null: a nullable header would be documented as "null".
-IdempotencyKey = Annotated[
-    str,
-    HeaderParameter(
-        name="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
-        description="Makes the write safe to retry: the same key with the same request gives the same "
-        "answer and writes once; the same key with another request is refused (422).",
-    ),
-]
-IfMatch = Annotated[
-    str,
-    HeaderParameter(
-        name="If-Match",
-        max_length=1000,
-        pattern=IF_MATCH_PATTERN,
-        description='The ETag of the order the client decided on, such as "3"; 412 when the order moved on.',
-    ),
-]
-ETAG = ResponseHeader(name="ETag", description="The order's version, quoted.", documentation_only=True)
-LOCATION = ResponseHeader(name="Location", description="Where the new order is.", documentation_only=True)
-NEXT_AFTER = "The next_after of the page before."
-HOW_MANY = "How many to remove; the whole line when left out."
-WRITE_PROBLEMS = responses(400, 403, 404, 409, 412, 413, 422, 503)
+# 429 only when the app limits writes (ORDERS_WRITE_LIMIT).
+WRITE_PROBLEMS = responses(400, 403, 404, 409, 412, 413, 422, 429, 503)
 
 
 def _order_id(raw: str) -> str:
@@ -85,8 +66,8 @@ class OrderApi(Controller):
         "/",
         status_code=201,
         before_request=strict_body(CreateOrderBody),
-        response_headers=[ETAG, LOCATION],
-        responses=responses(400, 403, 413, 422, 503),
+        response_headers=[ETAG, LOCATION, REPLAYED],
+        responses=responses(400, 403, 413, 422, 429, 503),
         summary="Create an order",
     )
     async def create_order(
@@ -96,7 +77,7 @@ class OrderApi(Controller):
         store: NamedDependency[EventStore],
         read_model: NamedDependency[ReadModel],
         keys: NamedDependency[IdempotencyKeys],
-        idempotency_key: IdempotencyKey = "",
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[WriteResult]:
         order_id = str(uuid4())
         command = CreateOrder(order_id, data.customer_id, data.currency)
@@ -134,7 +115,9 @@ class OrderApi(Controller):
             int | None, QueryParameter(ge=1, le=2**31 - 1, description="Show this version")
         ] = None,
         at: Annotated[datetime | None, QueryParameter(description="Show the order as it was then")] = None,
-        if_none_match: Annotated[str, HeaderParameter(name="If-None-Match", max_length=1000)] = "",
+        if_none_match: Annotated[
+            str | None, HeaderParameter(name="If-None-Match", max_length=1000, schema_extra=NOT_NULL)
+        ] = None,
     ) -> Response[OrderView]:
         stream = _order_id(order_id)
         if version is not None and at is not None:
@@ -165,7 +148,7 @@ class OrderApi(Controller):
         "/{order_id:str}/items",
         status_code=200,
         before_request=strict_body(AddItemBody),
-        response_headers=[ETAG],
+        response_headers=[ETAG, REPLAYED],
         responses=WRITE_PROBLEMS,
         summary="Add an item",
     )
@@ -177,20 +160,20 @@ class OrderApi(Controller):
         read_model: NamedDependency[ReadModel],
         keys: NamedDependency[IdempotencyKeys],
         order_id: PathOrderId,
-        if_match: IfMatch = "",
-        idempotency_key: IdempotencyKey = "",
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[WriteResult]:
         stream = _order_id(order_id)
         await _check_currency(read_model, stream, data.unit_price.currency)
         cents = parse_amount(data.unit_price.amount)
-        command = AddItem(stream, data.sku, data.name, cents, data.quantity)
+        command = AddItem(stream, data.sku, data.name, cents, data.quantity, data.note)
         write = Write(f"/api/orders/{stream}/items", data, if_match, data.expected_version, idempotency_key)
         return await run(request, store, read_model, keys, command, write)
 
     @delete(
         "/{order_id:str}/items/{sku:str}",
         status_code=200,
-        response_headers=[ETAG],
+        response_headers=[ETAG, REPLAYED],
         responses=WRITE_PROBLEMS,
         summary="Remove a line, or part of its quantity",
     )
@@ -203,8 +186,8 @@ class OrderApi(Controller):
         order_id: PathOrderId,
         sku: Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]{1,64}$")],
         quantity: Annotated[int | None, QueryParameter(ge=1, le=999, description=HOW_MANY)] = None,
-        if_match: IfMatch = "",
-        idempotency_key: IdempotencyKey = "",
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[WriteResult]:
         stream = _order_id(order_id)
         target = f"/api/orders/{stream}/items/{sku}" + ("" if quantity is None else f"?quantity={quantity}")
@@ -216,7 +199,7 @@ class OrderApi(Controller):
         "/{order_id:str}/place",
         status_code=200,
         before_request=strict_body(PlaceOrderBody, optional=True),
-        response_headers=[ETAG],
+        response_headers=[ETAG, REPLAYED],
         responses=WRITE_PROBLEMS,
         summary="Place a draft order",
     )
@@ -228,8 +211,8 @@ class OrderApi(Controller):
         keys: NamedDependency[IdempotencyKeys],
         order_id: PathOrderId,
         data: JSONBody[PlaceOrderBody | None] = None,
-        if_match: IfMatch = "",
-        idempotency_key: IdempotencyKey = "",
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[WriteResult]:
         stream = _order_id(order_id)
         body = data or PlaceOrderBody()
@@ -240,7 +223,7 @@ class OrderApi(Controller):
         "/{order_id:str}/cancel",
         status_code=200,
         before_request=strict_body(CancelOrderBody),
-        response_headers=[ETAG],
+        response_headers=[ETAG, REPLAYED],
         responses=WRITE_PROBLEMS,
         summary="Cancel a draft or placed order",
     )
@@ -252,8 +235,8 @@ class OrderApi(Controller):
         read_model: NamedDependency[ReadModel],
         keys: NamedDependency[IdempotencyKeys],
         order_id: PathOrderId,
-        if_match: IfMatch = "",
-        idempotency_key: IdempotencyKey = "",
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[WriteResult]:
         stream = _order_id(order_id)
         command = CancelOrder(stream, data.reason)

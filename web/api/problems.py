@@ -47,22 +47,30 @@ class ApiProblem(Exception):
         self.headers = dict(headers or {})
 
 
+# RFC 9110's names where Python's http module still has the older ones.
+TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
+
+
+def title(status: int) -> str:
+    return TITLES.get(status) or HTTPStatus(status).phrase
+
+
 def http_problem(status: int, detail: str, **extra: Any) -> ApiProblem:
     """A problem that HTTP's own status says all about (type about:blank)."""
-    return ApiProblem(Problem("about:blank", HTTPStatus(status).phrase, status, detail, **extra))
+    return ApiProblem(Problem("about:blank", title(status), status, detail, **extra))
 
 
 def invalid(status: int, errors: list[FieldError]) -> ApiProblem:
     detail = " ".join(e.message if e.message.endswith(".") else f"{e.message}." for e in errors)
-    title = "The request has invalid fields"
-    return ApiProblem(Problem(f"{TYPE_PREFIX}invalid-request", title, status, detail, errors=errors))
+    heading = "The request has invalid fields"
+    return ApiProblem(Problem(f"{TYPE_PREFIX}invalid-request", heading, status, detail, errors=errors))
 
 
 def rule_refused(kind: str, detail: str, field: str | None = None) -> ApiProblem:
     """A business rule refused the command (422): the request was well formed, the order says no."""
     errors = [FieldError(field, detail)] if field else []
-    title = "The order's rules refuse this command"
-    return ApiProblem(Problem(f"{TYPE_PREFIX}{kind}", title, 422, detail, errors=errors))
+    heading = "The order's rules refuse this command"
+    return ApiProblem(Problem(f"{TYPE_PREFIX}{kind}", heading, 422, detail, errors=errors))
 
 
 def refused(error: DomainError, field: str | None = None) -> ApiProblem:
@@ -87,7 +95,7 @@ def responses(*statuses: int) -> dict[int, ResponseSpec]:
     """The problem answers an operation documents."""
     return {
         status: ResponseSpec(
-            Problem, description=HTTPStatus(status).phrase, media_type=PROBLEM_JSON, generate_examples=False
+            Problem, description=title(status), media_type=PROBLEM_JSON, generate_examples=False
         )
         for status in statuses
     }

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta, Struct
 
 from domain.money import CURRENCIES
-from domain.order import EVENT_TYPES, MAX_QUANTITY, MAX_REASON
+from domain.order import EVENT_TYPES, MAX_NOTE, MAX_QUANTITY, MAX_REASON
 
 # No control characters (C0, DEL, C1), as the domain's rule.
 _NO_CONTROL = r"[^\x00-\x1f\x7f-\x9f]"
@@ -71,6 +71,15 @@ Amount = Annotated[
         examples=["3.50"],
     ),
 ]
+Note = Annotated[
+    str,
+    Meta(
+        max_length=MAX_NOTE,
+        pattern=f"^{_NO_CONTROL}*$",
+        description="A note on the line, such as an engraving: up to 200 characters, no control characters.",
+        examples=["For Ada"],
+    ),
+]
 Quantity = Annotated[int, Meta(ge=1, le=MAX_QUANTITY, description="A whole number from 1 to 999.")]
 Reason = Annotated[
     str,
@@ -119,6 +128,7 @@ class AddItemBody(Struct, frozen=True):
     name: ItemName
     unit_price: MoneyIn
     quantity: Quantity
+    note: Note = ""
     expected_version: ExpectedVersion | None = None
 
 
@@ -145,6 +155,7 @@ class LineView(Struct, frozen=True):
     quantity: int
     unit_price: Money
     total: Money
+    note: str
 
 
 class OrderView(Struct, frozen=True):

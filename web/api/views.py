@@ -32,6 +32,7 @@ def order_view(order: Order, latest_version: int) -> OrderView:
             line.quantity,
             money(line.unit_price_cents, currency),
             money(line.total_cents, currency),
+            line.note,
         )
         for line in order.lines
     ]

@@ -1,0 +1,116 @@
+"""Workflows under test: their runners as tasks, senders that record or fail, and a patient wait."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from uuid import uuid4
+
+import asyncpg
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+
+from domain.order import AddItem, CancelOrder, CreateOrder, PlaceOrder
+from store.commands import CommandResult, handle
+from store.event_store import EventStore
+from store.outbox import Notification
+from web.app import create_app
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
+    """Wait until `check()` returns something true, and return it; fail after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert asyncio.get_running_loop().time() < deadline, f"still not true after {timeout} s: {result!r}"
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def running(*jobs: Any) -> AsyncIterator[None]:
+    """Run each job's `run()` as a task for the duration of the block."""
+    tasks = [asyncio.create_task(job.run()) for job in jobs]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class RecordingSender:
+    """Remembers every notification it was given."""
+
+    def __init__(self) -> None:
+        self.sent: list[Notification] = []
+
+    async def send(self, notification: Notification) -> None:
+        self.sent.append(notification)
+
+
+class FlakySender(RecordingSender):
+    """Fails the first `failures` sends of each notification, then delivers."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.tries: dict[int, int] = {}
+
+    async def send(self, notification: Notification) -> None:
+        self.tries[notification.id] = self.tries.get(notification.id, 0) + 1
+        if self.tries[notification.id] <= self.failures:
+            raise ConnectionError(f"mail server unreachable (try {self.tries[notification.id]})")
+        await super().send(notification)
+
+
+async def draft(store: EventStore, customer: str = "alice", *items: tuple[str, int, int]) -> str:
+    """A draft order with `items` (sku, unit price in cents, quantity), one command each."""
+    order_id = str(uuid4())
+    await handle(store, CreateOrder(order_id, customer, "EUR"), command_id=uuid4())
+    for sku, price, quantity in items or (("TEA-1", 350, 2),):
+        await handle(store, AddItem(order_id, sku, f"Item {sku}", price, quantity), command_id=uuid4())
+    return order_id
+
+
+async def place(store: EventStore, order_id: str) -> CommandResult:
+    return await handle(store, PlaceOrder(order_id), command_id=uuid4())
+
+
+async def cancel(store: EventStore, order_id: str, reason: str = "Changed my mind") -> CommandResult:
+    return await handle(store, CancelOrder(order_id, reason), command_id=uuid4())
+
+
+async def outbox_rows(pool: asyncpg.Pool, order_id: str | None = None) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT * FROM outbox WHERE $1::text IS NULL OR order_id = $1 ORDER BY id", order_id
+    )
+
+
+class Client:
+    """The app in process, with the CSRF cookie and header a page's htmx would send."""
+
+    def __init__(self, client: AsyncTestClient[Any]) -> None:
+        self.client = client
+
+    async def get(self, url: str, *, target: str | None = None) -> httpx.Response:
+        headers = {"HX-Request": "true", "HX-Target": target} if target else {}
+        return await self.client.get(url, headers=headers)
+
+    async def post(self, url: str, form: dict[str, str]) -> httpx.Response:
+        if "csrftoken" not in self.client.cookies:
+            await self.client.get("/orders")
+        headers = {"HX-Request": "true", "x-csrftoken": self.client.cookies["csrftoken"]}
+        return await self.client.post(url, data=form, headers=headers, follow_redirects=False)
+
+
+@pytest.fixture
+async def app_client(database_url: str) -> AsyncIterator[Client]:
+    """The app with its workflows running, a quick relay, and a draft expiry of 1.5 seconds."""
+    app = create_app(database_url, csrf_secret="test-secret", pool_size=6, draft_expiry=1.5)
+    async with AsyncTestClient(app=app) as client:
+        yield Client(client)
