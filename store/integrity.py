@@ -153,7 +153,7 @@ class _Verifier:
         self.findings.append(Finding(kind, stream_id, detail))
 
     def check_stream(
-        self, rows: Sequence[asyncpg.Record], read_model: asyncpg.Record | None, anchor: Any
+        self, rows: Sequence[asyncpg.Record], read_model: asyncpg.Record | None, anchor: asyncpg.Record | None
     ) -> None:
         stream_id = rows[0]["stream_id"]
         before = len(self.findings)
