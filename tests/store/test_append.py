@@ -75,6 +75,7 @@ async def test_event_rows_carry_what_an_auditor_needs(
         "name": "Widget",
         "unit_price_cents": 250,
         "quantity": 2,
+        "note": "",
     }
     metadata = [json.loads(r["metadata"]) for r in rows]
     assert metadata[0]["command_id"] == metadata[0]["correlation_id"] == str(create_id)
