@@ -101,6 +101,21 @@ class HistoryController(Controller):
         context = await order_context(store, snapshots, stream, version if version and version > 0 else None)
         return Template("_timeline.html" if request.htmx else "timeline.html", context=context)
 
+    @get("/{order_id:str}/events/{version:int}")
+    async def event_detail(
+        self,
+        request: HTMXRequest,
+        store: NamedDependency[EventStore],
+        snapshots: NamedDependency[Snapshots],
+        order_id: FromPath[str],
+        version: FromPath[int],
+    ) -> Template:
+        """One event: its metadata, its data as stored and the change it made."""
+        if version < 1:
+            raise ClientException(f"There is no version {version}: versions start at 1.")
+        context = await order_context(store, snapshots, parse_order_id(order_id), version)
+        return Template("_event_detail.html" if request.htmx else "event.html", context=context)
+
     @get("/{order_id:str}/diff")
     async def compare(
         self,

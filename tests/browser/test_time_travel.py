@@ -27,6 +27,9 @@ def test_step_play_moment_and_compare(page: Page) -> None:
     page.click("#step-forward")
     total(page).to_have_text("3.00 EUR")
 
+    page.click("#event-2 summary")
+    expect(page.locator("#event-2 .event-detail")).to_contain_text("Correlation id")
+    expect(page.locator("#event-2 .event-detail")).to_contain_text("+ 1 × A-1")
     page.click("text=Compare with now")
     expect(page.locator("#compare")).to_contain_text("From version 3 to 4")
     expect(page.locator("#compare")).to_contain_text("C-1")

@@ -79,3 +79,27 @@ async def test_compare_two_versions_and_with_now(browser: Browser) -> None:
     assert "Compare with now" in past.text
     assert (await browser.get(f"/orders/{order_id}/diff?from_version=0")).status_code == 400
     assert (await browser.get(f"/orders/{order_id}/diff?from_version=9")).status_code == 404
+
+
+async def test_each_event_has_a_detail_with_its_metadata_and_change(browser: Browser) -> None:
+    order_id = await an_order(browser)
+    detail = await browser.get(f"/orders/{order_id}/events/3", htmx=True)
+    assert detail.status_code == 200
+    assert "<html" not in detail.text
+    for label in (
+        "Event id",
+        "Position",
+        "Command id",
+        "Correlation id",
+        "Causation id",
+        "Actor",
+        "Schema version",
+    ):
+        assert f"<dt>{label}</dt>" in detail.text
+    assert "From version 2 to 3" in detail.text
+    assert "B-1" in detail.text
+    page = await browser.get(f"/orders/{order_id}/events/1")
+    assert "<html" in page.text
+    assert "Order created for customer traveller" in page.text
+    assert (await browser.get(f"/orders/{order_id}/events/9")).status_code == 404
+    assert (await browser.get(f"/orders/{order_id}/events/0")).status_code == 400
