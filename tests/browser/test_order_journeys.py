@@ -107,26 +107,51 @@ def test_the_slider_walks_every_version_and_the_url_can_be_reloaded(page: Page, 
     expect(page.locator("form.add-item")).to_have_count(1)
 
 
+def tab_to(page: Page, selector: str, presses: int = 80) -> None:
+    """Press Tab until `selector` has the focus, as a keyboard user would."""
+    for _ in range(presses):
+        if page.evaluate("(s) => document.activeElement === document.querySelector(s)", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {selector}")
+
+
 def test_keyboard_only(page: Page) -> None:
-    order_id = create_order(page, "journey-dave")
-    page.focus("#add-sku")
-    page.keyboard.type("K-1")
-    page.keyboard.press("Tab")
-    page.keyboard.type("Keyboard")
-    page.keyboard.press("Tab")
-    page.keyboard.type("9.99")
+    page.goto("/orders")
+    tab_to(page, "#customer_id")
+    page.keyboard.type("journey-dave")
     page.keyboard.press("Tab")
     page.keyboard.press("Control+a")
-    page.keyboard.type("2")
+    page.keyboard.type("EUR")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/orders/[0-9a-f-]{36}$"))
+    order_id = page.url.rsplit("/", 1)[1]
+    for sku, price, expected in (("K-1", "9.99", "19.98 EUR"), ("K-2", "1.00", "21.98 EUR")):
+        tab_to(page, "#add-sku")
+        page.keyboard.type(sku)
+        page.keyboard.press("Tab")
+        page.keyboard.type("Keyboard")
+        page.keyboard.press("Tab")
+        page.keyboard.type(price)
+        page.keyboard.press("Tab")
+        page.keyboard.press("Control+a")
+        page.keyboard.type("2")
+        page.keyboard.press("Enter")
+        total(page).to_have_text(expected)
+    tab_to(page, "#version-slider")
+    page.keyboard.press("ArrowLeft")
+    expect(page).to_have_url(re.compile(rf"/orders/{order_id}/history\?version=2$"))
+    total(page).to_have_text("19.98 EUR")
+    page.keyboard.press("ArrowRight")
+    expect(page).to_have_url(re.compile(r"version=3$"))
+    total(page).to_have_text("21.98 EUR")
+    tab_to(page, "#remove-qty-2")
+    page.keyboard.press("Tab")
     page.keyboard.press("Enter")
     total(page).to_have_text("19.98 EUR")
-    page.focus("#version-slider")
-    page.keyboard.press("ArrowLeft")
-    expect(page).to_have_url(re.compile(rf"/orders/{order_id}/history\?version=1$"))
-    total(page).to_have_text("0.00 EUR")
-    page.keyboard.press("ArrowRight")
-    expect(page).to_have_url(re.compile(r"version=2$"))
-    total(page).to_have_text("19.98 EUR")
+    tab_to(page, "#place-button")
+    page.keyboard.press("Enter")
+    expect(page.locator(".summary .badge")).to_have_text("placed")
 
 
 def test_a_phone_screen_has_no_horizontal_overflow(page: Page, artifacts: Path) -> None:
