@@ -1,0 +1,86 @@
+"""Pages of the read models kept by subscriptions: customers, sales, and the admin page's rebuild."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from tests.web.conftest import Browser
+from web.app import create_app
+
+
+@pytest.fixture
+async def live_browser(database_url: str) -> AsyncIterator[Browser]:
+    """The app with its subscription runners, as `orders serve` runs it."""
+    app = create_app(database_url, csrf_secret="test-secret", pool_size=6, subscriptions=True)
+    async with AsyncTestClient(app=app) as client:
+        yield Browser(client)
+
+
+async def eventually(browser: Browser, url: str, *texts: str, timeout: float = 10.0) -> Any:
+    """The page once every text is on it: subscriptions apply events a moment after they commit."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        page = await browser.get(url)
+        if all(text in page.text for text in texts):
+            return page
+        assert asyncio.get_running_loop().time() < deadline, f"{texts!r} never all appeared on {url}"
+        await asyncio.sleep(0.1)
+
+
+async def orders_of_ada(browser: Browser) -> None:
+    for step in ("place", "cancel", None):
+        order_id = await browser.create_order("ada", "EUR")
+        await browser.post(
+            f"/orders/{order_id}/items",
+            {"sku": "S-1", "name": "Slate", "unit_price": "4.25", "quantity": "2"},
+        )
+        if step == "place":
+            await browser.post(f"/orders/{order_id}/place")
+        elif step == "cancel":
+            await browser.post(f"/orders/{order_id}/cancel", {"reason": "Changed plans"})
+
+
+async def test_the_customer_page_and_the_filtered_list_show_the_summary(live_browser: Browser) -> None:
+    await orders_of_ada(live_browser)
+    page = await eventually(
+        live_browser,
+        "/customers/ada",
+        "<dt>Placed value</dt><dd>8.50 EUR</dd>",
+        *(f"<dt>{label}</dt><dd>1</dd>" for label in ("Draft", "Placed", "Cancelled")),
+    )
+    assert page.text.count('<a href="/orders/') >= 3
+    listed = await live_browser.get("/orders?customer=ada")
+    assert "<dt>Placed value</dt><dd>8.50 EUR</dd>" in listed.text
+    assert (await live_browser.get("/customers/nobody")).status_code == 404
+
+
+async def test_sales_by_day_draws_the_day_as_svg(live_browser: Browser) -> None:
+    await orders_of_ada(live_browser)
+    page = await eventually(live_browser, "/sales", '<rect class="bar placed"')
+    assert '<svg class="chart"' in page.text
+    assert '<rect class="bar cancelled"' in page.text
+    row = re.search(r"<tr><td>\d{4}-\d\d-\d\d</td>(.*?)</tr>", page.text)
+    assert row is not None
+    assert re.findall(r'<td class="num">([^<]+)</td>', row[1]) == ["1", "8.50", "1", "8.50"]
+    assert "<script" not in page.text.split("<main", 1)[1]
+
+
+async def test_a_rebuild_from_the_admin_page_ends_with_the_same_summary(live_browser: Browser) -> None:
+    await orders_of_ada(live_browser)
+    await eventually(live_browser, "/customers/ada", "<dt>Placed value</dt><dd>8.50 EUR</dd>")
+    admin = await live_browser.get("/admin/projections")
+    for name in ("order_read_model", "customer_summaries", "sales_by_day"):
+        assert f'id="projection-{name}"' in admin.text
+    started = await live_browser.post("/admin/projections/customer_summaries/rebuild", htmx=True)
+    assert started.status_code == 200
+    assert 'id="projections"' in started.text
+    await eventually(live_browser, "/admin/projections", "last: done")
+    page = await live_browser.get("/customers/ada")
+    assert "<dt>Placed value</dt><dd>8.50 EUR</dd>" in page.text
+    assert (await live_browser.post("/admin/projections/nothing/rebuild", htmx=True)).status_code == 404
