@@ -1,0 +1,132 @@
+"""1. Append: EventStore.append of a 5-event command beside a raw one-statement unnest INSERT."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+from bench import workload
+from bench.lab import Lab, Sample, Trial, app_store, raw_pool
+from bench.results import Row, Target, explain, values
+from domain.order import fold
+
+TASKS = (1, 16)
+
+# The physical limit: the same five rows in one statement, with nothing else around them.
+RAW_APPEND = """
+INSERT INTO events (stream_id, version, event_id, type, schema_version, data, metadata)
+SELECT $1, e.n, e.event_id, e.type, e.schema_version, e.data::jsonb, $6::jsonb
+FROM unnest($2::uuid[], $3::text[], $4::smallint[], $5::text[])
+     WITH ORDINALITY AS e(event_id, type, schema_version, data, n)
+"""
+
+# Two variants of the store's append, to read the gap by (no target): as it was before
+# web/app.py gave it a Notifier, and on a pool that sends asyncpg's default reset query on
+# every release, as store.database.connect_pool did before.
+IN_STATEMENT = "EventStore.append, NOTIFY in its statement (no Notifier)"
+DEFAULT_RESET = "EventStore.append on a pool with asyncpg's default reset query"
+RAW = "raw unnest INSERT"
+# The read-model row handle() passes with a placed order; only its figures matter here.
+PLACED = fold(workload.order_events(workload.new_order_id()))
+
+RESET = (
+    "store.database.connect_pool no longer lets asyncpg send `SELECT pg_advisory_unlock_all(); "
+    "CLOSE ALL; UNLISTEN *; RESET ALL` after every statement; the '' row is the append with "
+    "that reset query, a second round trip per statement."
+)
+WHY_ONE_TASK = (
+    "With one task each append is one statement and one commit; the database samples show "
+    "whether it waited on the WAL flush (`IO: WalSync`, which varies with the disk) or on the "
+    "client (`idle (ClientRead)`), and pyinstrument's CPU time against its duration how busy "
+    "the client was. The statement does more than the raw INSERT: the stream head lookup, a "
+    "`commands` row (one more unique index) and the read-model upsert (a primary key and two "
+    "more indexes), with 15 parameters to bind where the raw INSERT has 6, and the client "
+    f"encodes the metadata and each event with msgspec and makes five uuid4s. {RESET} What "
+    "would close the gap: less work per append (fewer indexes touched, fewer parameters)."
+)
+WHY_MANY_TASKS = (
+    "The Notifier (web/app.py) took NOTIFY out of the append's transaction, so commits no "
+    "longer queue on the lock a NOTIFY holds through its commit (the ' row is the append with "
+    "the NOTIFY still in its statement; its backends wait in `Lock: object`). What is left: the "
+    "database samples show backends mostly waiting for the client (`idle (ClientRead)`), and "
+    "pyinstrument's CPU time against its duration shows the client process busy most of the "
+    "time: per append it does more than the raw baseline, binding and running a 15-parameter "
+    f"statement (Connection._do_execute) and encoding the events and metadata. {RESET} What "
+    "would close the gap: fewer parameters and less Python per append; the statement's extra "
+    "index maintenance (commands, read model) then shows in `LWLock: WALWrite` and WAL volume."
+)
+
+
+def store_append(lab: Lab, tasks: int, *, notifier: bool = True, default_reset: bool = False) -> Trial:
+    async def trial(profile: bool) -> Sample:
+        async with (
+            lab.database() as url,
+            app_store(url, tasks + 1, notifier=notifier, default_reset=default_reset) as store,
+        ):
+
+            async def append() -> int:
+                order_id = workload.new_order_id()
+                command_id = uuid4()
+                events = workload.order_events(order_id)
+                await store.append(order_id, 0, events, command_id, workload.metadata(command_id), PLACED)
+                return 1
+
+            return await lab.rate(append, tasks, profile=profile)
+
+    return trial
+
+
+def raw_append(lab: Lab, tasks: int) -> Trial:
+    async def trial(profile: bool) -> Sample:
+        async with lab.database() as url:
+            pool = await raw_pool(url, tasks)
+
+            async def append() -> int:
+                order_id = workload.new_order_id()
+                await pool.execute(
+                    RAW_APPEND,
+                    order_id,
+                    [uuid4() for _ in range(5)],
+                    workload.EVENT_TYPES,
+                    workload.SCHEMA_VERSIONS,
+                    workload.event_bodies(order_id),
+                    workload.metadata_json(uuid4()),
+                )
+                return 1
+
+            try:
+                return await lab.rate(append, tasks, profile=profile)
+            finally:
+                await pool.close()
+
+    return trial
+
+
+async def run(lab: Lab) -> list[Row]:
+    rows = []
+    for tasks in TASKS:
+        test = f"Append 5 events, {tasks} task{'s' if tasks > 1 else ''}"
+        print(f"1. {test}", flush=True)
+        subject = store_append(lab, tasks)
+        trials = {"EventStore.append": subject, RAW: raw_append(lab, tasks)}
+        if not lab.settings.quick:
+            trials[IN_STATEMENT] = store_append(lab, tasks, notifier=False)
+            trials[DEFAULT_RESET] = store_append(lab, tasks, default_reset=True)
+        samples = await lab.alternate(trials)
+        raw = values(samples[RAW])
+        key = "1a" if tasks == 1 else "1b"
+        row = Row(
+            key,
+            test,
+            "EventStore.append (read-model row, Notifier)",
+            "appends/s",
+            values(samples["EventStore.append"]),
+            RAW,
+            raw,
+            Target("at_least", 0.9),
+        )
+        await explain(lab, row, subject, WHY_ONE_TASK if tasks == 1 else WHY_MANY_TASKS)
+        rows.append(row)
+        for suffix, variant in (("'", IN_STATEMENT), ("''", DEFAULT_RESET)):
+            if variant in samples:
+                rows.append(Row(key + suffix, test, variant, "appends/s", values(samples[variant]), RAW, raw))
+    return rows
