@@ -234,7 +234,9 @@ API_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "expected_version": st.none(),
 }
 json_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), hostile),
+    st.one_of(
+        st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), hostile
+    ),
     lambda inner: st.one_of(
         st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),
@@ -246,7 +248,11 @@ API_HOSTILE: dict[str, st.SearchStrategy[Any]] = {
         st.fixed_dictionaries({"amount": st.sampled_from(["3.50", "1"]), "currency": hostile}),
         json_values,
     ),
-    "quantity": st.one_of(st.integers(min_value=-(2**70), max_value=2**70), st.floats(), json_values),
+    "quantity": st.one_of(
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.floats(allow_nan=False, allow_infinity=False),
+        json_values,
+    ),
     "expected_version": st.one_of(st.integers(min_value=-(2**40), max_value=2**40), json_values),
 }
 api_bodies = st.one_of(
