@@ -146,7 +146,8 @@ class Targets:
 async def path(route: Route, targets: Targets, data: st.DataObject) -> str:
     values = {}
     for name in route.parameters:
-        garbage = data.draw(hostile, label=name)
+        # A URL past 64 KiB is refused by the HTTP client itself, before the app sees it.
+        garbage = data.draw(hostile, label=name)[:8000]
         if name == "order_id":
             kind = data.draw(st.sampled_from(TARGETS), label="order")
             values[name] = await targets.order_id(kind, garbage)
