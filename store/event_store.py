@@ -303,6 +303,8 @@ class EventStore:
         below_tx: int | None = None,
     ) -> list[RecordedEvent]:
         """Events newest first, for people reading the log; `below_tx` keeps to a horizon."""
+        if any("\x00" in text for text in (type_name, stream_id, customer_id) if text):
+            return []  # PostgreSQL text cannot hold NUL, so nothing matches
         start = 2**63 - 1 if before is None else before
         rows = await self.pool.fetch(
             _READ_LOG,

@@ -69,6 +69,8 @@ class ReadModel:
         exact: bool = False,
     ) -> OrderPage:
         """Orders newest first; `customer` is a prefix unless `exact`."""
+        if customer and "\x00" in customer:  # PostgreSQL text cannot hold NUL; no id has one
+            return OrderPage([], None)
         rows = await self.pool.fetch(
             _LIST_ORDERS, customer or None, status or None, after or None, limit + 1, exact
         )
@@ -120,6 +122,8 @@ class Reports:
         self.pool = pool
 
     async def customer_summary(self, customer_id: str) -> CustomerSummary | None:
+        if "\x00" in customer_id:
+            return None
         row = await self.pool.fetchrow(_GET_CUSTOMER, customer_id)
         if row is None:
             return None
