@@ -7,7 +7,12 @@ from tests.web.conftest import Browser
 
 async def test_a_nul_in_a_filter_lists_nothing(browser: Browser) -> None:
     await browser.create_order("alice", "EUR")
-    for url in ("/orders?customer=%00alice", "/events?customer=%00", "/api/orders?customer=%00alice"):
-        response = await browser.get(url)
-        assert response.status_code == 200, url
-        assert "alice" not in response.text.replace("%00alice", ""), url
+    listed = await browser.get("/orders?customer=%00alice")
+    assert listed.status_code == 200
+    assert "No orders match these filters" in listed.text
+    log = await browser.get("/events?customer=%00")
+    assert log.status_code == 200
+    assert "OrderCreated</td>" not in log.text
+    api = await browser.get("/api/orders?customer=%00alice")
+    assert api.status_code == 200
+    assert "alice" not in api.text
