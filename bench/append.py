@@ -46,13 +46,14 @@ WHY_ONE_TASK = (
 WHY_MANY_TASKS = (
     "The Notifier (web/app.py) took NOTIFY out of the append's transaction, so commits no "
     "longer queue on the lock a NOTIFY holds through its commit (the ' row is the append with "
-    "the NOTIFY still in its statement; its backends wait in `Lock: object`). What is left: the "
-    "database samples show backends mostly waiting for the client (`idle (ClientRead)`), and "
-    "pyinstrument's CPU time against its duration shows the client process busy most of the "
-    "time: per append it does more than the raw baseline, binding and running a 15-parameter "
-    f"statement (Connection._do_execute) and encoding the events and metadata. {RESET} What "
-    "would close the gap: fewer parameters and less Python per append; the statement's extra "
-    "index maintenance (commands, read model) then shows in `LWLock: WALWrite` and WAL volume."
+    "the NOTIFY still in its statement; its backends wait in `Lock: object`). What is left: "
+    "backends wait mostly for the client (`idle (ClientRead)`) and on writing WAL "
+    "(`LWLock: WALWrite`: the statement maintains the `commands` and read-model indexes too, "
+    "so it writes more WAL per append than the raw INSERT), and per append the client does "
+    "more than the raw baseline: it binds and runs a 15-parameter statement "
+    "(Connection._do_execute) and encodes the events and metadata; pyinstrument's CPU time "
+    f"against its duration shows how busy it was. {RESET} What would close the gap: fewer "
+    "parameters and less Python per append, and fewer indexes touched by each append."
 )
 
 
