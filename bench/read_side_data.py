@@ -9,7 +9,7 @@ import asyncpg
 
 from domain.order import AddItem, Command, CreateOrder, Event, RemoveItem, decide, fold
 from domain.serialization import encode_event, event_type
-from store.event_store import EventStore, Metadata, _metadata_encoder
+from store.event_store import EventStore, Metadata, metadata_encoder
 from tests.subscriptions.conftest import order_events
 
 EVENTS_PER_ORDER = 10
@@ -59,7 +59,7 @@ async def bulk_orders(pool: asyncpg.Pool, orders: int, chunk: int = 10_000) -> i
             t_data.append(encode_event(event).decode())
             t_schema.append(event.schema_version)
             t_id.append(template_id)
-    metadata = _metadata_encoder.encode(Metadata(actor="bench")).decode()
+    metadata = metadata_encoder.encode(Metadata(actor="bench")).decode()
     customers = max(40, orders // 20)
     for start in range(0, orders, chunk):
         size = min(chunk, orders - start)

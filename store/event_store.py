@@ -56,7 +56,7 @@ class ConcurrencyError(Exception):
         self.actual_version = actual_version
 
 
-_metadata_encoder = msgspec.json.Encoder()
+metadata_encoder = msgspec.json.Encoder()
 _metadata_decoder = msgspec.json.Decoder(Metadata)
 
 # One statement, so one round trip and one implicit transaction: check the
@@ -113,12 +113,12 @@ _FIND_COMMAND = """
 SELECT stream_id, first_version, last_version FROM commands WHERE command_id = $1
 """
 
-_COLUMNS = (
+EVENT_COLUMNS = (
     "position, stream_id, version, event_id, type, schema_version, data::text, metadata::text, recorded_at"
 )
 
 _READ_STREAM = f"""
-SELECT {_COLUMNS} FROM events
+SELECT {EVENT_COLUMNS} FROM events
 WHERE stream_id = $1 AND version > $3 AND version <= $2
 ORDER BY version
 """
@@ -130,11 +130,11 @@ SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1 AND recorded_a
 """
 
 _READ_ALL = f"""
-SELECT {_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2
+SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2
 """
 
 _READ_LOG = f"""
-SELECT {_COLUMNS} FROM events
+SELECT {EVENT_COLUMNS} FROM events
 WHERE position < $1 AND ($2::text IS NULL OR type = $2) AND ($3::text IS NULL OR stream_id = $3)
   AND ($4::text IS NULL OR stream_id IN (SELECT order_id FROM order_read_model WHERE customer_id = $4))
   AND ($5::timestamptz IS NULL OR recorded_at >= $5) AND ($6::timestamptz IS NULL OR recorded_at < $6)
@@ -143,8 +143,8 @@ ORDER BY position DESC LIMIT $8
 """
 
 
-def _recorded(row: asyncpg.Record) -> RecordedEvent:
-    """A row of _COLUMNS (extra columns after them are ignored)."""
+def recorded_event(row: asyncpg.Record) -> RecordedEvent:
+    """A row of EVENT_COLUMNS (extra columns after them are ignored)."""
     position, stream_id, version, event_id, type_name, schema_version, data, metadata, at = row[:9]
     return RecordedEvent(
         position,
@@ -239,7 +239,7 @@ class EventStore:
                 [event_type(e) for e in events],
                 [e.schema_version for e in events],
                 [encode_event(e).decode() for e in events],
-                _metadata_encoder.encode(metadata).decode(),
+                metadata_encoder.encode(metadata).decode(),
                 *row,
                 EVENTS_CHANNEL,
             )
@@ -273,7 +273,7 @@ class EventStore:
         """The stream's events after `after_version`, up to `up_to_version` (default: all)."""
         limit = 2**31 - 1 if up_to_version is None else up_to_version
         rows = await self.pool.fetch(_READ_STREAM, stream_id, limit, after_version)
-        return [_recorded(row) for row in rows]
+        return [recorded_event(row) for row in rows]
 
     async def stream_version(self, stream_id: str) -> int:
         """The stream's latest version (0: no such stream)."""
@@ -288,7 +288,7 @@ class EventStore:
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """Events by global position, oldest first, after the position `after`."""
         rows = await self.pool.fetch(_READ_ALL, after, limit)
-        return [_recorded(row) for row in rows]
+        return [recorded_event(row) for row in rows]
 
     async def read_log(
         self,
@@ -317,4 +317,4 @@ class EventStore:
             None if below_tx is None else str(below_tx),
             limit,
         )
-        return [_recorded(row) for row in rows]
+        return [recorded_event(row) for row in rows]

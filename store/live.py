@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from store.database import UNAVAILABLE
-from store.event_store import _COLUMNS, EVENTS_CHANNEL, RecordedEvent, _recorded
+from store.event_store import EVENT_COLUMNS, EVENTS_CHANNEL, RecordedEvent, recorded_event
 from store.subscriptions import Checkpoint, read_batch
 
 log = logging.getLogger("orders.live")
@@ -25,7 +25,7 @@ _HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"
 _CHECKPOINT_OF = "SELECT tx_id::text, position FROM events WHERE position = $1"
 
 _STREAM_AFTER = f"""
-SELECT {_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version LIMIT $3
+SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version LIMIT $3
 """
 
 _VERSION_OF = "SELECT version FROM events WHERE position = $1 AND stream_id = $2"
@@ -100,4 +100,5 @@ class LiveFeed:
 
     async def stream_after(self, stream_id: str, version: int, limit: int = 200) -> list[RecordedEvent]:
         """A stream's events after `version`: in one stream, version order is commit order."""
-        return [_recorded(row) for row in await self.pool.fetch(_STREAM_AFTER, stream_id, version, limit)]
+        rows = await self.pool.fetch(_STREAM_AFTER, stream_id, version, limit)
+        return [recorded_event(row) for row in rows]

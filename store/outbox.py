@@ -23,7 +23,7 @@ import msgspec
 
 from domain.money import format_amount
 from domain.order import Order, OrderCancelled, OrderPlaced, fold
-from store.event_store import _COLUMNS, RecordedEvent, _recorded
+from store.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
 from store.subscriptions import Connection
 
 log = logging.getLogger("orders.notifications")
@@ -101,7 +101,7 @@ def render(recorded: RecordedEvent, order: Order) -> tuple[str, str, str]:
     return "order_cancelled", subject, CANCELLED.substitute(fields, reason=event.reason)
 
 
-_STREAMS = f"SELECT {_COLUMNS} FROM events WHERE stream_id = ANY($1::text[]) AND version <= $2"
+_STREAMS = f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ANY($1::text[]) AND version <= $2"
 
 _INSERT = """
 INSERT INTO outbox (cause_event_id, cause_position, order_id, cause_version, customer_id, kind,
@@ -124,7 +124,7 @@ class CustomerNotifications:
             return
         streams: dict[str, list[RecordedEvent]] = {}
         rows = await conn.fetch(_STREAMS, list({e.stream_id for e in causes}), max(e.version for e in causes))
-        for recorded in sorted(map(_recorded, rows), key=lambda r: r.version):
+        for recorded in sorted(map(recorded_event, rows), key=lambda r: r.version):
             streams.setdefault(recorded.stream_id, []).append(recorded)
         messages = []
         for cause in causes:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncpg
 
-from store.event_store import _COLUMNS, RecordedEvent, _recorded
+from store.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
 from store.subscriptions import Checkpoint, read_batch
 
 _STREAM_PAGE = f"""
-SELECT {_COLUMNS} FROM events
+SELECT {EVENT_COLUMNS} FROM events
 WHERE stream_id = $1 AND version > $2
 ORDER BY version
 LIMIT $3
@@ -24,7 +24,7 @@ async def read_stream_page(
     only on top of a committed n), so a version is a safe cursor.
     """
     rows = await pool.fetch(_STREAM_PAGE, stream_id, after_version, limit)
-    return [_recorded(row) for row in rows]
+    return [recorded_event(row) for row in rows]
 
 
 async def read_log_page(

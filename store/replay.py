@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from domain.order import fold
-from store.event_store import _COLUMNS, RecordedEvent, _recorded
+from store.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
 from store.projections import PROJECTIONS
 from store.subscriptions import Checkpoint, Connection, Projection, read_batch
 
@@ -146,7 +146,7 @@ SELECT DISTINCT stream_id FROM events WHERE stream_id > $1 ORDER BY stream_id LI
 """
 
 _STREAM_EVENTS = f"""
-SELECT {_COLUMNS} FROM events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, version
+SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, version
 """
 
 # Streams whose row in the shadow table is missing or behind the log.
@@ -172,7 +172,7 @@ async def _refold_streams(conn: Connection, stream_ids: list[str]) -> int:
     rows = await conn.fetch(_STREAM_EVENTS, stream_ids)
     streams: dict[str, list[RecordedEvent]] = {}
     for row in rows:
-        recorded = _recorded(row)
+        recorded = recorded_event(row)
         streams.setdefault(recorded.stream_id, []).append(recorded)
     orders = [(events, fold(e.event for e in events)) for events in streams.values()]
     await conn.execute(

@@ -15,7 +15,7 @@ import asyncpg
 import msgspec
 
 from domain.order import Order, evolve, initial_state
-from store.event_store import _COLUMNS, EventStore, RecordedEvent, _recorded
+from store.event_store import EVENT_COLUMNS, EventStore, RecordedEvent, recorded_event
 
 SHAPE = hashlib.sha256(msgspec.json.encode(msgspec.json.schema(Order))).hexdigest()[:16]
 DEFAULT_EVERY = 100
@@ -35,7 +35,7 @@ SELECT * FROM (
     SELECT NULL::bigint, NULL::text, version, NULL::uuid, NULL::text, NULL::smallint, NULL::text,
            NULL::text, NULL::timestamptz, state FROM snap
     UNION ALL
-    SELECT {_COLUMNS}, NULL FROM events
+    SELECT {EVENT_COLUMNS}, NULL FROM events
     WHERE stream_id = $1 AND version <= $2 AND version > coalesce((SELECT version FROM snap), 0)
 ) rows
 ORDER BY 1 NULLS FIRST, 3
@@ -69,7 +69,7 @@ class Snapshots:
         if rows and rows[0][0] is None:
             state, start = _decoder.decode(rows[0][9]), rows[0][2]
             rows = rows[1:]
-        events = [_recorded(row) for row in rows]
+        events = [recorded_event(row) for row in rows]
         taken = None
         for recorded in events:
             state = evolve(state, recorded.event)

@@ -24,7 +24,7 @@ import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
 from store.database import UNAVAILABLE
-from store.event_store import _COLUMNS, EVENTS_CHANNEL, RecordedEvent, _recorded
+from store.event_store import EVENT_COLUMNS, EVENTS_CHANNEL, RecordedEvent, recorded_event
 
 log = logging.getLogger("orders.subscriptions")
 
@@ -49,7 +49,7 @@ class Projection(Protocol):
 # (ORDER BY names the table's column: a bare `tx_id` would sort by the text
 # output column below, and "1000" sorts before "999".)
 _READ_BATCH = f"""
-SELECT {_COLUMNS}, tx_id::text AS tx_id_text FROM events
+SELECT {EVENT_COLUMNS}, tx_id::text AS tx_id_text FROM events
 WHERE (tx_id, position) > ($1::text::xid8, $2)
   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY events.tx_id, events.position
@@ -79,7 +79,7 @@ async def read_batch(
     conn: Connection, after: Checkpoint, limit: int
 ) -> list[tuple[RecordedEvent, Checkpoint]]:
     rows = await conn.fetch(_READ_BATCH, str(after.tx_id), after.position, limit)
-    return [(_recorded(row), Checkpoint(int(row[9]), row[0])) for row in rows]
+    return [(recorded_event(row), Checkpoint(int(row[9]), row[0])) for row in rows]
 
 
 async def load_checkpoint(conn: Connection, name: str) -> Checkpoint:
