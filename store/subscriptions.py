@@ -12,19 +12,18 @@ horizon.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import asyncpg
 import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
-from store.database import UNAVAILABLE
 from store.event_store import EVENT_COLUMNS, EVENTS_CHANNEL, RecordedEvent, recorded_event
+from store.leader import Leader
 
 log = logging.getLogger("orders.subscriptions")
 
@@ -120,13 +119,12 @@ def _lock_key(name: str) -> str:
     return f"orders.subscription.{name}"
 
 
-class SubscriptionRunner:
+class SubscriptionRunner(Leader):
     """Runs one projection as a catch-up subscription, on at most one app instance at a time.
 
-    A dedicated connection holds a session advisory lock (the leader) and
-    LISTENs for appends; when it is lost, another instance's runner, retrying
-    every `lock_retry` seconds, takes over. A lost notification only delays:
-    the runner also polls every `poll_interval` seconds.
+    The leader (store/leader) LISTENs for appends and also catches up every
+    `poll_interval` seconds; another instance's runner, retrying every
+    `lock_retry` seconds, takes over when it is lost.
     """
 
     def __init__(
@@ -140,55 +138,23 @@ class SubscriptionRunner:
         lock_retry: float = 1.0,
         on_batch: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
-        self.url = url
+        super().__init__(
+            url,
+            _lock_key(projection.name),
+            self.catch_up,
+            name=f"subscription {projection.name}",
+            log=log,
+            channel=EVENTS_CHANNEL,
+            interval=poll_interval,
+            lock_retry=lock_retry,
+            retry_on=(Fenced,),
+        )
         self.pool = pool
         self.projection = projection
         self.batch_size = batch_size
         self.poll_interval = poll_interval
-        self.lock_retry = lock_retry
         self.on_batch = on_batch
-        self.state = "starting"
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
-        self._wake = asyncio.Event()
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self._lead()
-            except asyncio.CancelledError:
-                self.state = "stopped"
-                raise
-            except (*UNAVAILABLE, asyncpg.PostgresError, Fenced) as error:
-                self.state = "reconnecting"
-                log.warning("subscription %s: %s; retrying", self.projection.name, error)
-                await asyncio.sleep(self.lock_retry)
-
-    async def _lead(self) -> None:
-        conn: asyncpg.Connection = await asyncpg.connect(self.url)
-        try:
-            self.state = "standby"
-            # A session lock: it lasts as long as this connection, and dies with it.
-            key = _lock_key(self.projection.name)
-            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):  # noqa: ASYNC110
-                await asyncio.sleep(self.lock_retry)
-            await conn.add_listener(EVENTS_CHANNEL, self._notified)
-            self.state = "running"
-            while not conn.is_closed():
-                self._wake.clear()
-                await self.catch_up()
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
-                # cancel that lands in the same turn as the wake-up, and stop never ends.
-                try:
-                    async with asyncio.timeout(self.poll_interval):
-                        await self._wake.wait()
-                except TimeoutError:
-                    await conn.execute("SELECT 1")  # notices a dead lock connection
-        finally:
-            if not conn.is_closed():
-                await conn.close(timeout=2)
-
-    def _notified(self, *_: Any) -> None:
-        self._wake.set()
 
     async def catch_up(self) -> int:
         """Apply everything below the horizon; return the number of events applied."""

@@ -14,16 +14,13 @@ outbox relay delivers messages, and the draft expiry fires due timers.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
-import asyncpg
-
-from store.database import UNAVAILABLE
 from store.event_store import EventStore
 from store.expiry import DraftExpiry, DraftExpiryTimers, check_interval, draft_expiry_seconds
+from store.leader import Leader
 from store.outbox import OUTBOX_CHANNEL, CustomerNotifications, LogSender, Relay, Sender
 from store.subscriptions import Projection, SubscriptionRunner
 
@@ -38,13 +35,12 @@ class Runnable(Protocol):
     async def run(self) -> None: ...
 
 
-class LeaderLoop:
+class LeaderLoop(Leader):
     """Calls `work` on at most one app instance at a time, whenever woken and every `interval` s.
 
-    The leader holds a session advisory lock on a dedicated connection, like a
-    subscription runner; another instance, retrying every `lock_retry` seconds,
-    takes over when that connection dies. `work` returns True while there is
-    more to do at once.
+    A leader (store/leader) like a subscription runner, under a lock of its
+    own name. `work` returns True while there is more to do at once. Any
+    error gives up the lead and starts again: a workflow must not die silently.
     """
 
     def __init__(
@@ -57,57 +53,22 @@ class LeaderLoop:
         interval: float = 1.0,
         lock_retry: float = 1.0,
     ) -> None:
-        self.url = url
-        self.name = name
-        self.work = work
-        self.channel = channel
-        self.interval = interval
-        self.lock_retry = lock_retry
-        self.state = "starting"
-        self._wake = asyncio.Event()
+        super().__init__(
+            url,
+            f"orders.workflow.{name}",
+            self._work_through,
+            name=name,
+            log=log,
+            channel=channel,
+            interval=interval,
+            lock_retry=lock_retry,
+            retry_any_error=True,
+        )
+        self._work = work
 
-    async def run(self) -> None:
-        while True:
-            try:
-                await self._lead()
-            except asyncio.CancelledError:
-                self.state = "stopped"
-                raise
-            except (*UNAVAILABLE, asyncpg.PostgresError) as error:
-                self.state = "reconnecting"
-                log.warning("%s: %s; retrying", self.name, error)
-            except Exception:
-                # A workflow must not die silently: log, give up the lead, and start again.
-                self.state = "reconnecting"
-                log.exception("%s failed; retrying", self.name)
-            await asyncio.sleep(self.lock_retry)
-
-    async def _lead(self) -> None:
-        conn: asyncpg.Connection = await asyncpg.connect(self.url)
-        try:
-            self.state = "standby"
-            # A session lock: it lasts as long as this connection, and dies with it.
-            key = f"orders.workflow.{self.name}"
-            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):  # noqa: ASYNC110
-                await asyncio.sleep(self.lock_retry)
-            if self.channel is not None:
-                await conn.add_listener(self.channel, self._notified)
-            self.state = "running"
-            while not conn.is_closed():
-                self._wake.clear()
-                while await self.work():
-                    pass
-                try:  # asyncio.timeout: wait_for can swallow a cancel on Python 3.11
-                    async with asyncio.timeout(self.interval):
-                        await self._wake.wait()
-                except TimeoutError:
-                    await conn.execute("SELECT 1")  # notices a dead lock connection
-        finally:
-            if not conn.is_closed():
-                await conn.close(timeout=2)
-
-    def _notified(self, *_: Any) -> None:
-        self._wake.set()
+    async def _work_through(self) -> None:
+        while await self._work():
+            pass
 
 
 def workflow_runners(
