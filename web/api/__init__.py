@@ -15,6 +15,7 @@ from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
 
 from store.idempotency import IdempotencyKeys
+from web.api.commands import Writes
 from web.api.events import event_log
 from web.api.orders import OrderApi
 from web.api.problems import EXCEPTION_HANDLERS, http_problem
@@ -48,7 +49,10 @@ def _keys(state: State) -> IdempotencyKeys:
 api_router = Router(
     path="/api",
     route_handlers=[OrderApi, event_log],
-    dependencies={"keys": Provide(_keys, sync_to_thread=False)},
+    dependencies={
+        "keys": Provide(_keys, sync_to_thread=False),
+        "writes": Provide(Writes, sync_to_thread=False),
+    },
     exception_handlers=EXCEPTION_HANDLERS,
     guards=[same_origin_writes],
     include_in_schema=True,

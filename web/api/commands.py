@@ -15,6 +15,7 @@ from uuid import UUID, uuid4, uuid5
 
 import msgspec
 from litestar import Request, Response
+from litestar.di import NamedDependency
 
 from domain.errors import DomainError, OrderNotFound
 from domain.order import Command
@@ -83,58 +84,63 @@ async def _expected_version(read_model: ReadModel, order_id: str, write: Write) 
     return summary.version, True
 
 
-async def run(
-    request: Request[Any, Any, Any],
-    store: EventStore,
-    read_model: ReadModel,
-    keys: IdempotencyKeys,
-    command: Command,
-    write: Write,
-) -> Response[WriteResult]:
-    key = write.idempotency_key
-    if key:
-        claimed = fingerprint(request.method, write.target, write.body)
-        claim = await keys.claim(key, claimed)
-        if claim.fingerprint != claimed:
-            raise ApiProblem(
-                Problem(
-                    f"{TYPE_PREFIX}idempotency-key-reused",
-                    "Idempotency-Key already used",
-                    422,
-                    "This Idempotency-Key was used for a different request. "
-                    "Nothing was changed; send a new key with a new request.",
-                )
-            )
-        if claim.answer is not None:
-            return _replay(claim.answer)
-    expected, precondition = await _expected_version(read_model, command.order_id, write)
-    try:
-        result = await handle(
-            store,
-            command,
-            command_id=uuid5(IDEMPOTENCY_NAMESPACE, key) if key else uuid4(),
-            expected_version=expected,
-            requested_at=datetime.now(UTC),
-        )
-    except OrderNotFound as error:
-        raise http_problem(404, error.message) from None
-    except StaleVersion as error:
-        raise stale(error.expected_version, error.actual_version, precondition=precondition) from None
-    except DomainError as error:
-        problem = refused(error, API_FIELDS.get(error.field or "", error.field))
+class Writes:
+    """What every write route runs its command through, injected as one dependency (`writes`)."""
+
+    def __init__(
+        self,
+        request: Request[Any, Any, Any],
+        store: NamedDependency[EventStore],
+        read_model: NamedDependency[ReadModel],
+        keys: NamedDependency[IdempotencyKeys],
+    ) -> None:
+        self.request, self.store, self.read_model, self.keys = request, store, read_model, keys
+
+    async def run(self, command: Command, write: Write) -> Response[WriteResult]:
+        key = write.idempotency_key
         if key:
-            problem_body = msgspec.json.encode(problem.problem)
-            await keys.answer(key, StoredAnswer(problem.problem.status, problem_body))
-        raise problem from None
-    order_id, first, last = command.order_id, result.first_version, result.last_version
-    events = await read_stream_page(store.pool, order_id, first - 1, last - first + 1)
-    answer = WriteResult(order_view(result.order, last), last, [event_view(e) for e in events])
-    location = f"/api/orders/{order_id}" if write.created else None
-    status = 201 if write.created else 200
-    if key:
-        body = msgspec.json.encode(answer)
-        await keys.answer(key, StoredAnswer(status, body, etag(last), location))
-    return _response(answer, status, etag(last), location)
+            claimed = fingerprint(self.request.method, write.target, write.body)
+            claim = await self.keys.claim(key, claimed)
+            if claim.fingerprint != claimed:
+                raise ApiProblem(
+                    Problem(
+                        f"{TYPE_PREFIX}idempotency-key-reused",
+                        "Idempotency-Key already used",
+                        422,
+                        "This Idempotency-Key was used for a different request. "
+                        "Nothing was changed; send a new key with a new request.",
+                    )
+                )
+            if claim.answer is not None:
+                return _replay(claim.answer)
+        expected, precondition = await _expected_version(self.read_model, command.order_id, write)
+        try:
+            result = await handle(
+                self.store,
+                command,
+                command_id=uuid5(IDEMPOTENCY_NAMESPACE, key) if key else uuid4(),
+                expected_version=expected,
+                requested_at=datetime.now(UTC),
+            )
+        except OrderNotFound as error:
+            raise http_problem(404, error.message) from None
+        except StaleVersion as error:
+            raise stale(error.expected_version, error.actual_version, precondition=precondition) from None
+        except DomainError as error:
+            problem = refused(error, API_FIELDS.get(error.field or "", error.field))
+            if key:
+                problem_body = msgspec.json.encode(problem.problem)
+                await self.keys.answer(key, StoredAnswer(problem.problem.status, problem_body))
+            raise problem from None
+        order_id, first, last = command.order_id, result.first_version, result.last_version
+        events = await read_stream_page(self.store.pool, order_id, first - 1, last - first + 1)
+        answer = WriteResult(order_view(result.order, last), last, [event_view(e) for e in events])
+        location = f"/api/orders/{order_id}" if write.created else None
+        status = 201 if write.created else 200
+        if key:
+            body = msgspec.json.encode(answer)
+            await self.keys.answer(key, StoredAnswer(status, body, etag(last), location))
+        return _response(answer, status, etag(last), location)
 
 
 def _response(

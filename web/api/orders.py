@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import uuid4
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
@@ -14,12 +14,11 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParam
 from domain.money import parse_amount
 from domain.order import AddItem, CancelOrder, CreateOrder, PlaceOrder, RemoveItem, state_at
 from store.event_store import EventStore
-from store.idempotency import IdempotencyKeys
 from store.pages import read_stream_page
 from store.read_model import ReadModel
 from web.api import explain
 from web.api.bodies import strict_body
-from web.api.commands import Write, etag, run
+from web.api.commands import Write, Writes, etag
 from web.api.parameters import (
     ETAG,
     HOW_MANY,
@@ -72,17 +71,13 @@ class OrderApi(Controller):
     )
     async def create_order(
         self,
-        request: Request[Any, Any, Any],
         data: JSONBody[CreateOrderBody],
-        store: NamedDependency[EventStore],
-        read_model: NamedDependency[ReadModel],
-        keys: NamedDependency[IdempotencyKeys],
+        writes: NamedDependency[Writes],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[WriteResult]:
-        order_id = str(uuid4())
-        command = CreateOrder(order_id, data.customer_id, data.currency)
+        command = CreateOrder(str(uuid4()), data.customer_id, data.currency)
         write = Write("/api/orders", data, idempotency_key=idempotency_key, created=True)
-        return await run(request, store, read_model, keys, command, write)
+        return await writes.run(command, write)
 
     @get("/", responses=responses(400, 503), summary="List orders, newest first")
     async def list_orders(
@@ -154,21 +149,18 @@ class OrderApi(Controller):
     )
     async def add_item(
         self,
-        request: Request[Any, Any, Any],
         data: JSONBody[AddItemBody],
-        store: NamedDependency[EventStore],
-        read_model: NamedDependency[ReadModel],
-        keys: NamedDependency[IdempotencyKeys],
+        writes: NamedDependency[Writes],
         order_id: PathOrderId,
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[WriteResult]:
         stream = _order_id(order_id)
-        await _check_currency(read_model, stream, data.unit_price.currency)
+        await _check_currency(writes.read_model, stream, data.unit_price.currency)
         cents = parse_amount(data.unit_price.amount)
         command = AddItem(stream, data.sku, data.name, cents, data.quantity, data.note)
         write = Write(f"/api/orders/{stream}/items", data, if_match, data.expected_version, idempotency_key)
-        return await run(request, store, read_model, keys, command, write)
+        return await writes.run(command, write)
 
     @delete(
         "/{order_id:str}/items/{sku:str}",
@@ -179,10 +171,7 @@ class OrderApi(Controller):
     )
     async def remove_item(
         self,
-        request: Request[Any, Any, Any],
-        store: NamedDependency[EventStore],
-        read_model: NamedDependency[ReadModel],
-        keys: NamedDependency[IdempotencyKeys],
+        writes: NamedDependency[Writes],
         order_id: PathOrderId,
         sku: Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]{1,64}$")],
         quantity: Annotated[int | None, QueryParameter(ge=1, le=999, description=HOW_MANY)] = None,
@@ -191,9 +180,8 @@ class OrderApi(Controller):
     ) -> Response[WriteResult]:
         stream = _order_id(order_id)
         target = f"/api/orders/{stream}/items/{sku}" + ("" if quantity is None else f"?quantity={quantity}")
-        command = RemoveItem(stream, sku, quantity)
         write = Write(target, None, if_match, None, idempotency_key)
-        return await run(request, store, read_model, keys, command, write)
+        return await writes.run(RemoveItem(stream, sku, quantity), write)
 
     @post(
         "/{order_id:str}/place",
@@ -205,10 +193,7 @@ class OrderApi(Controller):
     )
     async def place_order(
         self,
-        request: Request[Any, Any, Any],
-        store: NamedDependency[EventStore],
-        read_model: NamedDependency[ReadModel],
-        keys: NamedDependency[IdempotencyKeys],
+        writes: NamedDependency[Writes],
         order_id: PathOrderId,
         data: JSONBody[PlaceOrderBody | None] = None,
         if_match: IfMatch = None,
@@ -217,7 +202,7 @@ class OrderApi(Controller):
         stream = _order_id(order_id)
         body = data or PlaceOrderBody()
         write = Write(f"/api/orders/{stream}/place", body, if_match, body.expected_version, idempotency_key)
-        return await run(request, store, read_model, keys, PlaceOrder(stream), write)
+        return await writes.run(PlaceOrder(stream), write)
 
     @post(
         "/{order_id:str}/cancel",
@@ -229,19 +214,15 @@ class OrderApi(Controller):
     )
     async def cancel_order(
         self,
-        request: Request[Any, Any, Any],
         data: JSONBody[CancelOrderBody],
-        store: NamedDependency[EventStore],
-        read_model: NamedDependency[ReadModel],
-        keys: NamedDependency[IdempotencyKeys],
+        writes: NamedDependency[Writes],
         order_id: PathOrderId,
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[WriteResult]:
         stream = _order_id(order_id)
-        command = CancelOrder(stream, data.reason)
         write = Write(f"/api/orders/{stream}/cancel", data, if_match, data.expected_version, idempotency_key)
-        return await run(request, store, read_model, keys, command, write)
+        return await writes.run(CancelOrder(stream, data.reason), write)
 
     @get("/{order_id:str}/events", responses=responses(400, 404, 503), summary="An order's events, paged")
     async def order_events(
