@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import uuid4
 
-from litestar import Controller, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
@@ -48,6 +50,23 @@ from web.forms import FormError
 
 # 429 only when the app limits writes (ORDERS_WRITE_LIMIT).
 WRITE_PROBLEMS = responses(400, 403, 404, 409, 412, 413, 422, 429, 503)
+
+
+def _order_write(
+    route: type[post | delete],
+    path: str,
+    summary: str,
+    check_body: Callable[[Request[Any, Any, Any]], Awaitable[None]] | None = None,
+) -> HTTPRouteHandler:
+    """A command on one order: 200 with the order and its new ETag, or a problem."""
+    return route(
+        path,
+        status_code=200,
+        before_request=check_body,
+        response_headers=[ETAG, REPLAYED],
+        responses=WRITE_PROBLEMS,
+        summary=summary,
+    )
 
 
 def _order_id(raw: str) -> str:
@@ -139,14 +158,7 @@ class OrderApi(Controller):
         order = state_at((e.event for e in events), shown)
         return Response(order_view(order, latest), headers={"ETag": tag})
 
-    @post(
-        "/{order_id:str}/items",
-        status_code=200,
-        before_request=strict_body(AddItemBody),
-        response_headers=[ETAG, REPLAYED],
-        responses=WRITE_PROBLEMS,
-        summary="Add an item",
-    )
+    @_order_write(post, "/{order_id:str}/items", "Add an item", strict_body(AddItemBody))
     async def add_item(
         self,
         data: JSONBody[AddItemBody],
@@ -162,13 +174,7 @@ class OrderApi(Controller):
         write = Write(f"/api/orders/{stream}/items", data, if_match, data.expected_version, idempotency_key)
         return await writes.run(command, write)
 
-    @delete(
-        "/{order_id:str}/items/{sku:str}",
-        status_code=200,
-        response_headers=[ETAG, REPLAYED],
-        responses=WRITE_PROBLEMS,
-        summary="Remove a line, or part of its quantity",
-    )
+    @_order_write(delete, "/{order_id:str}/items/{sku:str}", "Remove a line, or part of its quantity")
     async def remove_item(
         self,
         writes: NamedDependency[Writes],
@@ -183,13 +189,8 @@ class OrderApi(Controller):
         write = Write(target, None, if_match, None, idempotency_key)
         return await writes.run(RemoveItem(stream, sku, quantity), write)
 
-    @post(
-        "/{order_id:str}/place",
-        status_code=200,
-        before_request=strict_body(PlaceOrderBody, optional=True),
-        response_headers=[ETAG, REPLAYED],
-        responses=WRITE_PROBLEMS,
-        summary="Place a draft order",
+    @_order_write(
+        post, "/{order_id:str}/place", "Place a draft order", strict_body(PlaceOrderBody, optional=True)
     )
     async def place_order(
         self,
@@ -204,13 +205,8 @@ class OrderApi(Controller):
         write = Write(f"/api/orders/{stream}/place", body, if_match, body.expected_version, idempotency_key)
         return await writes.run(PlaceOrder(stream), write)
 
-    @post(
-        "/{order_id:str}/cancel",
-        status_code=200,
-        before_request=strict_body(CancelOrderBody),
-        response_headers=[ETAG, REPLAYED],
-        responses=WRITE_PROBLEMS,
-        summary="Cancel a draft or placed order",
+    @_order_write(
+        post, "/{order_id:str}/cancel", "Cancel a draft or placed order", strict_body(CancelOrderBody)
     )
     async def cancel_order(
         self,
