@@ -9,12 +9,11 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from domain.errors import DomainError
-from store.database import UNAVAILABLE, DatabaseUnavailable
 from web import forms
 from web.api import explain
 from web.forms import FormError
@@ -139,50 +138,30 @@ def _parameter_error(request: Request[Any, Any, Any], item: Mapping[str, Any]) -
     return FieldError(name, PARAMETER_MESSAGES.get(name, message))
 
 
-def _respond(request: Request[Any, Any, Any], exc: ApiProblem) -> Response[Problem]:
+def respond(
+    request: Request[Any, Any, Any], exc: ApiProblem, headers: Mapping[str, str] | None = None
+) -> Response[Problem]:
     problem = msgspec.structs.replace(exc.problem, instance=request.url.path)
-    return Response(problem, status_code=problem.status, media_type=PROBLEM_JSON, headers=exc.headers)
-
-
-def on_problem(request: Request[Any, Any, Any], exc: ApiProblem) -> Response[Problem]:
-    return _respond(request, exc)
+    headers = {**exc.headers, **(headers or {})}
+    return Response(problem, status_code=problem.status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def on_invalid_parameters(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
     items = exc.extra if isinstance(exc.extra, list) else []
     errors = [_parameter_error(request, item) for item in items if isinstance(item, Mapping)]
     if not errors:
-        return _respond(request, http_problem(400, exc.detail))
-    return _respond(request, invalid(400, errors))
+        return respond(request, http_problem(400, exc.detail))
+    return respond(request, invalid(400, errors))
 
 
-def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
-    detail = exc.detail
-    if exc.status_code == 413:
-        limit = request.route_handler.resolve_request_max_body_size() or 0
-        detail = f"The request body is larger than {limit // 1024} KiB."
-    problem = http_problem(exc.status_code, detail)
-    problem.headers.update(exc.headers or {})
-    return _respond(request, problem)
+def too_large(request: Request[Any, Any, Any]) -> str:
+    limit = request.route_handler.resolve_request_max_body_size() or 0
+    return f"The request body is larger than {limit // 1024} KiB."
 
 
-def on_database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    detail = "The database is not answering right now. Nothing was changed; try again in a few seconds."
-    problem = http_problem(503, detail)
-    problem.headers["Retry-After"] = "5"
-    return _respond(request, problem)
-
-
-def on_server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    request.logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return _respond(request, http_problem(500, "The server failed to answer. The error has been logged."))
-
-
+# HTTP's own errors, a database that does not answer and unexpected errors are
+# answered by the app's handlers (web/app.py), as problems under /api.
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
-    ApiProblem: on_problem,
+    ApiProblem: respond,
     ValidationException: on_invalid_parameters,
-    HTTPException: on_http_error,
-    DatabaseUnavailable: on_database_unavailable,
-    **{error: on_database_unavailable for error in UNAVAILABLE},
-    Exception: on_server_error,
 }
