@@ -3,12 +3,21 @@
 Each keeps its own fold of every order it has seen (the domain's `evolve`,
 stored as JSON), so it depends on no other read model and can be rebuilt
 alone. `suffix` names the shadow tables a rebuild fills before the swap.
+
+Two ways in: `apply` takes a batch of a live subscription (load the orders'
+folds, evolve, write them back, update the aggregate rows, all in the
+batch's transaction); `replayer` takes the whole log during a rebuild, where
+the shadow tables have no other writer: the folds stay in memory, each
+order's row is written once with COPY, and the aggregate is computed once at
+the end from the order rows.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Generic, TypeVar
 
 import msgspec
 
@@ -19,109 +28,228 @@ from store.subscriptions import Connection
 _state_encoder = msgspec.json.Encoder()
 _state_decoder = msgspec.json.Decoder(Order)
 
+Totals = TypeVar("Totals")
+Row = tuple[object, ...]
+
+
+def _state_json(state: Order) -> str:
+    return _state_encoder.encode(state).decode()
+
 
 async def _load_states(conn: Connection, table: str, order_ids: list[str]) -> dict[str, Order]:
-    rows = await conn.fetch(f"SELECT order_id, state::text FROM {table} WHERE order_id = ANY($1)", order_ids)
+    rows = await conn.fetch(f"SELECT order_id, state FROM {table} WHERE order_id = ANY($1)", order_ids)
     return {row[0]: _state_decoder.decode(row[1]) for row in rows}
 
 
-def _fold_batch(states: dict[str, Order], events: Sequence[RecordedEvent]) -> None:
-    for recorded in events:
-        states[recorded.stream_id] = evolve(states.get(recorded.stream_id, initial_state), recorded.event)
+class OrderFolds(Generic[Totals]):
+    """A projection made of an order table (each order's fold) and an aggregate table.
 
+    Subclasses give the order table's columns and upsert, how a batch of
+    events changes the aggregate (`totals`), and how totals reach the table.
+    """
 
-class CustomerSummaries:
-    """Per customer: orders per status, the value of placed orders per currency, the last activity."""
+    name: str
+    tables: tuple[str, ...]  # (order table, aggregate table)
+    order_columns: tuple[str, ...]  # of the order table, in the order `row` gives them
+    upsert_orders: str  # {orders} is the order table; $n is the n-th column, as an array
 
-    name: str = "customer_summaries"
-    tables: tuple[str, ...] = ("customer_orders", "customer_summaries")
+    def row(self, order_id: str, state: Order, at: datetime) -> Row:
+        raise NotImplementedError
+
+    def new_totals(self) -> Totals:
+        raise NotImplementedError
+
+    def fold(self, states: dict[str, Order], events: Sequence[RecordedEvent], totals: Totals) -> None:
+        """Evolve each event's order in `states`; add what the aggregate needs to `totals`."""
+        for recorded in events:
+            states[recorded.stream_id] = evolve(states.get(recorded.stream_id, initial_state), recorded.event)
+
+    async def settle(
+        self, conn: Connection, suffix: str, totals: Totals, changed: list[Order] | None
+    ) -> None:
+        """Bring the aggregate table up to date: `changed` orders, or every order when None."""
+        raise NotImplementedError
+
+    async def write_rows(self, conn: Connection, suffix: str, rows: list[Row]) -> None:
+        await conn.execute(
+            self.upsert_orders.format(orders=f"{self.tables[0]}{suffix}"), *zip(*rows, strict=True)
+        )
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent], suffix: str = "") -> None:
-        orders, summaries = (f"{table}{suffix}" for table in self.tables)
-        order_ids = list({e.stream_id for e in events})
-        states = await _load_states(conn, orders, order_ids)
-        _fold_batch(states, events)
+        order_ids = list(dict.fromkeys(e.stream_id for e in events))
+        states = await _load_states(conn, f"{self.tables[0]}{suffix}", order_ids)
+        totals = self.new_totals()
+        self.fold(states, events, totals)
         touched = {e.stream_id: e.recorded_at for e in events}
-        changed = [states[order_id] for order_id in order_ids]
-        await conn.execute(
-            f"""
-            INSERT INTO {orders} (order_id, customer_id, currency, status, total_cents, state, updated_at)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
-                                 $6::text[]::jsonb[], $7::timestamptz[])
-            ON CONFLICT (order_id) DO UPDATE SET
-                status = EXCLUDED.status, total_cents = EXCLUDED.total_cents,
-                state = EXCLUDED.state, updated_at = EXCLUDED.updated_at
-            """,
-            order_ids,
-            [s.customer_id for s in changed],
-            [s.currency for s in changed],
-            [s.status for s in changed],
-            [s.total_cents for s in changed],
-            [_state_encoder.encode(s).decode() for s in changed],
-            [touched[order_id] for order_id in order_ids],
+        await self.write_rows(conn, suffix, [self.row(i, states[i], touched[i]) for i in order_ids])
+        await self.settle(conn, suffix, totals, [states[i] for i in order_ids])
+
+    def replayer(self, suffix: str, capacity: int = 50_000) -> Replayer[Totals]:
+        return Replayer(self, suffix, capacity)
+
+
+class Replayer(Generic[Totals]):
+    """A rebuild of an OrderFolds projection into its (empty) shadow tables.
+
+    The folds stay in memory until `capacity` orders are held; then they are
+    written (COPY for orders never written, upsert for the others) and
+    dropped, and an order seen again is loaded back from its row. `finish`
+    writes the rest and computes the aggregate once.
+    """
+
+    def __init__(self, projection: OrderFolds[Totals], suffix: str, capacity: int) -> None:
+        self.projection = projection
+        self.suffix = suffix
+        self.capacity = capacity
+        self.table = f"{projection.tables[0]}{suffix}"
+        self.totals = projection.new_totals()
+        self.states: dict[str, Order] = {}
+        self.touched: dict[str, datetime] = {}
+        self.stored: set[str] = set()  # held orders whose row exists already
+        self.spilled = False
+
+    async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+        if self.spilled:
+            missing = list({e.stream_id for e in events}.difference(self.states))
+            if missing:
+                loaded = await _load_states(conn, self.table, missing)
+                self.states.update(loaded)
+                self.stored.update(loaded)
+        self.projection.fold(self.states, events, self.totals)
+        self.touched.update((e.stream_id, e.recorded_at) for e in events)
+        if len(self.states) >= self.capacity:
+            await self.spill(conn)
+
+    async def spill(self, conn: Connection) -> None:
+        """Write every held order's row, and forget the folds."""
+        row = self.projection.row
+        new = [row(i, s, self.touched[i]) for i, s in self.states.items() if i not in self.stored]
+        if new:
+            await conn.copy_records_to_table(self.table, records=new, columns=self.projection.order_columns)
+        old = [row(i, self.states[i], self.touched[i]) for i in self.stored]
+        if old:
+            await self.projection.write_rows(conn, self.suffix, old)
+        self.states.clear()
+        self.touched.clear()
+        self.stored.clear()
+        self.spilled = True
+
+    async def finish(self, conn: Connection) -> None:
+        await self.spill(conn)
+        await self.projection.settle(conn, self.suffix, self.totals, None)
+
+
+# The summary of each customer, recomputed from the projection's own order rows
+# (so re-applying a batch is harmless); {where} picks the customers.
+_SUMMARIES = """
+INSERT INTO {summaries} AS s (customer_id, draft, placed, cancelled, placed_value, last_activity)
+SELECT c.customer_id,
+       count(*) FILTER (WHERE c.status = 'draft'),
+       count(*) FILTER (WHERE c.status = 'placed'),
+       count(*) FILTER (WHERE c.status = 'cancelled'),
+       coalesce((SELECT jsonb_object_agg(v.currency, v.cents) FROM (
+           SELECT currency, sum(total_cents) AS cents FROM {orders}
+           WHERE customer_id = c.customer_id AND status = 'placed' GROUP BY currency
+       ) v), '{{}}'::jsonb),
+       max(c.updated_at)
+FROM {orders} c {where}
+GROUP BY c.customer_id
+ON CONFLICT (customer_id) DO UPDATE SET
+    draft = EXCLUDED.draft, placed = EXCLUDED.placed, cancelled = EXCLUDED.cancelled,
+    placed_value = EXCLUDED.placed_value, last_activity = EXCLUDED.last_activity
+"""
+
+
+_OF_CUSTOMERS = "WHERE c.customer_id = ANY($1::text[])"
+
+
+class CustomerSummaries(OrderFolds[None]):
+    """Per customer: orders per status, the value of placed orders per currency, the last activity."""
+
+    name = "customer_summaries"
+    tables = ("customer_orders", "customer_summaries")
+    order_columns = ("order_id", "customer_id", "currency", "status", "total_cents", "state", "updated_at")
+    upsert_orders = """
+        INSERT INTO {orders} (order_id, customer_id, currency, status, total_cents, state, updated_at)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+                             $6::text[], $7::timestamptz[])
+        ON CONFLICT (order_id) DO UPDATE SET
+            status = EXCLUDED.status, total_cents = EXCLUDED.total_cents,
+            state = EXCLUDED.state, updated_at = EXCLUDED.updated_at
+    """
+
+    def row(self, order_id: str, state: Order, at: datetime) -> Row:
+        return (
+            order_id,
+            state.customer_id,
+            state.currency,
+            state.status,
+            state.total_cents,
+            _state_json(state),
+            at,
         )
-        # Recomputed from the projection's own order rows, so re-applying is harmless.
+
+    def new_totals(self) -> None:
+        return None
+
+    async def settle(self, conn: Connection, suffix: str, totals: None, changed: list[Order] | None) -> None:
+        orders, summaries = (f"{table}{suffix}" for table in self.tables)
+        if changed is None:
+            await conn.execute(_SUMMARIES.format(summaries=summaries, orders=orders, where=""))
+            return
         await conn.execute(
-            f"""
-            INSERT INTO {summaries} AS s
-                (customer_id, draft, placed, cancelled, placed_value, last_activity)
-            SELECT c.customer_id,
-                   count(*) FILTER (WHERE c.status = 'draft'),
-                   count(*) FILTER (WHERE c.status = 'placed'),
-                   count(*) FILTER (WHERE c.status = 'cancelled'),
-                   coalesce((SELECT jsonb_object_agg(v.currency, v.cents) FROM (
-                       SELECT currency, sum(total_cents) AS cents FROM {orders}
-                       WHERE customer_id = c.customer_id AND status = 'placed' GROUP BY currency
-                   ) v), '{{}}'::jsonb),
-                   max(c.updated_at)
-            FROM {orders} c WHERE c.customer_id = ANY($1::text[])
-            GROUP BY c.customer_id
-            ON CONFLICT (customer_id) DO UPDATE SET
-                draft = EXCLUDED.draft, placed = EXCLUDED.placed, cancelled = EXCLUDED.cancelled,
-                placed_value = EXCLUDED.placed_value, last_activity = EXCLUDED.last_activity
-            """,
+            _SUMMARIES.format(
+                summaries=summaries, orders=orders, where="WHERE c.customer_id = ANY($1::text[])"
+            ),
             list({s.customer_id for s in changed}),
         )
 
 
-class SalesByDay:
+# Per (UTC day, currency): placed, placed cents, cancelled, cancelled cents.
+DayTotals = dict[tuple[date, str], list[int]]
+
+
+class SalesByDay(OrderFolds[DayTotals]):
     """Per UTC day and currency: orders placed and cancelled, and their value."""
 
-    name: str = "sales_by_day"
-    tables: tuple[str, ...] = ("sales_orders", "sales_by_day")
+    name = "sales_by_day"
+    tables = ("sales_orders", "sales_by_day")
+    order_columns = ("order_id", "currency", "state")
+    upsert_orders = """
+        INSERT INTO {orders} (order_id, currency, state)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+        ON CONFLICT (order_id) DO UPDATE SET state = EXCLUDED.state
+    """
 
-    async def apply(self, conn: Connection, events: Sequence[RecordedEvent], suffix: str = "") -> None:
-        orders, days = (f"{table}{suffix}" for table in self.tables)
-        order_ids = list({e.stream_id for e in events})
-        states = await _load_states(conn, orders, order_ids)
-        totals: dict[tuple[object, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    def row(self, order_id: str, state: Order, at: datetime) -> Row:
+        return (order_id, state.currency, _state_json(state))
+
+    def new_totals(self) -> DayTotals:
+        return defaultdict(lambda: [0, 0, 0, 0])
+
+    def fold(self, states: dict[str, Order], events: Sequence[RecordedEvent], totals: DayTotals) -> None:
         for recorded in events:
             before = states.get(recorded.stream_id, initial_state)
             states[recorded.stream_id] = evolve(before, recorded.event)
-            key = (recorded.recorded_at.date(), before.currency)
             if isinstance(recorded.event, OrderPlaced):
-                totals[key][0] += 1
-                totals[key][1] += recorded.event.total_cents
+                day = totals[(recorded.recorded_at.date(), before.currency)]
+                day[0] += 1
+                day[1] += recorded.event.total_cents
             elif isinstance(recorded.event, OrderCancelled):
-                totals[key][2] += 1
-                totals[key][3] += before.total_cents
-        changed = [states[order_id] for order_id in order_ids]
-        await conn.execute(
-            f"""
-            INSERT INTO {orders} (order_id, currency, state)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[]::jsonb[])
-            ON CONFLICT (order_id) DO UPDATE SET state = EXCLUDED.state
-            """,
-            order_ids,
-            [s.currency for s in changed],
-            [_state_encoder.encode(s).decode() for s in changed],
-        )
+                day = totals[(recorded.recorded_at.date(), before.currency)]
+                day[2] += 1
+                day[3] += before.total_cents
+
+    async def settle(
+        self, conn: Connection, suffix: str, totals: DayTotals, changed: list[Order] | None
+    ) -> None:
         if not totals:
             return
         keys = list(totals)
         await conn.execute(
             f"""
-            INSERT INTO {days} AS d (day, currency, placed, placed_cents, cancelled, cancelled_cents)
+            INSERT INTO {self.tables[1]}{suffix} AS d
+                (day, currency, placed, placed_cents, cancelled, cancelled_cents)
             SELECT * FROM unnest($1::date[], $2::text[], $3::int[], $4::bigint[], $5::int[], $6::bigint[])
             ON CONFLICT (day, currency) DO UPDATE SET
                 placed = d.placed + EXCLUDED.placed,
@@ -135,4 +263,6 @@ class SalesByDay:
         )
 
 
-PROJECTIONS = {p.name: p for p in (CustomerSummaries(), SalesByDay())}
+PROJECTIONS: dict[str, OrderFolds[None] | OrderFolds[DayTotals]] = {
+    p.name: p for p in (CustomerSummaries(), SalesByDay())
+}

@@ -6,14 +6,18 @@ transaction: rename old away, rename new in, drop old, move the checkpoint.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
+from typing import Any
 
 import asyncpg
 
 from domain.order import fold
 from store.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
-from store.projections import PROJECTIONS
-from store.subscriptions import Checkpoint, Connection, Projection, read_batch
+from store.projections import PROJECTIONS, OrderFolds
+from store.subscriptions import Checkpoint, Connection, read_batch
 
 SUFFIX = "_rebuild"
 ORDER_READ_MODEL = "order_read_model"
@@ -34,8 +38,14 @@ async def _noop(_done: int, _total: int) -> None:
     return None
 
 
-async def rebuild(pool: asyncpg.Pool, name: str, progress: Progress = _noop, batch_size: int = 2000) -> int:
-    """Rebuild the read model `name`; return the number of events replayed."""
+async def rebuild(
+    pool: asyncpg.Pool, name: str, progress: Progress = _noop, batch_size: int = 2000, hold: int = 50_000
+) -> int:
+    """Rebuild the read model `name`; return the number of events replayed.
+
+    `hold`: how many orders' folds a subscription's rebuild keeps in memory
+    (about a kilobyte each) before it writes them out.
+    """
     if name not in READ_MODELS:
         raise UnknownReadModel(f"no read model called {name!r}; there are {', '.join(READ_MODELS)}")
     async with pool.acquire() as lock:
@@ -43,14 +53,17 @@ async def rebuild(pool: asyncpg.Pool, name: str, progress: Progress = _noop, bat
         if not await lock.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"orders.rebuild.{name}"):
             raise RebuildInProgress(f"{name} is already being rebuilt")
         try:
-            return await _rebuild(pool, name, progress, batch_size)
+            return await _rebuild(pool, lock, name, progress, batch_size, hold)
         finally:
             await lock.execute("SELECT pg_advisory_unlock(hashtext($1))", f"orders.rebuild.{name}")
 
 
-async def _rebuild(pool: asyncpg.Pool, name: str, progress: Progress, batch_size: int) -> int:
-    total = await pool.fetchval("SELECT count(*) FROM events")
-    await pool.execute(
+async def _rebuild(
+    pool: asyncpg.Pool, books: Connection, name: str, progress: Progress, batch_size: int, hold: int
+) -> int:
+    """Rebuild, keeping the books of it in projection_rebuilds through `books` (idle otherwise)."""
+    total = await books.fetchval("SELECT count(*) FROM events")
+    await books.execute(
         """
         INSERT INTO projection_rebuilds (name, state, events_total) VALUES ($1, 'running', $2)
         ON CONFLICT (name) DO UPDATE SET state = 'running', events_done = 0, events_total = $2,
@@ -61,23 +74,23 @@ async def _rebuild(pool: asyncpg.Pool, name: str, progress: Progress, batch_size
     )
 
     async def report(done: int) -> None:
-        await pool.execute("UPDATE projection_rebuilds SET events_done = $2 WHERE name = $1", name, done)
+        await books.execute("UPDATE projection_rebuilds SET events_done = $2 WHERE name = $1", name, done)
         await progress(done, total)
 
     try:
         if name == ORDER_READ_MODEL:
             done = await _rebuild_order_read_model(pool, report, batch_size)
         else:
-            done = await _rebuild_projection(pool, PROJECTIONS[name], report, batch_size)
+            done = await _rebuild_projection(pool, PROJECTIONS[name], report, batch_size, hold)
     except BaseException as error:
-        await pool.execute(
+        await books.execute(
             "UPDATE projection_rebuilds SET state = 'failed', error = $2, finished_at = now() "
             "WHERE name = $1",
             name,
             str(error)[:500] or type(error).__name__,
         )
         raise
-    await pool.execute(
+    await books.execute(
         "UPDATE projection_rebuilds SET state = 'done', events_done = $2, finished_at = now() "
         "WHERE name = $1",
         name,
@@ -100,23 +113,95 @@ async def _swap_in(conn: Connection, tables: tuple[str, ...]) -> None:
         await conn.execute(f"DROP TABLE {table}_old")
 
 
+# Every event below the horizon of the cursor's snapshot, in the subscriptions'
+# order. (ORDER BY names the table's columns, as in read_batch.)
+_READ_BELOW_HORIZON = f"""
+SELECT {EVENT_COLUMNS}, tx_id::text FROM events
+WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY events.tx_id, events.position
+"""
+
+Batch = tuple[list[RecordedEvent], Checkpoint]
+
+
+async def _read_ahead(
+    pool: asyncpg.Pool, batch_size: int, queue: asyncio.Queue[Batch | Exception | None]
+) -> None:
+    """Put the log below the horizon on `queue` in batches, then None, or what stopped the reading."""
+    try:
+        async with pool.acquire() as conn, conn.transaction(readonly=True):
+            cursor = await conn.cursor(_READ_BELOW_HORIZON)
+            while rows := await cursor.fetch(batch_size):
+                last = Checkpoint(int(rows[-1][9]), rows[-1][0])
+                await queue.put(([recorded_event(row) for row in rows], last))
+    except Exception as error:  # the reader is waiting for the queue: hand it over
+        await queue.put(error)
+        return
+    await queue.put(None)
+
+
+async def _log_below_horizon(pool: asyncpg.Pool, batch_size: int) -> AsyncGenerator[Batch, None]:
+    """The log as of now, in batches, read and decoded on another connection while the caller writes.
+
+    One cursor, so one snapshot: every event below its horizon is committed
+    and visible, and what commits later is after the last checkpoint yielded.
+    """
+    queue: asyncio.Queue[Batch | Exception | None] = asyncio.Queue(maxsize=2)
+    reader = asyncio.create_task(_read_ahead(pool, batch_size, queue))
+    try:
+        while (batch := await queue.get()) is not None:
+            if isinstance(batch, Exception):
+                raise batch
+            yield batch
+    finally:  # also when the caller stops early: the reader may be waiting to put
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+
+
+class Throttled:
+    """Calls `report` with the count done at most every `interval` seconds."""
+
+    def __init__(self, report: Callable[[int], Awaitable[None]], interval: float = 0.2) -> None:
+        self.report = report
+        self.interval = interval
+        self.last = 0.0
+
+    async def __call__(self, done: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            await self.report(done)
+
+
 async def _rebuild_projection(
-    pool: asyncpg.Pool, projection: Projection, report: Callable[[int], Awaitable[None]], batch_size: int
+    pool: asyncpg.Pool,
+    projection: OrderFolds[Any],
+    report: Callable[[int], Awaitable[None]],
+    batch_size: int,
+    hold: int,
 ) -> int:
     done = 0
     checkpoint = Checkpoint()
+    progress = Throttled(report)
+    replayer = projection.replayer(SUFFIX, hold)
     async with pool.acquire() as conn:
         await _create_shadows(conn, projection.tables)
-        while True:
-            batch = await read_batch(conn, checkpoint, batch_size)
-            if batch:
-                async with conn.transaction():
-                    await projection.apply(conn, [event for event, _ in batch], SUFFIX)
-                checkpoint = batch[-1][1]
-                done += len(batch)
-                await report(done)
-            if len(batch) < batch_size:
-                break
+        # The bulk of the log: read ahead on one connection, folded and written on this one.
+        async with aclosing(_log_below_horizon(pool, batch_size)) as batches:
+            async for events, last in batches:
+                await replayer.apply(conn, events)
+                checkpoint = last
+                done += len(events)
+                await progress(done)
+        await replayer.finish(conn)
+        # What committed meanwhile, through the live path, still away from the live runner.
+        while batch := await read_batch(conn, checkpoint, batch_size):
+            async with conn.transaction():
+                await projection.apply(conn, [event for event, _ in batch], SUFFIX)
+            checkpoint = batch[-1][1]
+            done += len(batch)
+            await progress(done)
+        await report(done)
         async with conn.transaction():
             # Holding the subscription's row stops its live runner between batches:
             # its next checkpoint update waits here, then finds the checkpoint moved.
