@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
@@ -38,8 +38,66 @@ class Problem(msgspec.Struct, frozen=True):
     status: int = 422
 
 
+class PostedForm:
+    """A form posted to an order's page (the `posted` dependency of the routes that change an order)."""
+
+    def __init__(
+        self,
+        request: HTMXRequest,
+        store: NamedDependency[EventStore],
+        snapshots: NamedDependency[Snapshots],
+        order_id: FromPath[str],
+    ) -> None:
+        self.request, self.store, self.snapshots = request, store, snapshots
+        self.order_id = parse_order_id(order_id)
+
+    async def handle(self, form_name: str, build: Callable[[Form, str], Command]) -> Response[Any]:
+        """Parse the form into a command, handle it, and answer with the order as it now is."""
+        form: Form = dict(await self.request.form())
+        problem: Problem | None = None
+        try:
+            command_id, expected_version = forms.envelope(form)
+            command = build(form, self.order_id)
+            await handle(
+                self.store,
+                command,
+                command_id=command_id,
+                expected_version=expected_version,
+                requested_at=_now(),
+                snapshots=self.snapshots,
+                # A form decided on an older version still goes through when nothing
+                # since then touches what it changes (another SKU, say); else 409.
+                merge=True,
+            )
+        except OrderNotFound as error:
+            raise NotFoundException(error.message) from None
+        except StaleVersion as error:
+            problem = Problem(form_name, _stale_message(error), status=409)
+        except DomainError as error:
+            problem = Problem(form_name, error.message, error.field, 422)
+        except FormError as error:
+            problem = Problem(form_name, error.message, error.field, 400)
+        if problem is None and not self.request.htmx:
+            return Redirect(f"/orders/{self.order_id}", status_code=303)
+        values = form if problem else {}
+        context = await order_context(self.store, self.snapshots, self.order_id, values=values)
+        if problem is not None:
+            if problem.form not in _visible_forms(context["order"]):
+                problem = msgspec.structs.replace(problem, form="general")
+            if problem.status == 409:
+                seen = problem_version(form)
+                context["changes"] = [e for e in context["entries"] if e.recorded.version > seen]
+        context["problem"] = problem
+        return Template(
+            "_order_main.html" if self.request.htmx else "order.html",
+            context=context,
+            status_code=problem.status if problem else 200,
+        )
+
+
 class OrderController(Controller):
     path = "/orders"
+    dependencies: Mapping[str, Provide] = {"posted": Provide(PostedForm, sync_to_thread=False)}
 
     @get("/")
     async def list_orders(
@@ -126,115 +184,24 @@ class OrderController(Controller):
         return Template("_live_update.html", context=context)
 
     @post("/{order_id:str}/items")
-    async def add_item(
-        self,
-        request: HTMXRequest,
-        store: NamedDependency[EventStore],
-        snapshots: NamedDependency[Snapshots],
-        order_id: FromPath[str],
-    ) -> Response[Any]:
-        return await _command(request, store, snapshots, parse_order_id(order_id), "add", forms.add_item)
+    async def add_item(self, posted: NamedDependency[PostedForm]) -> Response[Any]:
+        return await posted.handle("add", forms.add_item)
 
     @post("/{order_id:str}/items/{sku:str}/remove")
-    async def remove_item(
-        self,
-        request: HTMXRequest,
-        store: NamedDependency[EventStore],
-        snapshots: NamedDependency[Snapshots],
-        order_id: FromPath[str],
-        sku: FromPath[str],
-    ) -> Response[Any]:
-        return await _command(
-            request,
-            store,
-            snapshots,
-            parse_order_id(order_id),
-            f"remove:{sku}",
-            lambda form, order: forms.remove_item(form, order, sku),
-        )
+    async def remove_item(self, posted: NamedDependency[PostedForm], sku: FromPath[str]) -> Response[Any]:
+        return await posted.handle(f"remove:{sku}", lambda form, order: forms.remove_item(form, order, sku))
 
     @post("/{order_id:str}/place")
-    async def place(
-        self,
-        request: HTMXRequest,
-        store: NamedDependency[EventStore],
-        snapshots: NamedDependency[Snapshots],
-        order_id: FromPath[str],
-    ) -> Response[Any]:
-        return await _command(
-            request,
-            store,
-            snapshots,
-            parse_order_id(order_id),
-            "place",
-            lambda _form, order: PlaceOrder(order),
-        )
+    async def place(self, posted: NamedDependency[PostedForm]) -> Response[Any]:
+        return await posted.handle("place", lambda _form, order: PlaceOrder(order))
 
     @post("/{order_id:str}/cancel")
-    async def cancel(
-        self,
-        request: HTMXRequest,
-        store: NamedDependency[EventStore],
-        snapshots: NamedDependency[Snapshots],
-        order_id: FromPath[str],
-    ) -> Response[Any]:
-        return await _command(
-            request, store, snapshots, parse_order_id(order_id), "cancel", forms.cancel_order
-        )
+    async def cancel(self, posted: NamedDependency[PostedForm]) -> Response[Any]:
+        return await posted.handle("cancel", forms.cancel_order)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-async def _command(
-    request: HTMXRequest,
-    store: EventStore,
-    snapshots: Snapshots,
-    order_id: str,
-    form_name: str,
-    build: Callable[[Form, str], Command],
-) -> Response[Any]:
-    """Parse the form into a command, handle it, and answer with the order as it now is."""
-    form: Form = dict(await request.form())
-    problem: Problem | None = None
-    try:
-        command_id, expected_version = forms.envelope(form)
-        command = build(form, order_id)
-        await handle(
-            store,
-            command,
-            command_id=command_id,
-            expected_version=expected_version,
-            requested_at=_now(),
-            snapshots=snapshots,
-            # A form decided on an older version still goes through when nothing
-            # since then touches what it changes (another SKU, say); else 409.
-            merge=True,
-        )
-    except OrderNotFound as error:
-        raise NotFoundException(error.message) from None
-    except StaleVersion as error:
-        problem = Problem(form_name, _stale_message(error), status=409)
-    except DomainError as error:
-        problem = Problem(form_name, error.message, error.field, 422)
-    except FormError as error:
-        problem = Problem(form_name, error.message, error.field, 400)
-    if problem is None and not request.htmx:
-        return Redirect(f"/orders/{order_id}", status_code=303)
-    context = await order_context(store, snapshots, order_id, values=form if problem else {})
-    if problem is not None:
-        if problem.form not in _visible_forms(context["order"]):
-            problem = msgspec.structs.replace(problem, form="general")
-        if problem.status == 409:
-            seen = problem_version(form)
-            context["changes"] = [e for e in context["entries"] if e.recorded.version > seen]
-    context["problem"] = problem
-    return Template(
-        "_order_main.html" if request.htmx else "order.html",
-        context=context,
-        status_code=problem.status if problem else 200,
-    )
 
 
 def _visible_forms(order: Order) -> set[str]:
