@@ -40,16 +40,20 @@ MAX_UNIT_PRICE_CENTS = 100_000_000
 MAX_REASON = 500
 MAX_NOTE = 200
 
+# Commands, events and states are immutable values that never refer back to
+# what holds them, so none can be in a reference cycle: `gc=False` keeps the
+# garbage collector from scanning them (it took a third of a replay's time).
+
 # ---------------------------------------------------------------- commands
 
 
-class CreateOrder(Struct, frozen=True):
+class CreateOrder(Struct, frozen=True, gc=False):
     order_id: str
     customer_id: str
     currency: str
 
 
-class AddItem(Struct, frozen=True):
+class AddItem(Struct, frozen=True, gc=False):
     order_id: str
     sku: str
     name: str
@@ -58,17 +62,17 @@ class AddItem(Struct, frozen=True):
     note: str = ""
 
 
-class RemoveItem(Struct, frozen=True):
+class RemoveItem(Struct, frozen=True, gc=False):
     order_id: str
     sku: str
     quantity: int | None = None
 
 
-class PlaceOrder(Struct, frozen=True):
+class PlaceOrder(Struct, frozen=True, gc=False):
     order_id: str
 
 
-class CancelOrder(Struct, frozen=True):
+class CancelOrder(Struct, frozen=True, gc=False):
     order_id: str
     reason: str
 
@@ -78,14 +82,14 @@ Command = CreateOrder | AddItem | RemoveItem | PlaceOrder | CancelOrder
 # ------------------------------------------------------------------ events
 
 
-class OrderCreated(Struct, frozen=True):
+class OrderCreated(Struct, frozen=True, gc=False):
     schema_version: ClassVar[int] = 1
     order_id: str
     customer_id: str
     currency: str
 
 
-class ItemAdded(Struct, frozen=True):
+class ItemAdded(Struct, frozen=True, gc=False):
     """Version 2 added `note` (a line note such as an engraving); version 1 rows read as note=""."""
 
     schema_version: ClassVar[int] = 2
@@ -96,18 +100,18 @@ class ItemAdded(Struct, frozen=True):
     note: str = ""
 
 
-class ItemRemoved(Struct, frozen=True):
+class ItemRemoved(Struct, frozen=True, gc=False):
     schema_version: ClassVar[int] = 1
     sku: str
     quantity: int
 
 
-class OrderPlaced(Struct, frozen=True):
+class OrderPlaced(Struct, frozen=True, gc=False):
     schema_version: ClassVar[int] = 1
     total_cents: int
 
 
-class OrderCancelled(Struct, frozen=True):
+class OrderCancelled(Struct, frozen=True, gc=False):
     schema_version: ClassVar[int] = 1
     reason: str
 
@@ -122,7 +126,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
 Status = Literal["none", "draft", "placed", "cancelled"]
 
 
-class Line(Struct, frozen=True):
+class Line(Struct, frozen=True, gc=False):
     sku: str
     name: str
     unit_price_cents: int
@@ -134,7 +138,7 @@ class Line(Struct, frozen=True):
         return self.unit_price_cents * self.quantity
 
 
-class Order(Struct, frozen=True):
+class Order(Struct, frozen=True, gc=False):
     order_id: str = ""
     customer_id: str = ""
     currency: str = ""

@@ -20,7 +20,7 @@ EVENTS_CHANNEL = "events"
 log = logging.getLogger("orders.events")
 
 
-class Metadata(msgspec.Struct, frozen=True):
+class Metadata(msgspec.Struct, frozen=True, gc=False):
     command_id: str = ""
     correlation_id: str = ""
     causation_id: str | None = None
@@ -28,7 +28,9 @@ class Metadata(msgspec.Struct, frozen=True):
     requested_at: str | None = None
 
 
-class RecordedEvent(msgspec.Struct, frozen=True):
+class RecordedEvent(msgspec.Struct, frozen=True, gc=False):
+    """An event as stored. `gc=False`: no cycles, as for the domain's values."""
+
     position: int
     stream_id: str
     version: int

@@ -110,7 +110,11 @@ class Replayer(Generic[Totals]):
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         if self.spilled:
-            missing = list({e.stream_id for e in events}.difference(self.states))
+            # An order whose first event here is its first event ever has no row yet.
+            first: dict[str, int] = {}
+            for e in events:
+                first.setdefault(e.stream_id, e.version)
+            missing = [i for i, version in first.items() if version > 1 and i not in self.states]
             if missing:
                 loaded = await _load_states(conn, self.table, missing)
                 self.states.update(loaded)
