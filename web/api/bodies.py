@@ -30,7 +30,7 @@ def _value_at(document: Any, path: list[str]) -> Any:
     return document
 
 
-def field_error(body_type: type, body: bytes, error: msgspec.ValidationError) -> FieldError:
+def field_error(body_type: type, document: Any, error: msgspec.ValidationError) -> FieldError:
     """The offending field of a body that decodes as JSON but breaks the schema, in words."""
     match = _LOCATION.match(str(error))
     assert match is not None
@@ -40,7 +40,7 @@ def field_error(body_type: type, body: bytes, error: msgspec.ValidationError) ->
     if missing:
         return FieldError(".".join([*path, missing["name"]]), f"The field {missing['name']} is required.")
     field = ".".join(path) or "body"
-    refusal = body_field(body_type, field, _value_at(msgspec.json.decode(body), path))
+    refusal = body_field(body_type, field, _value_at(document, path))
     return FieldError(field, refusal.message if refusal else message)
 
 
@@ -68,11 +68,13 @@ def strict_body(
                 return
             raise http_problem(400, "This request needs a JSON body; the schema at /schema shows it.")
         try:
-            msgspec.convert(_whole_numbers(msgspec.json.decode(body)), target, strict=True)
-        except msgspec.ValidationError as error:
-            raise invalid(422, [field_error(body_type, body, error)]) from None
-        except msgspec.DecodeError as error:
+            document = msgspec.json.decode(body)
+        except msgspec.DecodeError as error:  # also a number too large for a float, such as 1e309
             raise http_problem(400, f"The body is not valid JSON ({error}).") from None
+        try:
+            msgspec.convert(_whole_numbers(document), target, strict=True)
+        except msgspec.ValidationError as error:
+            raise invalid(422, [field_error(body_type, document, error)]) from None
 
     return check
 
