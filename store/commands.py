@@ -64,17 +64,25 @@ async def handle(
         requested_at=requested_at.isoformat() if requested_at else None,
     )
     for attempt in range(RACE_RETRIES + 1):
-        if snapshots is not None:
-            state, _ = await snapshots.load(command.order_id)
-        else:
-            state = fold(e.event for e in await store.read_stream(command.order_id))
+        # The first try decides on the state this process last appended, if it
+        # has one: the append's version check keeps that honest. A refusal or a
+        # version mismatch decided on it is decided again on a fresh read.
+        state = store.recent.get(command.order_id) if attempt == 0 else None
+        hinted = state is not None
+        if state is None:
+            state = await _load(store, command.order_id, snapshots)
         seen = state.version if expected_version is None else expected_version
-        if seen != state.version and not (merge and await _mergeable(store, command, seen, state.version)):
-            stale = StaleVersion(command.order_id, seen, state)
-            return await _repeat_or(store, command_id, stale)
+        if seen != state.version:
+            if hinted:
+                continue
+            if not (merge and await _mergeable(store, command, seen, state.version)):
+                stale = StaleVersion(command.order_id, seen, state)
+                return await _repeat_or(store, command_id, stale)
         try:
             events: list[Event] = decide(command, state)
         except DomainError as error:
+            if hinted:
+                continue
             return await _repeat_or(store, command_id, error)
         new_state = fold(events, state)
         try:
@@ -82,10 +90,12 @@ async def handle(
                 command.order_id, state.version, events, command_id, metadata, new_state
             )
         except ConcurrencyError:
-            if (expected_version is not None and not merge) or attempt == RACE_RETRIES:
+            store.recent.forget(command.order_id)
+            if (expected_version is not None and not merge and not hinted) or attempt == RACE_RETRIES:
                 fresh = fold(e.event for e in await store.read_stream(command.order_id))
                 raise StaleVersion(command.order_id, seen, fresh) from None
-            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # jitter
+            if not hinted:
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # jitter
             continue
         if appended.duplicate:
             return await _result(store, appended)
@@ -93,6 +103,13 @@ async def handle(
             await snapshots.after_append(command.order_id, state.version, new_state)
         return CommandResult(new_state, appended.first_version, appended.last_version, False)
     raise AssertionError("unreachable")
+
+
+async def _load(store: EventStore, order_id: str, snapshots: Snapshots | None) -> Order:
+    if snapshots is not None:
+        state, _ = await snapshots.load(order_id)
+        return state
+    return fold(e.event for e in await store.read_stream(order_id))
 
 
 def conflicts(command: Command, unseen: list[Event]) -> bool:

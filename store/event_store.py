@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -205,11 +206,43 @@ class Notifier:
                 await asyncio.sleep(0.5)
 
 
+class RecentStates:
+    """The state after this process's latest append to each of the streams it wrote last.
+
+    A hint, never the truth: other processes append too. A command decided on
+    a hint appends with the hint's version as the expected one, so a stream
+    that moved on elsewhere refuses the append and is read afresh.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._states: OrderedDict[str, Order] = OrderedDict()
+
+    def get(self, stream_id: str) -> Order | None:
+        state = self._states.get(stream_id)
+        if state is not None:
+            self._states.move_to_end(stream_id)
+        return state
+
+    def put(self, stream_id: str, state: Order) -> None:
+        known = self._states.get(stream_id)
+        if known is not None and known.version >= state.version:
+            return  # a racing append of this process got further
+        self._states[stream_id] = state
+        self._states.move_to_end(stream_id)
+        if len(self._states) > self.size:
+            self._states.popitem(last=False)
+
+    def forget(self, stream_id: str) -> None:
+        self._states.pop(stream_id, None)
+
+
 class EventStore:
     def __init__(self, pool: asyncpg.Pool, *, notifier: Notifier | None = None) -> None:
         """With a `notifier` (whose run() the caller keeps running), appends notify after commit."""
         self.pool = pool
         self.notifier = notifier
+        self.recent = RecentStates()
 
     async def append(
         self,
@@ -257,6 +290,10 @@ class EventStore:
         if result["last_version"] is not None:
             if self.notifier is not None:
                 self.notifier.appended(stream_id)
+            if order is not None and order.version == result["last_version"]:
+                self.recent.put(stream_id, order)
+            else:
+                self.recent.forget(stream_id)
             return AppendResult(stream_id, expected_version + 1, result["last_version"])
         previous = await self.find_command(command_id)
         if previous is not None:

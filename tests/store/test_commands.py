@@ -265,3 +265,57 @@ async def test_concurrent_adds_without_a_version_check_all_succeed(
         assert final.total_cents == sum(100 + n for n in range(10))
         row = await read_model_matches_log(order_id)
         assert (row.version, row.line_count, row.item_count) == (11, 10, 10)
+
+
+# Each app instance decides on the state it last appended, when it has one; these two
+# stores on one database are two instances, each with its own memory of that.
+
+
+async def test_a_command_on_an_order_another_instance_moved_on_sees_that_change(
+    store: EventStore, pool: asyncpg.Pool, read_model_matches_log: ReadModelCheck, order_id: str
+) -> None:
+    other = EventStore(pool)
+    await handle(store, CreateOrder(order_id, "customer-1", "EUR"), command_id=uuid4())
+    await handle(store, AddItem(order_id, "TEA-1", "Green tea", 450, 1), command_id=uuid4())
+    await handle(other, AddItem(order_id, "MUG-2", "Mug", 1200, 1), command_id=uuid4())
+
+    result = await handle(store, AddItem(order_id, "TEA-1", "Green tea", 450, 2), command_id=uuid4())
+
+    assert [(line.sku, line.quantity) for line in result.order.lines] == [("TEA-1", 3), ("MUG-2", 1)]
+    assert (result.first_version, result.last_version) == (4, 4)
+    assert [v for v, _, _ in await stream_of(pool, order_id)] == [1, 2, 3, 4]
+    await read_model_matches_log(order_id)
+
+
+async def test_a_command_refused_on_what_this_instance_last_saw_is_judged_on_the_log(
+    store: EventStore, pool: asyncpg.Pool, order_id: str
+) -> None:
+    other = EventStore(pool)
+    await handle(store, CreateOrder(order_id, "customer-1", "EUR"), command_id=uuid4())
+    # This instance last saw the order empty; the other one filled it.
+    await handle(other, AddItem(order_id, "TEA-1", "Green tea", 450, 1), command_id=uuid4())
+
+    placed = await handle(store, PlaceOrder(order_id), command_id=uuid4())
+
+    assert placed.order.status == "placed"
+    assert placed.order.total_cents == 450
+    assert [t for _, t, _ in await stream_of(pool, order_id)] == ["OrderCreated", "ItemAdded", "OrderPlaced"]
+
+
+async def test_an_expected_version_newer_than_this_instance_saw_is_checked_on_the_log(
+    store: EventStore, pool: asyncpg.Pool, order_id: str
+) -> None:
+    other = EventStore(pool)
+    await handle(store, CreateOrder(order_id, "customer-1", "EUR"), command_id=uuid4())
+    await handle(other, AddItem(order_id, "TEA-1", "Green tea", 450, 1), command_id=uuid4())
+
+    # A page served by the other instance showed version 2.
+    result = await handle(
+        store, AddItem(order_id, "MUG-2", "Mug", 1200, 1), command_id=uuid4(), expected_version=2
+    )
+    assert result.last_version == 3
+    # And a page that showed version 2 is now stale, whichever instance answers.
+    with pytest.raises(StaleVersion) as stale:
+        await handle(other, PlaceOrder(order_id), command_id=uuid4(), expected_version=2)
+    assert stale.value.order.version == 3
+    assert len(await stream_of(pool, order_id)) == 3
