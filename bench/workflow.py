@@ -25,12 +25,13 @@ VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)
 """
 
 WHY_RAW = (
-    "Each command is two statements where the baseline is one: read_stream (the whole stream, "
-    "decoded into RecordedEvents and folded) and then the append, whose statement does more "
-    "than a one-row INSERT (see 1a). What would close it: skipping the read when the caller's "
-    "expected_version matches a cached fold (an LRU of orders by stream and version, safe "
-    "because the append's version check refuses a stale decision), which leaves one statement "
-    "per command."
+    "A command here is one statement, as the baseline's: the process decides on the state it "
+    "last appended to the stream (EventStore.recent), so it reads the stream only when another "
+    "process wrote it last or a decision on that state was refused. What is left is the append "
+    "statement itself, which does more than a one-row INSERT (see 1a: the command row, the "
+    "hash chain, the read-model upsert and fifteen parameters to encode), and the Python work "
+    "of each command (decide, fold, metadata) on a client that shares two cores with the "
+    "server."
 )
 WHY_LIBRARY = (
     "Both sides commit once per command with synchronous_commit on, so a commit's WAL flush sets "
@@ -38,9 +39,9 @@ WHY_LIBRARY = (
     "{limit:.1f}x the library's orders/s, so {target:g}x is {reach} with one commit per command. "
     "The library's save takes LOCK TABLE ... IN EXCLUSIVE MODE (its notification-log ordering) "
     "and NOTIFYs inside its transaction, which serialises its writers at 16 threads; ours no "
-    "longer does (the Notifier), but each of our commands costs two statements (read_stream "
-    "and the append), and at 16 tasks the client process is the bottleneck. Closing it needs "
-    "one statement per command: no read before a command whose state is cached (see 2a/2b)."
+    "longer does (the Notifier), and each of our commands is one statement when the process "
+    "wrote the stream last (see 2b). At 16 tasks the client process is the bottleneck: the "
+    "append's parameters and its Python work per command (see 2b)."
 )
 
 
