@@ -11,3 +11,32 @@ document.addEventListener("keydown", (event) => {
     link.click();
   }
 });
+
+// A live update must not pull the time-travel controls from under a person using
+// them: while the slider is held, or a field of the controls has the focus, the
+// section is not replaced; only the slider's range (and, unless it is held, its
+// position) follows the log.
+let sliderHeld = false;
+document.addEventListener("pointerdown", (event) => {
+  if (event.target.id === "version-slider") sliderHeld = true;
+});
+for (const name of ["pointerup", "pointercancel"]) {
+  document.addEventListener(name, () => { sliderHeld = false; });
+}
+document.addEventListener("htmx:oobBeforeSwap", (event) => {
+  const { target, fragment } = event.detail;
+  if (!target || target.id !== "time-travel") return;
+  const active = document.activeElement;
+  const typing = active && target.contains(active) && active.matches("input:not([type=range]), select");
+  if (!sliderHeld && !typing) return;
+  event.detail.shouldSwap = false;
+  const slider = target.querySelector("#version-slider");
+  const fresh = fragment.querySelector("#version-slider");
+  if (!slider || !fresh) return;
+  slider.max = fresh.max;
+  if (!sliderHeld) slider.value = fresh.getAttribute("value");
+  slider.setAttribute("aria-valuetext", `version ${slider.value} of ${fresh.max}`);
+  const ends = target.querySelectorAll(".slider-row > span");
+  const freshEnds = fragment.querySelectorAll(".slider-row > span");
+  if (ends.length === 2 && freshEnds.length === 2) ends[1].textContent = freshEnds[1].textContent;
+});

@@ -213,3 +213,44 @@ def test_the_event_log_shows_new_events_at_the_top_while_you_watch(page: Page, c
         expect(page.locator("#event-rows tr").first).to_contain_text(order_id[:8])
     finally:
         other_context.close()
+
+
+def test_a_live_update_leaves_the_time_travel_controls_to_the_person_using_them(
+    page: Page, chromium: Any
+) -> None:
+    order_id = create_order(page, "journey-slider")
+    add_item(page, "A-1", "Apple", "1.00", "1")
+    total(page).to_have_text("1.00 EUR")
+    page.wait_for_timeout(500)  # this page's own live update lands first
+    other_context = chromium.new_context(base_url=page.url.split("/orders")[0])
+    other = other_context.new_page()
+    try:
+        other.goto(f"/orders/{order_id}")
+        # Half-way through typing a moment: the field keeps it and the focus.
+        page.fill("#moment", "2026-11-28T09:")
+        add_item(other, "B-1", "Bread", "2.00", "1")
+        total(page).to_have_text("3.00 EUR", timeout=2000)
+        expect(page.locator("#version-slider")).to_have_attribute("max", "3")
+        expect(page.locator("#version-slider")).to_have_value("3")
+        expect(page.locator("#moment")).to_have_value("2026-11-28T09:")
+        expect(page.locator("#moment")).to_be_focused()
+
+        # Holding the slider (at the latest version, not moved yet) while someone else adds a line.
+        slider = page.locator("#version-slider")
+        slider.evaluate("slider => { slider.dataset.held = 'this one' }")
+        box = slider.bounding_box()
+        assert box is not None
+        middle = box["y"] + box["height"] / 2
+        page.mouse.move(box["x"] + box["width"] - 2, middle)
+        page.mouse.down()
+        add_item(other, "C-1", "Cheese", "4.00", "1")
+        total(page).to_have_text("7.00 EUR", timeout=2000)
+        expect(slider).to_have_attribute("max", "4")
+        expect(slider).to_have_attribute("data-held", "this one")  # the same element: the drag goes on
+        expect(slider).to_have_value("3")
+        page.mouse.move(box["x"] + 1, middle, steps=5)
+        page.mouse.up()
+        expect(page).to_have_url(re.compile(rf"/orders/{order_id}/history\?version=1$"))
+        total(page).to_have_text("0.00 EUR")
+    finally:
+        other_context.close()
