@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from store.database import connect_pool, embedded_postgres
 from store.event_store import EventStore
 from store.migrations import migrate
 from store.read_model import ReadModel
-from tests.servers import with_database
+from tests.databases import database_name, fresh_database, fresh_database_sync
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -59,47 +58,24 @@ async def _tune_for_tests(url: str) -> None:
 
 @pytest.fixture(scope="session")
 def template_database(server_url: str) -> Iterator[str]:
-    name = f"orders_template_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with fresh_database_sync(server_url, "orders_template") as url:
+        asyncio.run(_migrate(url))
+        yield database_name(url)
 
-    async def create() -> None:
-        admin = await asyncpg.connect(server_url)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-        conn = await asyncpg.connect(with_database(server_url, name))
-        try:
-            await migrate(conn)
-        finally:
-            await conn.close()
 
-    async def drop() -> None:
-        admin = await asyncpg.connect(server_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-    asyncio.run(create())
-    yield name
-    asyncio.run(drop())
+async def _migrate(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
 
 
 @pytest.fixture
 async def database_url(server_url: str, template_database: str) -> AsyncIterator[str]:
     """A fresh, migrated database for this test alone."""
-    name = f"orders_test_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    finally:
-        await admin.close()
-    yield with_database(server_url, name)
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with fresh_database(server_url, "orders_test", template_database) as url:
+        yield url
 
 
 @pytest.fixture

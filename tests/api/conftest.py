@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,7 +13,7 @@ import pytest_asyncio
 from litestar.testing import AsyncTestClient
 
 from store.database import connect_pool
-from tests.servers import with_database
+from tests.databases import fresh_database
 from web.app import create_app
 
 PROBLEM_JSON = "application/problem+json"
@@ -118,25 +117,6 @@ def assert_problem(
     return problem
 
 
-async def create_database(server_url: str, template: str) -> str:
-    """A database cloned from the migrated template; its name."""
-    name = f"orders_api_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    finally:
-        await admin.close()
-    return name
-
-
-async def drop_database(server_url: str, name: str) -> None:
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 @asynccontextmanager
 async def running_app(database_url: str) -> AsyncIterator[AsyncTestClient[Any]]:
     app = create_app(database_url, csrf_secret="test-secret", pool_size=4)
@@ -153,9 +133,8 @@ async def client(database_url: str) -> AsyncIterator[AsyncTestClient[Any]]:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def module_database_url(server_url: str, template_database: str) -> AsyncIterator[str]:
     """One database for a whole module, for tests that each make their own orders and only read deltas."""
-    name = await create_database(server_url, template_database)
-    yield with_database(server_url, name)
-    await drop_database(server_url, name)
+    async with fresh_database(server_url, "orders_api", template_database) as url:
+        yield url
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -9,7 +9,6 @@ in every state.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 
@@ -21,8 +20,8 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from tests.api.conftest import create_database, drop_database
-from tests.servers import uvicorn_server, with_database
+from tests.databases import fresh_database_sync
+from tests.servers import uvicorn_server
 
 # Orders the server holds before the run: an empty draft, a draft with lines, placed, cancelled.
 SEEDED: list[str] = []
@@ -52,13 +51,12 @@ def _seed(base: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def api_server(server_url: str, template_database: str) -> Iterator[str]:
-    name = asyncio.run(create_database(server_url, template_database))
-    try:
-        with uvicorn_server(with_database(server_url, name)) as base:
-            SEEDED[:] = _seed(base)
-            yield base
-    finally:
-        asyncio.run(drop_database(server_url, name))
+    with (
+        fresh_database_sync(server_url, "orders_api", template_database) as url,
+        uvicorn_server(url) as base,
+    ):
+        SEEDED[:] = _seed(base)
+        yield base
 
 
 @pytest.fixture(scope="module")

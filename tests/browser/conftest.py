@@ -6,17 +6,15 @@ Skipped with a reason where no Chromium is installed, unless ORDERS_REQUIRE_BROW
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
-from tests.servers import uvicorn_server, with_database
+from tests.databases import fresh_database_sync
+from tests.servers import uvicorn_server
 
 CHROMIUM = Path(os.environ.get("ORDERS_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "artifacts"
@@ -39,21 +37,11 @@ def chromium_path() -> Path:
 
 @pytest.fixture(scope="session")
 def app_url(server_url: str, template_database: str, chromium_path: Path) -> Iterator[str]:
-    name = f"orders_browser_{uuid.uuid4().hex[:12]}"
-
-    async def run(sql: str) -> None:
-        admin = await asyncpg.connect(server_url)
-        try:
-            await admin.execute(sql)
-        finally:
-            await admin.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
-    try:
-        with uvicorn_server(with_database(server_url, name)) as url:
-            yield url
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with (
+        fresh_database_sync(server_url, "orders_browser", template_database) as database_url,
+        uvicorn_server(database_url) as url,
+    ):
+        yield url
 
 
 # Module scope, and set up after app_url: Playwright's sync API keeps an event loop

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -12,7 +10,8 @@ import httpx
 import pytest
 
 from store.database import connect_pool
-from tests.servers import uvicorn_server, with_database
+from tests.databases import fresh_database_sync
+from tests.servers import uvicorn_server
 
 ADD_FORM_VERSION = re.compile(
     r'<form class="add-item"[^>]*>.*?name="expected_version" value="(\d+)"', re.DOTALL
@@ -27,18 +26,8 @@ def shared_database(server_url: str, template_database: str) -> Iterator[str]:
 
     Each test works on orders of its own and looks only at those.
     """
-    name = f"orders_concurrency_{uuid.uuid4().hex[:12]}"
-
-    async def admin(statement: str) -> None:
-        conn = await asyncpg.connect(server_url)
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
-    yield with_database(server_url, name)
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database_sync(server_url, "orders_concurrency", template_database) as url:
+        yield url
 
 
 @pytest.fixture(scope="package")

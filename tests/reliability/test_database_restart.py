@@ -23,6 +23,7 @@ import httpx
 import msgspec
 import pytest
 
+from tests.databases import create_database
 from tests.reliability.figures import record
 from tests.reliability.serving import served
 from web.app import create_app
@@ -158,10 +159,7 @@ async def load(http: httpx.AsyncClient, token: str, traffic: Traffic, stop: asyn
 async def test_a_database_restart_under_load_gives_503s_then_the_app_serves_again_by_itself(
     postgres: OwnPostgres,
 ) -> None:
-    admin = await asyncpg.connect(postgres.url())
-    await admin.execute("CREATE DATABASE orders_restart")
-    await admin.close()
-    database_url = postgres.url("orders_restart")
+    database_url = await create_database(postgres.url(), "orders_restart")
     app = create_app(database_url, csrf_secret="restart-test", pool_size=POOL_SIZE)
     api = any(path.startswith("/api/orders") for path in app.route_handler_method_map)
     traffic = Traffic()

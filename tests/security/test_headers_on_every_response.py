@@ -10,13 +10,12 @@ import html
 import json
 import re
 from typing import Any
-from urllib.parse import urlsplit
 from uuid import uuid4
 
-import asyncpg
 import httpx
 from litestar.testing import AsyncTestClient
 
+from tests.databases import database_name, drop_database
 from tests.reliability.figures import record
 from tests.reliability.serving import served
 from tests.security.routes import routes
@@ -113,11 +112,7 @@ async def test_every_route_and_every_error_carries_the_security_headers(
             checked.append((what, status))
 
         # The database gone: 503 pages carry them too.
-        admin = await asyncpg.connect(server_url)
-        try:
-            await admin.execute(f'DROP DATABASE "{urlsplit(database_url).path[1:]}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(server_url, database_name(database_url))
         for url in ("/orders", order, "/healthz", "/api/orders"):
             response = await http.get(url)
             assert response.status_code == 503, url

@@ -25,8 +25,9 @@ from store.commands import handle
 from store.event_store import EventStore
 from store.integrity import Report, event_hash, verify
 from store.migrations import migrate
+from tests.databases import fresh_database
 from tests.reliability.figures import record
-from tests.servers import ROOT, with_database
+from tests.servers import ROOT
 from web.app import create_app
 
 ORDERS = Path(sys.executable).parent / "orders"
@@ -175,11 +176,8 @@ async def test_a_read_model_row_altered_by_hand_is_found(pool: asyncpg.Pool, sto
 async def test_events_written_before_the_hash_chain_are_chained_by_its_migration(
     server_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    name = f"orders_chain_{uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        conn = await asyncpg.connect(with_database(server_url, name))
+    async with fresh_database(server_url, "orders_chain") as url:
+        conn = await asyncpg.connect(url)
         try:
             every = store.migrations.migration_files()
             monkeypatch.setattr(store.migrations, "migration_files", lambda: [m for m in every if m[0] < 7])
@@ -198,7 +196,7 @@ async def test_events_written_before_the_hash_chain_are_chained_by_its_migration
             assert "007_event_hash_chain" in await migrate(conn)
         finally:
             await conn.close()
-        pool = await asyncpg.create_pool(with_database(server_url, name), min_size=1, max_size=2)
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
         assert pool is not None
         try:
             report = await verify(pool)
@@ -206,9 +204,6 @@ async def test_events_written_before_the_hash_chain_are_chained_by_its_migration
             await pool.close()
         assert named(report, "chain") == set()
         assert named(report, "versions") == set()
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def run_verify(database_url: str) -> subprocess.CompletedProcess[str]:

@@ -4,37 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
-from uuid import uuid4
 
 import asyncpg
 import pytest
 
 from store.migrations import migrate, migration_files
+from tests.databases import fresh_database
 
 ALL_MIGRATIONS = [f"{number:03d}_{name}" for number, name, _ in migration_files()]
 APPLIED = "SELECT number, name, applied_at FROM schema_migrations ORDER BY number"
 
 
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
 @pytest.fixture
 async def empty_database_url(server_url: str) -> AsyncIterator[str]:
     """A database with nothing in it: not cloned from the migrated template."""
-    name = f"orders_empty_{uuid4().hex[:16]}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield with_database(server_url, name)
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with fresh_database(server_url, "orders_empty") as url:
+        yield url
 
 
 async def test_migrating_a_migrated_database_applies_nothing(pool: asyncpg.Pool) -> None:

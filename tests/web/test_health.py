@@ -3,30 +3,21 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-import asyncpg
+from tests.databases import create_database, database_name, drop_database
 
 if TYPE_CHECKING:
     from tests.web.conftest import Browser
 
 
-async def drop(server_url: str, name: str) -> None:
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 async def test_health_pages_and_posts_say_503_while_the_database_is_gone(
     browser: Browser, server_url: str, template_database: str, database_url: str
 ) -> None:
-    name = urlsplit(database_url).path.lstrip("/")
+    name = database_name(database_url)
     order_id = await browser.draft_with_items()
     assert (await browser.get("/healthz")).status_code == 200
 
-    await drop(server_url, name)
+    await drop_database(server_url, name)
     response = await browser.get("/healthz")
     assert response.status_code == 503
     assert response.text.strip() == "database unavailable"
@@ -41,11 +32,7 @@ async def test_health_pages_and_posts_say_503_while_the_database_is_gone(
     assert "The database is not answering right now. Nothing was changed" in page.text
     assert "<html" in page.text
 
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    finally:
-        await admin.close()
+    await create_database(server_url, name, template_database)
     response = await browser.get("/healthz")
     assert response.status_code == 200
     assert response.text.strip() == "ok"
