@@ -149,9 +149,9 @@ async def py_spy(pid: int, seconds: float) -> str:
 
 # Where a sample's innermost frame lives says which layer was on the CPU.
 LAYERS = (
-    ("uvicorn/", "HTTP server (uvicorn, h11)"),
-    ("h11/", "HTTP server (uvicorn, h11)"),
-    ("httptools/", "HTTP server (uvicorn, h11)"),
+    ("uvicorn/", "HTTP server (uvicorn)"),
+    ("h11/", "HTTP server (uvicorn)"),
+    ("httptools/", "HTTP server (uvicorn)"),
     ("litestar", "Litestar (routing, middleware, CSRF, forms, responses)"),
     ("multipart", "Litestar (routing, middleware, CSRF, forms, responses)"),
     ("anyio/", "Litestar (routing, middleware, CSRF, forms, responses)"),
