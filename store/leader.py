@@ -26,8 +26,11 @@ class Leader:
     delays: the leader also calls `work` every `interval` seconds.
 
     A database error, or one of `retry_on`, gives up the lead and starts
-    again; so does any other error when `retry_any_error` (logged with its
-    traceback), otherwise it ends `run`.
+    again; so does any other error when `retry_any_error`: logged with its
+    traceback, kept in `error` (and `state` "failing") until `work` succeeds
+    again, and retried after a pause that doubles up to `max_backoff`, so a
+    job stuck on one bad input neither dies silently nor floods the log.
+    Otherwise it ends `run`.
     """
 
     def __init__(
@@ -43,6 +46,7 @@ class Leader:
         lock_retry: float = 1.0,
         retry_on: tuple[type[Exception], ...] = (),
         retry_any_error: bool = False,
+        max_backoff: float = 30.0,
     ) -> None:
         self.url = url
         self.key = key
@@ -54,11 +58,15 @@ class Leader:
         self.lock_retry = lock_retry
         self.retry_on: tuple[type[Exception], ...] = (*UNAVAILABLE, asyncpg.PostgresError, *retry_on)
         self.retry_any_error = retry_any_error
+        self.max_backoff = max_backoff
         self.state = "starting"
+        self.error: str | None = None
+        self.failures = 0  # in a row, of `work` itself
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
         while True:
+            pause = self.lock_retry
             try:
                 await self._lead()
             except asyncio.CancelledError:
@@ -67,27 +75,35 @@ class Leader:
             except self.retry_on as error:
                 self.state = "reconnecting"
                 self.log.warning("%s: %s; retrying", self.name, error)
-            except Exception:
+            except Exception as error:
                 if not self.retry_any_error:
                     raise
                 # A job that must not die silently: log, give up the lead, and start again.
-                self.state = "reconnecting"
-                self.log.exception("%s failed; retrying", self.name)
-            await asyncio.sleep(self.lock_retry)
+                self.failures += 1
+                self.state = "failing"
+                self.error = f"{type(error).__name__}: {error}"
+                pause = min(self.lock_retry * 2 ** (self.failures - 1), self.max_backoff)
+                self.log.exception(
+                    "%s failed (%d in a row); retrying in %.0f s", self.name, self.failures, pause
+                )
+            await asyncio.sleep(pause)
 
     async def _lead(self) -> None:
         conn: asyncpg.Connection = await asyncpg.connect(self.url)
         try:
-            self.state = "standby"
+            if not self.failures:
+                self.state = "standby"
             # A session lock: it lasts as long as this connection, and dies with it.
             while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self.key):  # noqa: ASYNC110
                 await asyncio.sleep(self.lock_retry)
             if self.channel is not None:
                 await conn.add_listener(self.channel, self._notified)
-            self.state = "running"
+            if not self.failures:
+                self.state = "running"
             while not conn.is_closed():
                 self._wake.clear()
                 await self.work()
+                self.state, self.error, self.failures = "running", None, 0
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
                 # cancel that lands in the same turn as the wake-up, and stop never ends.
                 try:

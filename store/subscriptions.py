@@ -148,6 +148,9 @@ class SubscriptionRunner(Leader):
             interval=poll_interval,
             lock_retry=lock_retry,
             retry_on=(Fenced,),
+            # A projection that cannot apply an event (a bug, an event of a newer
+            # release) must not stop for good: it retries, and says why meanwhile.
+            retry_any_error=True,
         )
         self.pool = pool
         self.projection = projection

@@ -20,8 +20,15 @@ from store.status import read_model_status
 async def _context(state: State) -> dict[str, Any]:
     statuses = await read_model_status(state.pool)
     runners = {runner.projection.name: runner.state for runner in state.runners}
+    errors = {runner.projection.name: runner.error for runner in state.runners if runner.error}
     rebuilding = any(s.rebuild_state == "running" for s in statuses)
-    return {"statuses": statuses, "runners": runners, "rebuilding": rebuilding, "problem": None}
+    return {
+        "statuses": statuses,
+        "runners": runners,
+        "errors": errors,
+        "rebuilding": rebuilding,
+        "problem": None,
+    }
 
 
 class AdminController(Controller):

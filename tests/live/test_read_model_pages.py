@@ -6,7 +6,9 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from typing import Any
+from uuid import uuid4
 
+import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -86,3 +88,27 @@ async def test_a_rebuild_from_the_admin_page_ends_with_the_same_summary(live_bro
     page = await live_browser.get("/customers/ada")
     assert "<dt>Placed value</dt><dd>8.50 EUR</dd>" in page.text
     assert (await live_browser.post("/admin/projections/nothing/rebuild", htmx=True)).status_code == 404
+
+
+async def test_an_event_a_subscription_cannot_read_is_named_on_the_admin_page(
+    live_browser: Browser, pool: asyncpg.Pool
+) -> None:
+    await orders_of_ada(live_browser)
+    await eventually(live_browser, "/customers/ada", "<dt>Placed value</dt><dd>8.50 EUR</dd>")
+    # An event of a type this release does not know, as a newer release might write.
+    await pool.execute(
+        "INSERT INTO events (stream_id, version, event_id, type, schema_version, data) "
+        "VALUES ('from-the-future', 1, $1, 'OrderTeleported', 1, '{}')",
+        uuid4(),
+    )
+    page = await eventually(
+        live_browser,
+        "/admin/projections",
+        '<span class="state failing">failing</span>',
+        "UnknownEventType: unknown event type &#39;OrderTeleported&#39;",
+    )
+    assert 'id="error-customer_summaries"' in page.text
+    assert 'id="error-sales_by_day"' in page.text
+    # The rest of the service goes on: the order pages are kept by the append itself.
+    order_id = await live_browser.create_order("grace", "EUR")
+    assert "grace" in (await live_browser.get(f"/orders/{order_id}")).text
