@@ -156,7 +156,10 @@ class Order(Struct, frozen=True, gc=False):
         return sum(line.quantity for line in self.lines)
 
     def line(self, sku: str) -> Line | None:
-        return next((line for line in self.lines if line.sku == sku), None)
+        for line in self.lines:  # a loop, not next(generator): this runs for every item event folded
+            if line.sku == sku:
+                return line
+        return None
 
 
 initial_state = Order()

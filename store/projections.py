@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import msgspec
 
-from domain.order import Order, OrderCancelled, OrderPlaced, evolve, initial_state
+from domain.order import Event, Order, OrderCancelled, OrderPlaced, evolve, initial_state
 from store.event_store import RecordedEvent
 from store.subscriptions import Connection
 
@@ -30,6 +30,19 @@ _state_decoder = msgspec.json.Decoder(Order)
 
 Totals = TypeVar("Totals")
 Row = tuple[object, ...]
+
+
+class Fact(Protocol):
+    """What a fold reads of an event: a RecordedEvent has it, and so has a rebuild's lighter row."""
+
+    @property
+    def stream_id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def event(self) -> Event: ...
+    @property
+    def recorded_at(self) -> datetime: ...
 
 
 def _state_json(state: Order) -> str:
@@ -59,7 +72,7 @@ class OrderFolds(Generic[Totals]):
     def new_totals(self) -> Totals:
         raise NotImplementedError
 
-    def fold(self, states: dict[str, Order], events: Sequence[RecordedEvent], totals: Totals) -> None:
+    def fold(self, states: dict[str, Order], events: Sequence[Fact], totals: Totals) -> None:
         """Evolve each event's order in `states`; add what the aggregate needs to `totals`."""
         for recorded in events:
             states[recorded.stream_id] = evolve(states.get(recorded.stream_id, initial_state), recorded.event)
@@ -108,7 +121,7 @@ class Replayer(Generic[Totals]):
         self.stored: set[str] = set()  # held orders whose row exists already
         self.spilled = False
 
-    async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+    async def apply(self, conn: Connection, events: Sequence[Fact]) -> None:
         if self.spilled:
             # An order whose first event here is its first event ever has no row yet.
             first: dict[str, int] = {}
@@ -231,7 +244,7 @@ class SalesByDay(OrderFolds[DayTotals]):
     def new_totals(self) -> DayTotals:
         return defaultdict(lambda: [0, 0, 0, 0])
 
-    def fold(self, states: dict[str, Order], events: Sequence[RecordedEvent], totals: DayTotals) -> None:
+    def fold(self, states: dict[str, Order], events: Sequence[Fact], totals: DayTotals) -> None:
         for recorded in events:
             before = states.get(recorded.stream_id, initial_state)
             states[recorded.stream_id] = evolve(before, recorded.event)

@@ -10,11 +10,14 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
+from datetime import datetime
 from typing import Any
 
 import asyncpg
+import msgspec
 
-from domain.order import fold
+from domain.order import Event, fold
+from domain.serialization import decode_event
 from store.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
 from store.projections import PROJECTIONS, OrderFolds
 from store.subscriptions import Checkpoint, Connection, read_batch
@@ -113,15 +116,31 @@ async def _swap_in(conn: Connection, tables: tuple[str, ...]) -> None:
         await conn.execute(f"DROP TABLE {table}_old")
 
 
+class Replayed(msgspec.Struct, frozen=True, gc=False):
+    """An event as a rebuild reads it: only what a projection's fold looks at."""
+
+    stream_id: str
+    version: int
+    event: Event
+    recorded_at: datetime
+
+
 # Every event below the horizon of the cursor's snapshot, in the subscriptions'
-# order. (ORDER BY names the table's columns, as in read_batch.)
-_READ_BELOW_HORIZON = f"""
-SELECT {EVENT_COLUMNS}, tx_id::text FROM events
+# order (ORDER BY names the table's columns, as in read_batch); only the
+# columns a fold reads, and the checkpoint's.
+_READ_BELOW_HORIZON = """
+SELECT stream_id, version, type, schema_version, data::text, recorded_at, tx_id::text, position FROM events
 WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY events.tx_id, events.position
 """
 
-Batch = tuple[list[RecordedEvent], Checkpoint]
+
+def _replayed(row: asyncpg.Record) -> Replayed:
+    stream_id, version, type_name, schema_version, data, recorded_at = row[:6]
+    return Replayed(stream_id, version, decode_event(type_name, schema_version, data), recorded_at)
+
+
+Batch = tuple[list[Replayed], Checkpoint]
 
 
 async def _read_ahead(
@@ -132,8 +151,8 @@ async def _read_ahead(
         async with pool.acquire() as conn, conn.transaction(readonly=True):
             cursor = await conn.cursor(_READ_BELOW_HORIZON)
             while rows := await cursor.fetch(batch_size):
-                last = Checkpoint(int(rows[-1][9]), rows[-1][0])
-                await queue.put(([recorded_event(row) for row in rows], last))
+                last = Checkpoint(int(rows[-1][6]), rows[-1][7])
+                await queue.put(([_replayed(row) for row in rows], last))
     except Exception as error:  # the reader is waiting for the queue: hand it over
         await queue.put(error)
         return
