@@ -8,8 +8,15 @@ running) lets the same request run again, which the command id makes harmless.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import asyncpg
 import msgspec
+
+# How long a key is remembered. A retry is a matter of seconds or minutes; a day
+# is what payment APIs keep. After it, the key's command id (made from the key
+# and the request) still keeps a retried request from writing twice.
+KEEP_KEYS = timedelta(hours=24)
 
 
 class StoredAnswer(msgspec.Struct, frozen=True):
@@ -37,6 +44,12 @@ SELECT fingerprint, status, body, etag, location FROM claimed
 UNION ALL
 SELECT fingerprint, status, body, etag, location FROM idempotency_keys WHERE key = $1
 LIMIT 1
+"""
+
+_PURGE = """
+DELETE FROM idempotency_keys WHERE key IN (
+    SELECT key FROM idempotency_keys WHERE created_at < now() - $1::interval ORDER BY created_at LIMIT $2
+)
 """
 
 _READ = "SELECT fingerprint, status, body, etag, location FROM idempotency_keys WHERE key = $1"
@@ -69,3 +82,8 @@ class IdempotencyKeys:
 
     async def answer(self, key: str, answer: StoredAnswer) -> None:
         await self.pool.execute(_ANSWER, key, answer.status, answer.body, answer.etag, answer.location)
+
+    async def purge(self, older_than: timedelta = KEEP_KEYS, batch: int = 1000) -> bool:
+        """Forget up to `batch` keys claimed more than `older_than` ago; True if more may be left."""
+        status = await self.pool.execute(_PURGE, older_than, batch)
+        return int(status.split()[-1]) == batch

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from store.event_store import EventStore
 from store.expiry import DraftExpiry, DraftExpiryTimers, check_interval, draft_expiry_seconds
+from store.idempotency import IdempotencyKeys
 from store.leader import Leader
 from store.outbox import OUTBOX_CHANNEL, CustomerNotifications, LogSender, Relay, Sender
 from store.subscriptions import Projection, SubscriptionRunner
@@ -95,6 +96,12 @@ def workflow_runners(
             channel=OUTBOX_CHANNEL,
             interval=poll_interval,
             lock_retry=lock_retry,
+        )
+    )
+    runners.append(
+        # Housekeeping: the JSON API's Idempotency-Keys are kept a day.
+        LeaderLoop(
+            url, "idempotency_keys", IdempotencyKeys(store.pool).purge, interval=600.0, lock_retry=lock_retry
         )
     )
     runners.append(

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from store.idempotency import IdempotencyKeys
 from tests.api.conftest import Api, Ledger, assert_problem, price
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -159,3 +160,35 @@ async def test_a_malformed_key(api: Api, ledger: Ledger, value: str) -> None:
     assert_problem(
         response, 400, "The Idempotency-Key header is 1 to 255 visible ASCII characters", "Idempotency-Key"
     )
+
+
+async def test_a_key_is_forgotten_after_a_day_and_a_retry_still_writes_once(api: Api, ledger: Ledger) -> None:
+    order_id = await api.draft_with_items(TEA)
+    headers = key("a-day-later")
+    keys = IdempotencyKeys(ledger.pool)
+
+    async def a_day_passes() -> None:
+        await ledger.pool.execute(
+            "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = $1",
+            headers["Idempotency-Key"],
+        )
+        assert await keys.purge() is False  # fewer than a batch: nothing more to do
+        remembered = "SELECT count(*) FROM idempotency_keys WHERE key = $1"
+        assert await ledger.pool.fetchval(remembered, headers["Idempotency-Key"]) == 0
+
+    first = await api.client.post(f"/api/orders/{order_id}/items", json=MUG, headers=headers)
+    await a_day_passes()
+    async with ledger.unchanged(order_id):
+        retry = await api.client.post(f"/api/orders/{order_id}/items", json=MUG, headers=headers)
+    assert (first.status_code, retry.status_code) == (200, 200)
+    assert retry.json() == first.json()
+
+    # Another request under the forgotten key is a request of its own, not the old one replayed.
+    await a_day_passes()
+    pen = {"sku": "PEN-3", "name": "Pen", "unit_price": price("2.00"), "quantity": 1}
+    other = await api.client.post(f"/api/orders/{order_id}/items", json=pen, headers=headers)
+    assert other.status_code == 200
+    assert [line["sku"] for line in other.json()["order"]["lines"]] == ["TEA-1", "MUG-2", "PEN-3"]
+    assert await ledger.event_types(order_id) == ["OrderCreated", "ItemAdded", "ItemAdded", "ItemAdded"]
+    # Keys of the last day stay.
+    assert await ledger.pool.fetchval("SELECT count(*) FROM idempotency_keys") > 0

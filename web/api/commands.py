@@ -118,7 +118,10 @@ class Writes:
             result = await handle(
                 self.store,
                 command,
-                command_id=uuid5(IDEMPOTENCY_NAMESPACE, key) if key else uuid4(),
+                # Made from the key and the request, so that once the key is forgotten
+                # (a day later) a retry still writes nothing, and a new request under
+                # the same key is not taken for the old one.
+                command_id=uuid5(IDEMPOTENCY_NAMESPACE, f"{key}\n{claimed}") if key else uuid4(),
                 expected_version=expected,
                 requested_at=datetime.now(UTC),
             )
