@@ -150,9 +150,16 @@ async def _read_ahead(
     try:
         async with pool.acquire() as conn, conn.transaction(readonly=True):
             cursor = await conn.cursor(_READ_BELOW_HORIZON)
-            while rows := await cursor.fetch(batch_size):
-                last = Checkpoint(int(rows[-1][6]), rows[-1][7])
-                await queue.put(([_replayed(row) for row in rows], last))
+            # The server reads the next batch while this one is decoded and folded.
+            ahead = asyncio.ensure_future(cursor.fetch(batch_size))
+            try:
+                while rows := await ahead:
+                    ahead = asyncio.ensure_future(cursor.fetch(batch_size))
+                    last = Checkpoint(int(rows[-1][6]), rows[-1][7])
+                    await queue.put(([_replayed(row) for row in rows], last))
+            finally:
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)
     except Exception as error:  # the reader is waiting for the queue: hand it over
         await queue.put(error)
         return
