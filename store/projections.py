@@ -14,6 +14,7 @@ the end from the order rows.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -104,10 +105,12 @@ class OrderFolds(Generic[Totals]):
 class Replayer(Generic[Totals]):
     """A rebuild of an OrderFolds projection into its (empty) shadow tables.
 
-    The folds stay in memory until `capacity` orders are held; then they are
-    written (COPY for orders never written, upsert for the others) and
-    dropped, and an order seen again is loaded back from its row. `finish`
-    writes the rest and computes the aggregate once.
+    The folds stay in memory until `capacity` orders are held; then their rows
+    are written (COPY for orders never written, upsert for the others) while
+    folding goes on, and an order seen again is loaded back from its row once
+    that write is done. `finish` writes the rest and computes the aggregate
+    once. Use it as an async context manager: leaving it stops a write still
+    in flight on the connection.
     """
 
     def __init__(self, projection: OrderFolds[Totals], suffix: str, capacity: int) -> None:
@@ -120,6 +123,22 @@ class Replayer(Generic[Totals]):
         self.touched: dict[str, datetime] = {}
         self.stored: set[str] = set()  # held orders whose row exists already
         self.spilled = False
+        self.writing: asyncio.Task[None] | None = None  # the rows of the last spill, on their way
+
+    async def __aenter__(self) -> Replayer[Totals]:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self.writing is not None:
+            self.writing.cancel()
+            await asyncio.gather(self.writing, return_exceptions=True)
+            self.writing = None
+
+    async def written(self) -> None:
+        """Wait for the rows on their way (and raise what stopped them)."""
+        if self.writing is not None:
+            writing, self.writing = self.writing, None
+            await writing
 
     async def apply(self, conn: Connection, events: Sequence[Fact]) -> None:
         if self.spilled:
@@ -129,6 +148,7 @@ class Replayer(Generic[Totals]):
                 first.setdefault(e.stream_id, e.version)
             missing = [i for i, version in first.items() if version > 1 and i not in self.states]
             if missing:
+                await self.written()
                 loaded = await _load_states(conn, self.table, missing)
                 self.states.update(loaded)
                 self.stored.update(loaded)
@@ -138,21 +158,30 @@ class Replayer(Generic[Totals]):
             await self.spill(conn)
 
     async def spill(self, conn: Connection) -> None:
-        """Write every held order's row, and forget the folds."""
+        """Send every held order's row to the table on `conn`, and forget the folds.
+
+        The write goes on while the caller folds; `conn` is the Replayer's
+        until `written` (or `finish`) returns.
+        """
+        await self.written()
         row = self.projection.row
         new = [row(i, s, self.touched[i]) for i, s in self.states.items() if i not in self.stored]
-        if new:
-            await conn.copy_records_to_table(self.table, records=new, columns=self.projection.order_columns)
         old = [row(i, self.states[i], self.touched[i]) for i in self.stored]
-        if old:
-            await self.projection.write_rows(conn, self.suffix, old)
         self.states.clear()
         self.touched.clear()
         self.stored.clear()
         self.spilled = True
+        self.writing = asyncio.create_task(self._write(conn, new, old))
+
+    async def _write(self, conn: Connection, new: list[Row], old: list[Row]) -> None:
+        if new:
+            await conn.copy_records_to_table(self.table, records=new, columns=self.projection.order_columns)
+        if old:
+            await self.projection.write_rows(conn, self.suffix, old)
 
     async def finish(self, conn: Connection) -> None:
         await self.spill(conn)
+        await self.written()
         await self.projection.settle(conn, self.suffix, self.totals, None)
 
 

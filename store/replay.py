@@ -209,17 +209,19 @@ async def _rebuild_projection(
     done = 0
     checkpoint = Checkpoint()
     progress = Throttled(report)
-    replayer = projection.replayer(SUFFIX, hold)
     async with pool.acquire() as conn:
         await _create_shadows(conn, projection.tables)
         # The bulk of the log: read ahead on one connection, folded and written on this one.
-        async with aclosing(_log_below_horizon(pool, batch_size)) as batches:
+        async with (
+            projection.replayer(SUFFIX, hold) as replayer,
+            aclosing(_log_below_horizon(pool, batch_size)) as batches,
+        ):
             async for events, last in batches:
                 await replayer.apply(conn, events)
                 checkpoint = last
                 done += len(events)
                 await progress(done)
-        await replayer.finish(conn)
+            await replayer.finish(conn)
         # What committed meanwhile, through the live path, still away from the live runner.
         while batch := await read_batch(conn, checkpoint, batch_size):
             async with conn.transaction():
