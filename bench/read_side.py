@@ -167,13 +167,21 @@ async def pool_on(url: str, size: int = 10) -> AsyncIterator[asyncpg.Pool]:
 # ------------------------------------------------------------ measurements
 
 
-async def raw_scan(pool: asyncpg.Pool) -> int:
+# Every column of a stored event (what read_stream reads), and only the ones a rebuild's fold
+# reads with the checkpoint's (what store/replay reads).
+FULL_SCAN = (
+    "SELECT position, stream_id, version, event_id, type, schema_version, data::text, "
+    "metadata::text, recorded_at FROM events ORDER BY position"
+)
+NARROW_SCAN = (
+    "SELECT stream_id, version, type, schema_version, data::text, recorded_at, tx_id::text, position "
+    "FROM events ORDER BY position"
+)
+
+
+async def raw_scan(pool: asyncpg.Pool, query: str = FULL_SCAN) -> int:
     count = 0
     async with pool.acquire() as conn, conn.transaction(readonly=True):
-        query = (
-            "SELECT position, stream_id, version, event_id, type, schema_version, data::text, "
-            "metadata::text, recorded_at FROM events ORDER BY position"
-        )
         async for _ in conn.cursor(query, prefetch=2000):
             count += 1
     return count
@@ -187,27 +195,41 @@ async def timed(lab: Lab, action: Callable[[], Awaitable[int]]) -> float:
     return events / (time.perf_counter() - started)
 
 
-async def measure_replay(lab: Lab, sizes: Sizes) -> Row:
+async def measure_replay(lab: Lab, sizes: Sizes) -> list[Row]:
     url = await lab.database("replay")
     async with pool_on(url) as pool:
         started = time.perf_counter()
         events = await bulk_orders(pool, sizes.replay_events // 10)
         print(f"  wrote {events:,} events in {time.perf_counter() - started:.1f} s", flush=True)
         await pool.execute("VACUUM ANALYZE events")
-        replays, scans = [], []
+        replays, scans, narrow = [], [], []
         for _ in range(RUNS):
             scans.append(await timed(lab, lambda: raw_scan(pool)))
+            narrow.append(await timed(lab, lambda: raw_scan(pool, NARROW_SCAN)))
             replays.append(await timed(lab, lambda: rebuild(pool, "customer_summaries")))
-    return Row(
-        f"Replay of {events:,} events into customer_summaries",
-        median(replays),
-        "events/s",
-        "raw cursor scan ORDER BY position (events/s)",
-        median(scans),
-        "ratio >= 0.25",
-        replays,
-        scans,
-    )
+    title = f"Replay of {events:,} events into customer_summaries"
+    return [
+        Row(
+            title,
+            median(replays),
+            "events/s",
+            "raw cursor scan ORDER BY position, every column (events/s)",
+            median(scans),
+            "ratio >= 0.25",
+            replays,
+            scans,
+        ),
+        Row(
+            title,
+            median(replays),
+            "events/s",
+            "raw cursor scan ORDER BY position, the columns replay reads (events/s)",
+            median(narrow),
+            "ratio >= 0.25",
+            replays,
+            narrow,
+        ),
+    ]
 
 
 _HREF = re.compile(r'href="/orders/([^/"]+)/')
@@ -485,8 +507,10 @@ def write_results(rows: list[Row], command: str, info: dict[str, str], seconds: 
         "- Replay: orders of 10 events (created, 8-9 items, 70% placed) made by the decider as 64",
         "  templates, copied with fresh order ids and customers (orders / 20 customers) by bulk",
         "  `INSERT ... SELECT ... FROM unnest(...)`; their hash column is left NULL (replay does not",
-        "  read it). The raw scan fetches the same columns with an asyncpg cursor (prefetch 2000) in",
-        "  `ORDER BY position`.",
+        "  read it). The raw scans use an asyncpg cursor (prefetch 2000) in `ORDER BY position`: one",
+        "  fetches every column of a stored event (as read_stream does), the other only the columns",
+        "  the replay reads (stream, version, type, schema version, data, time, and the checkpoint's",
+        "  tx_id and position), so the second ratio is the replay's own work beside the same reading.",
         "- SSE: the bench appends one OrderCreated per new order through `EventStore.append` (NOTIFY in",
         "  the statement) at a steady 200/s, and reads `GET /events/live` with httpx in the same process;",
         "  the delay runs from the append's return to the arrival of the `data:` line naming the order.",
@@ -511,9 +535,9 @@ async def run(args: argparse.Namespace, url: str) -> None:
     try:
         info = machine(await lab.server_version())
         print(f"1. Replay ({sizes.replay_events:,} events)", flush=True)
-        row = await measure_replay(lab, sizes)
-        show(row)
-        rows.append(row)
+        for row in await measure_replay(lab, sizes):
+            show(row)
+            rows.append(row)
         print("2-4. Snapshots, SSE delay, history partial", flush=True)
         rows += await measure_app(lab, sizes)
         print("5. Export memory", flush=True)
