@@ -83,6 +83,26 @@ async def test_a_lost_answer_is_found_again_through_the_command_id(api: Api, led
     assert "idempotent-replayed" not in retry.headers
 
 
+async def test_a_create_whose_answer_was_lost_is_answered_with_the_order_it_made(
+    api: Api, ledger: Ledger
+) -> None:
+    """A retried create proposes a new order id; the command id finds the order the first one made."""
+    body, headers = {"customer_id": "dora", "currency": "EUR"}, key("lost-create")
+    first = await api.client.post("/api/orders", json=body, headers=headers)
+    assert first.status_code == 201
+    await ledger.pool.execute(
+        "UPDATE idempotency_keys SET status = NULL, body = NULL WHERE key = $1", headers["Idempotency-Key"]
+    )
+    events_before, _ = await ledger.counts()
+    retry = await api.client.post("/api/orders", json=body, headers=headers)
+    assert retry.status_code == 201
+    assert retry.headers["location"] == first.headers["location"]
+    assert retry.json()["order"]["order_id"] == first.json()["order"]["order_id"]
+    assert retry.json()["events"] == first.json()["events"]
+    assert (await ledger.counts())[0] == events_before
+    assert (await api.client.get(retry.headers["location"])).status_code == 200
+
+
 async def test_a_refusal_is_replayed_too(api: Api, ledger: Ledger) -> None:
     order_id = await api.create_order()
     headers = key("refused")

@@ -135,7 +135,9 @@ class Writes:
                 problem_body = msgspec.json.encode(problem.problem)
                 await self.keys.answer(key, StoredAnswer(problem.problem.status, problem_body))
             raise problem from None
-        order_id, first, last = command.order_id, result.first_version, result.last_version
+        # The order the command wrote to: a retried create whose first answer was lost makes a
+        # new order id, but its command id finds the order the first attempt made.
+        order_id, first, last = result.order.order_id, result.first_version, result.last_version
         events = await read_stream_page(self.store.pool, order_id, first - 1, last - first + 1)
         answer = WriteResult(order_view(result.order, last), last, [event_view(e) for e in events])
         location = f"/api/orders/{order_id}" if write.created else None
