@@ -98,7 +98,7 @@ class OrderFolds(Generic[Totals]):
         await self.write_rows(conn, suffix, [self.row(i, states[i], touched[i]) for i in order_ids])
         await self.settle(conn, suffix, totals, [states[i] for i in order_ids])
 
-    def replayer(self, suffix: str, capacity: int = 50_000) -> Replayer[Totals]:
+    def replayer(self, suffix: str, capacity: int = 20_000) -> Replayer[Totals]:
         return Replayer(self, suffix, capacity)
 
 
