@@ -1,4 +1,9 @@
-"""Command handling: load the stream, decide, append. The one entry point for writes."""
+"""Command handling: load the stream, decide, append. The one entry point for writes.
+
+The load is skipped when this process made the stream's last append (the
+store's `recent` states): the append's version check makes a decision on a
+state that moved on elsewhere fail, and it is then made again on a fresh read.
+"""
 
 from __future__ import annotations
 
