@@ -23,6 +23,21 @@ document.addEventListener("pointerdown", (event) => {
 for (const name of ["pointerup", "pointercancel"]) {
   document.addEventListener(name, () => { sliderHeld = false; });
 }
+function extendSlider(slider, latest, position) {
+  slider.max = latest;
+  slider.setAttribute("aria-valuetext", `version ${position} of ${latest}`);
+  const ends = slider.parentElement.querySelectorAll(":scope > span");
+  if (ends.length === 2) ends[1].textContent = latest;
+}
+
+// Looking at a past version, a live update brings only a notice ("version N is
+// now the latest"): the slider's range grows to N, and its position stays.
+document.addEventListener("htmx:sseMessage", (event) => {
+  const notice = event.target.id === "live-notice" && event.target.querySelector("[data-latest]");
+  const slider = document.getElementById("version-slider");
+  if (notice && slider) extendSlider(slider, notice.dataset.latest, slider.value);
+});
+
 document.addEventListener("htmx:oobBeforeSwap", (event) => {
   const { target, fragment } = event.detail;
   if (!target || target.id !== "time-travel") return;
@@ -33,10 +48,6 @@ document.addEventListener("htmx:oobBeforeSwap", (event) => {
   const slider = target.querySelector("#version-slider");
   const fresh = fragment.querySelector("#version-slider");
   if (!slider || !fresh) return;
-  slider.max = fresh.max;
+  extendSlider(slider, fresh.max, sliderHeld ? slider.value : fresh.getAttribute("value"));
   if (!sliderHeld) slider.value = fresh.getAttribute("value");
-  slider.setAttribute("aria-valuetext", `version ${slider.value} of ${fresh.max}`);
-  const ends = target.querySelectorAll(".slider-row > span");
-  const freshEnds = fragment.querySelectorAll(".slider-row > span");
-  if (ends.length === 2 && freshEnds.length === 2) ends[1].textContent = freshEnds[1].textContent;
 });

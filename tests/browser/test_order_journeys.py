@@ -193,6 +193,9 @@ def test_a_change_made_elsewhere_appears_live_and_typed_input_survives(page: Pag
         add_item(other, "C-1", "Cheese", "4.00", "1")
         expect(page.locator("#live-notice")).to_contain_text("Version 4 is now the latest", timeout=2000)
         total(page).to_have_text("0.00 EUR")
+        # The slider's range grows to the new latest; its position stays where the person put it.
+        expect(page.locator("#version-slider")).to_have_attribute("max", "4")
+        expect(page.locator("#version-slider")).to_have_value("1")
         page.click("text=Show the latest")
         total(page).to_have_text("7.00 EUR")
     finally:
