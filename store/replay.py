@@ -200,6 +200,26 @@ class Throttled:
             await self.report(done)
 
 
+async def _catch_up(
+    conn: Connection,
+    projection: OrderFolds[Any],
+    checkpoint: Checkpoint,
+    done: int,
+    batch_size: int,
+    progress: Callable[[int], Awaitable[None]],
+) -> tuple[Checkpoint, int]:
+    """Apply to the shadow tables what is after `checkpoint`; the new checkpoint and count done.
+
+    Nobody else writes the shadow tables, so a batch needs no transaction of its own.
+    """
+    while batch := await read_batch(conn, checkpoint, batch_size):
+        await projection.apply(conn, [event for event, _ in batch], SUFFIX)
+        checkpoint = batch[-1][1]
+        done += len(batch)
+        await progress(done)
+    return checkpoint, done
+
+
 async def _rebuild_projection(
     pool: asyncpg.Pool,
     projection: OrderFolds[Any],
@@ -224,12 +244,7 @@ async def _rebuild_projection(
                 await progress(done)
             await replayer.finish(conn)
         # What committed meanwhile, through the live path, still away from the live runner.
-        while batch := await read_batch(conn, checkpoint, batch_size):
-            async with conn.transaction():
-                await projection.apply(conn, [event for event, _ in batch], SUFFIX)
-            checkpoint = batch[-1][1]
-            done += len(batch)
-            await progress(done)
+        checkpoint, done = await _catch_up(conn, projection, checkpoint, done, batch_size, progress)
         await report(done)
         async with conn.transaction():
             # Holding the subscription's row stops its live runner between batches:
@@ -238,10 +253,7 @@ async def _rebuild_projection(
                 "INSERT INTO subscriptions (name) VALUES ($1) ON CONFLICT DO NOTHING", projection.name
             )
             await conn.execute("SELECT 1 FROM subscriptions WHERE name = $1 FOR UPDATE", projection.name)
-            while batch := await read_batch(conn, checkpoint, batch_size):
-                await projection.apply(conn, [event for event, _ in batch], SUFFIX)
-                checkpoint = batch[-1][1]
-                done += len(batch)
+            checkpoint, done = await _catch_up(conn, projection, checkpoint, done, batch_size, progress)
             await _swap_in(conn, projection.tables)
             await conn.execute(
                 """

@@ -6,12 +6,12 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from typing import Any
-from uuid import uuid4
 
 import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
+from tests.subscriptions.conftest import insert_unknown_event
 from tests.web.conftest import Browser
 from web.app import create_app
 
@@ -95,12 +95,7 @@ async def test_an_event_a_subscription_cannot_read_is_named_on_the_admin_page(
 ) -> None:
     await orders_of_ada(live_browser)
     await eventually(live_browser, "/customers/ada", "<dt>Placed value</dt><dd>8.50 EUR</dd>")
-    # An event of a type this release does not know, as a newer release might write.
-    await pool.execute(
-        "INSERT INTO events (stream_id, version, event_id, type, schema_version, data) "
-        "VALUES ('from-the-future', 1, $1, 'OrderTeleported', 1, '{}')",
-        uuid4(),
-    )
+    await insert_unknown_event(pool)
     # Each subscription meets the event on its own schedule: wait for both.
     page = await eventually(
         live_browser,

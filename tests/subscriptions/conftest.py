@@ -69,3 +69,12 @@ async def write_orders(store: EventStore, count: int, items: int = 8, *, concurr
 
     await asyncio.gather(*(writer() for _ in range(concurrency)))
     return order_ids
+
+
+async def insert_unknown_event(pool: asyncpg.Pool) -> None:
+    """An event of a type this release does not know, as a newer release might write."""
+    await pool.execute(
+        "INSERT INTO events (stream_id, version, event_id, type, schema_version, data) "
+        "VALUES ('from-the-future', 1, $1, 'OrderTeleported', 1, '{}')",
+        uuid4(),
+    )

@@ -18,6 +18,7 @@ from store.event_store import EventStore
 from store.projections import PROJECTIONS
 from store.replay import rebuild
 from store.subscriptions import SubscriptionRunner
+from tests.subscriptions.conftest import insert_unknown_event
 
 TABLES = {
     "customer_summaries": (
@@ -35,6 +36,12 @@ TABLES = {
 
 async def contents(pool: asyncpg.Pool, name: str) -> list[list[tuple[object, ...]]]:
     return [[tuple(row) for row in await pool.fetch(query)] for query in TABLES[name]]
+
+
+async def kept_live(database_url: str, pool: asyncpg.Pool, name: str) -> list[list[tuple[object, ...]]]:
+    """The read model `name` as its live subscription keeps it, once caught up with the log."""
+    await SubscriptionRunner(database_url, pool, PROJECTIONS[name]).catch_up()
+    return await contents(pool, name)
 
 
 async def interleaved_orders(store: EventStore, orders: int, rounds: int) -> list[str]:
@@ -91,16 +98,10 @@ async def test_a_rebuild_holding_few_orders_in_memory_ends_equal_to_the_live_rea
 async def test_a_rebuild_that_cannot_read_the_log_fails_and_the_old_read_model_keeps_serving(
     database_url: str, pool: asyncpg.Pool, store: EventStore
 ) -> None:
-    await interleaved_orders(store, orders=10, rounds=2)
     name = "customer_summaries"
-    await SubscriptionRunner(database_url, pool, PROJECTIONS[name]).catch_up()
-    kept = await contents(pool, name)
-    # An event this code does not know, as a newer release might have written.
-    await pool.execute(
-        "INSERT INTO events (stream_id, version, event_id, type, schema_version, data) "
-        "VALUES ('from-the-future', 1, $1, 'OrderTeleported', 1, '{}')",
-        uuid4(),
-    )
+    await interleaved_orders(store, orders=10, rounds=2)
+    kept = await kept_live(database_url, pool, name)
+    await insert_unknown_event(pool)
 
     with pytest.raises(UnknownEventType, match="OrderTeleported"):
         await rebuild(pool, name, batch_size=10)
@@ -114,10 +115,9 @@ async def test_a_rebuild_that_cannot_read_the_log_fails_and_the_old_read_model_k
 async def test_a_rebuild_cancelled_half_way_stops_at_once_and_the_next_one_completes(
     database_url: str, pool: asyncpg.Pool, store: EventStore
 ) -> None:
-    await interleaved_orders(store, orders=30, rounds=3)
     name = "sales_by_day"
-    await SubscriptionRunner(database_url, pool, PROJECTIONS[name]).catch_up()
-    kept = await contents(pool, name)
+    await interleaved_orders(store, orders=30, rounds=3)
+    kept = await kept_live(database_url, pool, name)
     started = asyncio.Event()
 
     async def progress(done: int, _total: int) -> None:
