@@ -9,7 +9,7 @@ from bench.lab import Lab, Sample, Trial, app_store, raw_pool
 from bench.results import Row, Target, explain, values
 from bench.workflow import eventsourcing_available
 from domain.order import Event, ItemAdded, OrderCreated, fold
-from store.event_store import EventStore
+from store.log.event_store import EventStore
 
 # The rows read_stream reads, as plain asyncpg returns them: no decoding, no fold.
 RAW_READ = """

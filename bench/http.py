@@ -22,7 +22,7 @@ from bench.lab import Lab, Sample, Trial, TrialGroup, app_store
 from bench.profiles import DatabaseWaits, join, py_spy
 from bench.results import Row, Target, explain, extras, values
 from domain.order import AddItem, CreateOrder
-from store.commands import handle
+from store.log.commands import handle
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = 16

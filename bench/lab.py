@@ -16,7 +16,7 @@ import asyncpg
 
 from bench.profiles import DatabaseWaits, InProcessProfile, join
 from store.database import connect_pool
-from store.event_store import EventStore, Notifier
+from store.log.event_store import EventStore, Notifier
 from store.migrations import migrate
 
 

@@ -226,7 +226,7 @@ def summarise_stacks(collapsed: str, top: int = 30) -> str:
 
 
 def _short(frame: str) -> str:
-    """'handle (store/commands.py)' from a frame naming a long path, with or without a line."""
+    """'handle (store/log/commands.py)' from a frame naming a long path, with or without a line."""
     name, _, where = frame.partition(" (")
     path = where.rstrip(")")
     if path.rpartition(":")[2].isdigit():

@@ -37,10 +37,10 @@ import httpx
 from bench.read_side_data import bulk_orders, long_order
 from domain.order import fold
 from store.database import connect_pool, embedded_postgres
-from store.event_store import EventStore, Metadata
+from store.log.event_store import EventStore, Metadata
+from store.log.snapshots import Snapshots
 from store.migrations import migrate
-from store.replay import rebuild
-from store.snapshots import Snapshots
+from store.read.replay import rebuild
 from tests.servers import ROOT, uvicorn_process, with_database
 from tests.subscriptions.conftest import order_events
 
@@ -168,7 +168,7 @@ async def pool_on(url: str, size: int = 10) -> AsyncIterator[asyncpg.Pool]:
 
 
 # Every column of a stored event (what read_stream reads), and only the ones a rebuild's fold
-# reads with the checkpoint's (what store/replay reads).
+# reads with the checkpoint's (what store/read/replay reads).
 FULL_SCAN = (
     "SELECT position, stream_id, version, event_id, type, schema_version, data::text, "
     "metadata::text, recorded_at FROM events ORDER BY position"

@@ -11,7 +11,7 @@ import sys
 import time
 
 from store.database import connect_pool
-from store.export import export
+from store.log.export import export
 
 
 def _hwm_kb() -> int:

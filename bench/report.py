@@ -41,7 +41,7 @@ baselines use a pool of one connection per task that sends no reset query on rel
    gap) are the store's append as it was before two changes: with the NOTIFY inside its
    statement (no Notifier), and on a pool that sends asyncpg's default reset query on release.
 2. **Workflow in process**: create, add three items, place, each through
-   `store.commands.handle` (read the stream, fold, decide, append). Baselines: (a) one raw
+   `store.log.commands.handle` (read the stream, fold, decide, append). Baselines: (a) one raw
    single-row `INSERT` per command, no read; (b) the `eventsourcing` library with its PostgreSQL
    persistence (psycopg 3, binary), one `repository.get` and one `save` per command, in threads.
 3. **Workflow over HTTP**: the same five commands as form posts (CSRF cookie and header, 303

@@ -1,4 +1,4 @@
-"""2. Commands in process: the order workflow through store.commands.handle, beside two baselines.
+"""2. Commands in process: the order workflow through store.log.commands.handle, beside two baselines.
 
 (a) the physical limit: one raw single-row INSERT per command (no read, no checks);
 (b) the `eventsourcing` library: one repository get and one save per command.
@@ -14,7 +14,7 @@ from uuid import uuid4
 from bench import workload
 from bench.lab import Lab, Sample, Trial, app_store, raw_pool
 from bench.results import Row, Target, explain, values
-from store.commands import handle
+from store.log.commands import handle
 
 TASKS = (1, 16)
 COMMANDS_PER_ORDER = 5

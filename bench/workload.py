@@ -15,7 +15,7 @@ from domain.order import (
     PlaceOrder,
 )
 from domain.serialization import encode_event, event_type
-from store.event_store import Metadata
+from store.log.event_store import Metadata
 
 CUSTOMER = "customer-42"
 CURRENCY = "EUR"

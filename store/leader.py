@@ -1,7 +1,7 @@
 """Leader election: one job run on at most one app instance at a time, woken by NOTIFY or a timer.
 
-Subscription runners (store/subscriptions) and the workflow loops
-(store/workflows) are both leaders: every instance runs a candidate, and the
+Subscription runners (store/read/subscriptions) and the workflow loops
+(store/workflows/runners) are both leaders: every instance runs a candidate, and the
 one holding the advisory lock does the work.
 """
 

@@ -10,9 +10,9 @@ from uuid import uuid4
 
 from domain.errors import DomainError
 from domain.order import AddItem, CancelOrder, Command, CreateOrder, PlaceOrder, RemoveItem
-from store.commands import handle
-from store.event_store import EventStore
-from store.snapshots import Snapshots
+from store.log.commands import handle
+from store.log.event_store import EventStore
+from store.log.snapshots import Snapshots
 
 CATALOG = [
     ("TEA-GREEN", "Green tea, 100 g", 450),

@@ -17,9 +17,9 @@ import asyncpg
 import pytest
 
 from store.database import connect_pool, embedded_postgres
-from store.event_store import EventStore
+from store.log.event_store import EventStore
 from store.migrations import migrate
-from store.read_model import ReadModel
+from store.read.read_model import ReadModel
 from tests.databases import database_name, fresh_database, fresh_database_sync
 
 

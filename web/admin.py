@@ -12,9 +12,9 @@ from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
-from store.integrity import last_run
-from store.replay import READ_MODELS, RebuildInProgress, rebuild
-from store.status import read_model_status
+from store.log.integrity import last_run
+from store.read.replay import READ_MODELS, RebuildInProgress, rebuild
+from store.read.status import read_model_status
 
 
 async def _context(state: State) -> dict[str, Any]:

@@ -23,15 +23,15 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVI
 from litestar.template.config import TemplateConfig
 
 from store.database import UNAVAILABLE, DatabaseUnavailable, connect_pool
-from store.event_store import EventStore, Notifier
-from store.live import LiveFeed
+from store.log.event_store import EventStore, Notifier
+from store.log.live import LiveFeed
+from store.log.snapshots import Snapshots, every_from_environment
 from store.migrations import migrate
-from store.outbox import Sender
-from store.projections import PROJECTIONS
-from store.read_model import ReadModel, Reports
-from store.snapshots import Snapshots, every_from_environment
-from store.subscriptions import SubscriptionRunner
-from store.workflows import workflow_runners
+from store.read.projections import PROJECTIONS
+from store.read.read_model import ReadModel, Reports
+from store.read.subscriptions import SubscriptionRunner
+from store.workflows.outbox import Sender
+from store.workflows.runners import workflow_runners
 from web.admin import AdminController
 from web.api import api_router
 from web.api import problems as api_problems

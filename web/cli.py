@@ -17,13 +17,13 @@ from store.database import (
     embedded_postgres,
     shared_secret,
 )
-from store.event_store import EventStore
-from store.export import FORMATS, export
-from store.integrity import report_lines, verify
+from store.log.event_store import EventStore
+from store.log.export import FORMATS, export
+from store.log.integrity import report_lines, verify
+from store.log.snapshots import Snapshots, every_from_environment
 from store.migrations import migrate
-from store.replay import READ_MODELS, RebuildInProgress, rebuild
+from store.read.replay import READ_MODELS, RebuildInProgress, rebuild
 from store.seed import seed
-from store.snapshots import Snapshots, every_from_environment
 from web.ratelimit import parse_limit
 
 DEFAULT_WRITE_LIMIT = "300/minute"

@@ -9,7 +9,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
-from store.read_model import ReadModel, Reports
+from store.read.read_model import ReadModel, Reports
 from web.orders import PAGE_SIZE, STATUSES
 
 

@@ -13,8 +13,8 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
 from domain.order import EVENT_TYPES
-from store.event_store import EventStore
-from store.live import LiveFeed
+from store.log.event_store import EventStore
+from store.log.live import LiveFeed
 from web import forms
 from web.forms import FormError
 

@@ -13,9 +13,9 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Stream, Template
 
 from domain.diff import diff
-from store.event_store import EventStore
-from store.export import export
-from store.snapshots import Snapshots
+from store.log.event_store import EventStore
+from store.log.export import export
+from store.log.snapshots import Snapshots
 from web import forms
 from web.forms import FormError
 from web.order_view import PLAY_SPEEDS, order_context, parse_order_id

@@ -17,10 +17,10 @@ from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
 from domain.order import EVENT_TYPES, fold
-from store.event_store import EventStore, RecordedEvent
-from store.live import LiveFeed
-from store.read_model import ReadModel
-from store.subscriptions import Checkpoint
+from store.log.event_store import EventStore, RecordedEvent
+from store.log.live import LiveFeed
+from store.read.read_model import ReadModel
+from store.read.subscriptions import Checkpoint
 from web import forms
 from web.forms import FormError
 from web.presentation import describe

@@ -13,9 +13,9 @@ from litestar.params import FromQuery, QueryParameter
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
-from store.event_store import EventStore
-from store.expiry import is_expiry
-from store.outbox import NOTIFIED_EVENTS, STATES, Outbox
+from store.log.event_store import EventStore
+from store.workflows.expiry import is_expiry
+from store.workflows.outbox import NOTIFIED_EVENTS, STATES, Outbox
 from web import forms
 from web.forms import FormError
 from web.presentation import TimelineEntry

@@ -7,8 +7,8 @@ from typing import Any
 from litestar.exceptions import ClientException, NotFoundException
 
 from domain.order import initial_state
-from store.event_store import EventStore
-from store.snapshots import Snapshots
+from store.log.event_store import EventStore
+from store.log.snapshots import Snapshots
 from web import forms
 from web.forms import FormError
 from web.presentation import timeline

@@ -17,10 +17,10 @@ from litestar.response import Redirect, Response, Template
 
 from domain.errors import DomainError, OrderNotFound
 from domain.order import Command, Order, PlaceOrder
-from store.commands import StaleVersion, handle
-from store.event_store import EventStore
-from store.read_model import ReadModel, Reports
-from store.snapshots import Snapshots
+from store.log.commands import StaleVersion, handle
+from store.log.event_store import EventStore
+from store.log.snapshots import Snapshots
+from store.read.read_model import ReadModel, Reports
 from web import forms
 from web.forms import Form, FormError
 from web.order_view import order_context, parse_order_id

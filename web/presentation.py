@@ -21,7 +21,7 @@ from domain.order import (
     evolve,
     initial_state,
 )
-from store.event_store import RecordedEvent
+from store.log.event_store import RecordedEvent
 
 
 class TimelineEntry(msgspec.Struct, frozen=True):

@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Template
 
-from store.read_model import DaySales, Reports
+from store.read.read_model import DaySales, Reports
 
 WIDTH, HEIGHT, MARGIN = 720, 240, 40
 

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 
 from domain.order import fold
-from store.event_store import EventStore
+from store.log.event_store import EventStore
 from tests.concurrency.conftest import problem, seen_version
 
 WRITERS = 50

@@ -15,8 +15,8 @@ import asyncpg
 import pytest
 
 from domain.order import AddItem, CancelOrder, Command, ItemAdded, PlaceOrder, RemoveItem
-from store.commands import RACE_RETRIES, StaleVersion, conflicts, handle
-from store.event_store import EventStore
+from store.log.commands import RACE_RETRIES, StaleVersion, conflicts, handle
+from store.log.event_store import EventStore
 from tests.workflows.conftest import draft, place
 
 

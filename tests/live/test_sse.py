@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 
 from domain.order import fold
-from store.event_store import EventStore, Metadata
+from store.log.event_store import EventStore, Metadata
 from tests.live.conftest import sse_events
 from tests.subscriptions.conftest import order_events
 

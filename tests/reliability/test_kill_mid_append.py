@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from store.database import connect_pool
-from store.integrity import verify
+from store.log.integrity import verify
 from tests.reliability.figures import record
 from tests.servers import ROOT
 

@@ -21,9 +21,9 @@ from litestar.testing import AsyncTestClient
 
 import store.migrations
 from domain.order import AddItem, CancelOrder, CreateOrder, PlaceOrder
-from store.commands import handle
-from store.event_store import EventStore
-from store.integrity import Report, event_hash, verify
+from store.log.commands import handle
+from store.log.event_store import EventStore
+from store.log.integrity import Report, event_hash, verify
 from store.migrations import migrate
 from tests.databases import fresh_database
 from tests.reliability.figures import record

@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 
 from domain.order import fold
-from store.event_store import EventStore
-from store.read_model import OrderSummary, ReadModel
+from store.log.event_store import EventStore
+from store.read.read_model import OrderSummary, ReadModel
 
 EventRows = Callable[[str], Awaitable[list[asyncpg.Record]]]
 ReadModelCheck = Callable[[str], Awaitable[OrderSummary]]

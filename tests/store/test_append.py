@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from domain.order import Event, ItemAdded, ItemRemoved, OrderCreated, fold
-from store.event_store import AppendResult, ConcurrencyError, EventStore, Metadata
+from store.log.event_store import AppendResult, ConcurrencyError, EventStore, Metadata
 
 EventRows = Callable[[str], Awaitable[list[asyncpg.Record]]]
 

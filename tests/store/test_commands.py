@@ -20,9 +20,9 @@ from domain.errors import (
     RemoveQuantityTooLarge,
 )
 from domain.order import AddItem, CancelOrder, Command, CreateOrder, PlaceOrder, RemoveItem, fold
-from store.commands import CommandResult, StaleVersion, handle
-from store.event_store import EventStore
-from store.read_model import OrderSummary, ReadModel
+from store.log.commands import CommandResult, StaleVersion, handle
+from store.log.event_store import EventStore
+from store.read.read_model import OrderSummary, ReadModel
 
 ReadModelCheck = Callable[[str], Awaitable[OrderSummary]]
 

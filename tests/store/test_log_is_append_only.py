@@ -10,8 +10,8 @@ import pytest
 
 from domain.errors import OrderAlreadyExists
 from domain.order import AddItem, CreateOrder
-from store.commands import handle
-from store.event_store import EVENTS_CHANNEL, EventStore
+from store.log.commands import handle
+from store.log.event_store import EVENTS_CHANNEL, EventStore
 
 ALL_EVENTS = "SELECT position, stream_id, version, type, data::text, metadata::text FROM events ORDER BY 1"
 

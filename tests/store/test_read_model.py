@@ -6,9 +6,9 @@ from collections.abc import Awaitable, Callable
 from uuid import uuid4
 
 from domain.order import AddItem, CancelOrder, Command, CreateOrder, PlaceOrder, RemoveItem
-from store.commands import handle
-from store.event_store import EventStore
-from store.read_model import OrderSummary, ReadModel
+from store.log.commands import handle
+from store.log.event_store import EventStore
+from store.read.read_model import OrderSummary, ReadModel
 
 ReadModelCheck = Callable[[str], Awaitable[OrderSummary]]
 

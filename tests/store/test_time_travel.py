@@ -16,8 +16,8 @@ from domain.order import (
     RemoveItem,
     fold,
 )
-from store.commands import handle
-from store.event_store import EventStore, RecordedEvent
+from store.log.commands import handle
+from store.log.event_store import EventStore, RecordedEvent
 
 # What the order should look like after each version, written out by hand:
 # (status, [(sku, unit price, quantity), …] in the order the lines were first added).

@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 
 from domain.order import AddItem, CreateOrder, Event, PlaceOrder, decide, fold
-from store.event_store import EventStore, Metadata, RecordedEvent
-from store.subscriptions import Connection
+from store.log.event_store import EventStore, Metadata, RecordedEvent
+from store.read.subscriptions import Connection
 
 
 class Recorder:

@@ -11,11 +11,11 @@ import asyncpg
 
 from domain.errors import OrderNotDraft, TooManyLines
 from domain.order import AddItem, fold
-from store.commands import handle
-from store.event_store import EventStore
-from store.projections import PROJECTIONS
-from store.replay import rebuild
-from store.subscriptions import SubscriptionRunner
+from store.log.commands import handle
+from store.log.event_store import EventStore
+from store.read.projections import PROJECTIONS
+from store.read.replay import rebuild
+from store.read.subscriptions import SubscriptionRunner
 from tests.subscriptions.conftest import write_orders
 
 SNAPSHOTS = {

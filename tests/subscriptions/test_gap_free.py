@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import asyncpg
 
-from store.subscriptions import SubscriptionRunner
+from store.read.subscriptions import SubscriptionRunner
 from tests.subscriptions.conftest import Recorder
 
 INSERT = """

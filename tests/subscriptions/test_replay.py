@@ -13,11 +13,11 @@ import pytest
 
 from domain.order import AddItem, CancelOrder, Command, CreateOrder, Order, PlaceOrder, RemoveItem, fold
 from domain.serialization import UnknownEventType
-from store.commands import handle
-from store.event_store import EventStore
-from store.projections import PROJECTIONS
-from store.replay import rebuild
-from store.subscriptions import SubscriptionRunner
+from store.log.commands import handle
+from store.log.event_store import EventStore
+from store.read.projections import PROJECTIONS
+from store.read.replay import rebuild
+from store.read.subscriptions import SubscriptionRunner
 from tests.subscriptions.conftest import insert_unknown_event
 
 TABLES = {

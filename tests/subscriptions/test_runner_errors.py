@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from store.event_store import EventStore, RecordedEvent
-from store.subscriptions import Connection, SubscriptionRunner
+from store.log.event_store import EventStore, RecordedEvent
+from store.read.subscriptions import Connection, SubscriptionRunner
 from tests.subscriptions.conftest import Recorder, write_orders
 from tests.subscriptions.test_gap_free import wait_until
 

@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 
 from domain.order import Order
-from store.event_store import EventStore
+from store.log.event_store import EventStore
+from store.log.snapshots import SHAPE, Snapshots
 from store.seed import seed
-from store.snapshots import SHAPE, Snapshots
 
 Lines = dict[str, tuple[int, int]]
 

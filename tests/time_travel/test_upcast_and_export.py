@@ -13,7 +13,7 @@ import msgspec
 
 from domain.order import ItemAdded, OrderPlaced, fold
 from domain.serialization import decode_event
-from store.event_store import EventStore
+from store.log.event_store import EventStore
 from tests.web.conftest import Browser
 
 V1_ITEM = {"sku": "OLD-1", "name": "Written before notes", "unit_price_cents": 250, "quantity": 2}

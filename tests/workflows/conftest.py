@@ -14,9 +14,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from domain.order import AddItem, CancelOrder, CreateOrder, PlaceOrder
-from store.commands import CommandResult, handle
-from store.event_store import EventStore
-from store.outbox import Notification
+from store.log.commands import CommandResult, handle
+from store.log.event_store import EventStore
+from store.workflows.outbox import Notification
 from web.app import create_app
 
 

@@ -10,10 +10,10 @@ import asyncio
 import sys
 
 from store.database import connect_pool
-from store.event_store import EventStore
-from store.outbox import OUTBOX_CHANNEL, CustomerNotifications, LogSender, Relay
-from store.subscriptions import SubscriptionRunner
-from store.workflows import LeaderLoop
+from store.log.event_store import EventStore
+from store.read.subscriptions import SubscriptionRunner
+from store.workflows.outbox import OUTBOX_CHANNEL, CustomerNotifications, LogSender, Relay
+from store.workflows.runners import LeaderLoop
 
 
 async def main(url: str) -> None:

@@ -14,18 +14,18 @@ import pytest
 
 from domain.errors import OrderNotDraft
 from domain.order import AddItem, ItemAdded, OrderCancelled
-from store.commands import StaleVersion, handle
-from store.event_store import EventStore
-from store.expiry import (
+from store.log.commands import StaleVersion, handle
+from store.log.event_store import EventStore
+from store.read.subscriptions import SubscriptionRunner
+from store.workflows.expiry import (
     DEFAULT_DRAFT_EXPIRY,
     DraftExpiry,
     DraftExpiryTimers,
     draft_expiry_seconds,
     timer_id,
 )
-from store.outbox import CustomerNotifications
-from store.subscriptions import SubscriptionRunner
-from store.workflows import LeaderLoop
+from store.workflows.outbox import CustomerNotifications
+from store.workflows.runners import LeaderLoop
 from tests.web.pages import Page
 from tests.workflows.conftest import Client, cancel, draft, eventually, outbox_rows, place, running
 

@@ -13,11 +13,11 @@ from datetime import timedelta
 
 import asyncpg
 
-from store.event_store import EventStore
+from store.log.event_store import EventStore
 from store.migrations import MIGRATIONS_DIR
-from store.outbox import CustomerNotifications, Relay
-from store.subscriptions import SubscriptionRunner
-from store.workflows import LeaderLoop
+from store.read.subscriptions import SubscriptionRunner
+from store.workflows.outbox import CustomerNotifications, Relay
+from store.workflows.runners import LeaderLoop
 from tests.servers import ROOT
 from tests.workflows.conftest import (
     Client,

@@ -19,11 +19,11 @@ from litestar.di import NamedDependency
 
 from domain.errors import DomainError, OrderNotFound
 from domain.order import Command
-from store.commands import StaleVersion, handle
-from store.event_store import EventStore
 from store.idempotency import IdempotencyKeys, StoredAnswer
-from store.pages import read_stream_page
-from store.read_model import ReadModel
+from store.log.commands import StaleVersion, handle
+from store.log.event_store import EventStore
+from store.log.pages import read_stream_page
+from store.read.read_model import ReadModel
 from web.api.bodies import fingerprint
 from web.api.explain import API_FIELDS
 from web.api.problems import TYPE_PREFIX, ApiProblem, Problem, http_problem, refused, stale

@@ -8,8 +8,8 @@ from litestar import get
 from litestar.datastructures import State
 from litestar.params import QueryParameter
 
-from store.pages import read_log_page
-from store.subscriptions import Checkpoint
+from store.log.pages import read_log_page
+from store.read.subscriptions import Checkpoint
 from web.api.problems import responses
 from web.api.schemas import LogPage
 from web.api.views import event_view

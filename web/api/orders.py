@@ -15,9 +15,9 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParam
 
 from domain.money import parse_amount
 from domain.order import AddItem, CancelOrder, CreateOrder, PlaceOrder, RemoveItem, state_at
-from store.event_store import EventStore
-from store.pages import read_stream_page
-from store.read_model import ReadModel
+from store.log.event_store import EventStore
+from store.log.pages import read_stream_page
+from store.read.read_model import ReadModel
 from web.api import explain
 from web.api.bodies import strict_body
 from web.api.commands import Write, Writes, etag

@@ -7,8 +7,8 @@ from typing import Any
 import msgspec
 
 from domain.order import Order
-from store import read_model
-from store.event_store import RecordedEvent
+from store.log.event_store import RecordedEvent
+from store.read import read_model
 from web.api.schemas import EventMetadata, EventView, LineView, Money, OrderSummary, OrderView
 
 

@@ -18,9 +18,9 @@ import msgspec
 
 from domain.order import Event, fold
 from domain.serialization import decode_event
-from store.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
-from store.projections import PROJECTIONS, OrderFolds
-from store.subscriptions import Checkpoint, Connection, read_batch
+from store.log.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
+from store.read.projections import PROJECTIONS, OrderFolds
+from store.read.subscriptions import Checkpoint, Connection, read_batch
 
 SUFFIX = "_rebuild"
 ORDER_READ_MODEL = "order_read_model"

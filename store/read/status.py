@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from store.projections import PROJECTIONS
+from store.read.projections import PROJECTIONS
 
 
 class ReadModelStatus(msgspec.Struct, frozen=True):

@@ -22,8 +22,8 @@ import asyncpg
 import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
-from store.event_store import EVENT_COLUMNS, EVENTS_CHANNEL, RecordedEvent, recorded_event
 from store.leader import Leader
+from store.log.event_store import EVENT_COLUMNS, EVENTS_CHANNEL, RecordedEvent, recorded_event
 
 log = logging.getLogger("orders.subscriptions")
 

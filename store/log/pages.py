@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from store.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
-from store.subscriptions import Checkpoint, read_batch
+from store.log.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
+from store.read.subscriptions import Checkpoint, read_batch
 
 _STREAM_PAGE = f"""
 SELECT {EVENT_COLUMNS} FROM events
@@ -30,6 +30,6 @@ async def read_stream_page(
 async def read_log_page(
     pool: asyncpg.Pool, after: Checkpoint, limit: int
 ) -> list[tuple[RecordedEvent, Checkpoint]]:
-    """The whole log after `after`, in commit-safe order (see store.subscriptions)."""
+    """The whole log after `after`, in commit-safe order (see store.read.subscriptions)."""
     async with pool.acquire() as conn:
         return await read_batch(conn, after, limit)

@@ -23,8 +23,8 @@ from typing import Generic, Protocol, TypeVar
 import msgspec
 
 from domain.order import Event, Order, OrderCancelled, OrderPlaced, evolve, initial_state
-from store.event_store import RecordedEvent
-from store.subscriptions import Connection
+from store.log.event_store import RecordedEvent
+from store.read.subscriptions import Connection
 
 _state_encoder = msgspec.json.Encoder()
 _state_decoder = msgspec.json.Decoder(Order)

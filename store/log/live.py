@@ -15,8 +15,8 @@ from typing import Any
 import asyncpg
 
 from store.database import UNAVAILABLE
-from store.event_store import EVENT_COLUMNS, EVENTS_CHANNEL, RecordedEvent, recorded_event
-from store.subscriptions import Checkpoint, read_batch
+from store.log.event_store import EVENT_COLUMNS, EVENTS_CHANNEL, RecordedEvent, recorded_event
+from store.read.subscriptions import Checkpoint, read_batch
 
 log = logging.getLogger("orders.live")
 

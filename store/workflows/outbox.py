@@ -23,8 +23,8 @@ import msgspec
 
 from domain.money import format_amount
 from domain.order import Order, OrderCancelled, OrderPlaced, fold
-from store.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
-from store.subscriptions import Connection
+from store.log.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
+from store.read.subscriptions import Connection
 
 log = logging.getLogger("orders.notifications")
 

@@ -16,8 +16,8 @@ import msgspec
 
 from domain.errors import DomainError
 from domain.order import AddItem, Command, Event, ItemAdded, ItemRemoved, Order, RemoveItem, decide, fold
-from store.event_store import AppendResult, ConcurrencyError, EventStore, Metadata
-from store.snapshots import Snapshots
+from store.log.event_store import AppendResult, ConcurrencyError, EventStore, Metadata
+from store.log.snapshots import Snapshots
 
 # A writer that asked for no version check is retried this often on a race,
 # after a short random pause so that racing writers spread out.

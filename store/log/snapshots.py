@@ -15,7 +15,7 @@ import asyncpg
 import msgspec
 
 from domain.order import Order, evolve, initial_state
-from store.event_store import EVENT_COLUMNS, EventStore, RecordedEvent, recorded_event
+from store.log.event_store import EVENT_COLUMNS, EventStore, RecordedEvent, recorded_event
 
 SHAPE = hashlib.sha256(msgspec.json.encode(msgspec.json.schema(Order))).hexdigest()[:16]
 DEFAULT_EVERY = 100

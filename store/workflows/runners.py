@@ -1,11 +1,11 @@
 """Workflows: subscriptions whose effects are messages and commands, and the loops that act on them.
 
-Each workflow reacts to events as a catch-up subscription (store/subscriptions),
+Each workflow reacts to events as a catch-up subscription (store/read/subscriptions),
 so its effect is written in the same transaction as its checkpoint:
 
-- customer_notifications (store/outbox): OrderPlaced and OrderCancelled each
+- customer_notifications (store/workflows/outbox): OrderPlaced and OrderCancelled each
   put one message in the outbox;
-- draft_expiry_timers (store/expiry): each draft's latest event arms its
+- draft_expiry_timers (store/workflows/expiry): each draft's latest event arms its
   expiry timer.
 
 Two loops act on what they wrote, each on one app instance at a time: the
@@ -18,12 +18,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from store.event_store import EventStore
-from store.expiry import DraftExpiry, DraftExpiryTimers, check_interval, draft_expiry_seconds
 from store.idempotency import IdempotencyKeys
 from store.leader import Leader
-from store.outbox import OUTBOX_CHANNEL, CustomerNotifications, LogSender, Relay, Sender
-from store.subscriptions import Projection, SubscriptionRunner
+from store.log.event_store import EventStore
+from store.read.subscriptions import Projection, SubscriptionRunner
+from store.workflows.expiry import DraftExpiry, DraftExpiryTimers, check_interval, draft_expiry_seconds
+from store.workflows.outbox import OUTBOX_CHANNEL, CustomerNotifications, LogSender, Relay, Sender
 
 log = logging.getLogger("orders.workflows")
 

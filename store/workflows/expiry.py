@@ -2,7 +2,7 @@
 
 A subscription keeps one timer per draft order, re-armed by each of its
 events and dropped when it is placed or cancelled. A leader-elected loop
-(store/workflows) fires the timers that are due: it cancels the order with
+(store/workflows/runners) fires the timers that are due: it cancels the order with
 the reason "expired", as the actor "system", with the timer as causation,
 holding the cancel to the version the timer judged. An order changed after
 that version keeps its change: the cancel meets StaleVersion and does nothing.
@@ -23,9 +23,9 @@ from uuid import UUID, uuid5
 
 from domain.errors import DomainError
 from domain.order import CancelOrder, ItemAdded, ItemRemoved, OrderCancelled, OrderCreated, OrderPlaced
-from store.commands import StaleVersion, handle
-from store.event_store import EventStore, RecordedEvent
-from store.subscriptions import Connection
+from store.log.commands import StaleVersion, handle
+from store.log.event_store import EventStore, RecordedEvent
+from store.read.subscriptions import Connection
 
 log = logging.getLogger("orders.expiry")
 
