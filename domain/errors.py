@@ -1,5 +1,13 @@
 """Every broken business rule is its own error, with a sentence a person can act on.
 
+Each error says what kind of refusal it is, which is what a client can do about it:
+
+- `InvalidInput`: a value breaks a rule whatever the order's state (a blank name,
+  a quantity of 0); the request must change.
+- `StateConflict`: the request is fine but the order's current state refuses it
+  (it is no longer a draft, the line is not on it); look at the order again.
+- `NotFound`: there is no such order, or no such version of it.
+
 `field` names the form field the message belongs next to (None: the whole form).
 """
 
@@ -14,39 +22,55 @@ class DomainError(Exception):
         self.message = message
 
 
-class OrderAlreadyExists(DomainError):
+class InvalidInput(DomainError):
+    """A value that breaks a rule whatever state the order is in."""
+
+
+class StateConflict(DomainError):
+    """A request the order's current state refuses."""
+
+
+class NotFound(DomainError):
+    """No such order, or no such version of it."""
+
+
+# ------------------------------------------------------------- not found
+
+
+class OrderNotFound(NotFound):
     pass
 
 
-class OrderNotFound(DomainError):
-    pass
+class VersionNotFound(NotFound):
+    """The order exists but has no such version (or did not exist yet at that moment)."""
+
+    field = "version"
 
 
-class InvalidCustomerId(DomainError):
+# -------------------------------------------------------- invalid input
+
+
+class InvalidCustomerId(InvalidInput):
     field = "customer_id"
 
 
-class InvalidCurrency(DomainError):
+class InvalidCurrency(InvalidInput):
     field = "currency"
 
 
-class OrderNotDraft(DomainError):
-    pass
-
-
-class InvalidSku(DomainError):
+class InvalidSku(InvalidInput):
     field = "sku"
 
 
-class InvalidItemName(DomainError):
+class InvalidItemName(InvalidInput):
     field = "name"
 
 
-class InvalidItemNote(DomainError):
+class InvalidItemNote(InvalidInput):
     field = "note"
 
 
-class InvalidUnitPrice(DomainError):
+class InvalidUnitPrice(InvalidInput):
     """The text is not an amount such as 3.50."""
 
     field = "unit_price"
@@ -64,37 +88,52 @@ class UnitPriceTooPrecise(InvalidUnitPrice):
     pass
 
 
-class InvalidQuantity(DomainError):
+class InvalidQuantity(InvalidInput):
     field = "quantity"
 
 
-class LineQuantityTooLarge(InvalidQuantity):
+class InvalidCancelReason(InvalidInput):
+    field = "reason"
+
+
+# ------------------------------------------------------- state conflicts
+
+
+class OrderAlreadyExists(StateConflict):
     pass
 
 
-class PriceMismatch(DomainError):
+class OrderNotDraft(StateConflict):
+    pass
+
+
+class OrderAlreadyCancelled(StateConflict):
+    pass
+
+
+class EmptyOrder(StateConflict):
+    pass
+
+
+class TooManyLines(StateConflict):
+    pass
+
+
+class PriceMismatch(StateConflict):
     field = "unit_price"
 
 
-class TooManyLines(DomainError):
-    pass
-
-
-class ItemNotOnOrder(DomainError):
+class ItemNotOnOrder(StateConflict):
     field = "sku"
 
 
-class RemoveQuantityTooLarge(InvalidQuantity):
-    pass
+class LineQuantityTooLarge(StateConflict):
+    """The line already holds so many that this many more would pass 999."""
+
+    field = "quantity"
 
 
-class EmptyOrder(DomainError):
-    pass
+class RemoveQuantityTooLarge(StateConflict):
+    """The line holds fewer than the quantity to remove."""
 
-
-class OrderAlreadyCancelled(DomainError):
-    pass
-
-
-class InvalidCancelReason(DomainError):
-    field = "reason"
+    field = "quantity"
