@@ -137,3 +137,9 @@ class RemoveQuantityTooLarge(StateConflict):
     """The line holds fewer than the quantity to remove."""
 
     field = "quantity"
+
+
+class CurrencyMismatch(StateConflict):
+    """A price in another currency than the order's (the order's currency is fixed at its creation)."""
+
+    field = "currency"

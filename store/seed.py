@@ -10,9 +10,7 @@ from uuid import uuid4
 
 from domain.errors import DomainError
 from domain.order import AddItem, CancelOrder, Command, CreateOrder, PlaceOrder, RemoveItem
-from store.log.commands import handle
-from store.log.event_store import EventStore
-from store.log.snapshots import Snapshots
+from store.application import Envelope, Orders
 
 CATALOG = [
     ("TEA-GREEN", "Green tea, 100 g", 450),
@@ -55,19 +53,17 @@ def _plan(order_id: str, customer: str, edits: int) -> list[Command]:
     return commands
 
 
-async def seed(
-    store: EventStore, snapshots: Snapshots, orders: int, progress: Progress, *, concurrency: int = 8
-) -> int:
-    """Write `orders` orders (a few long-lived ones with hundreds of edits); return the commands run."""
-    customers = [f"customer-{n:03d}" for n in range(max(3, orders // 4))]
-    long_lived = max(1, orders // 100)
+async def seed(orders: Orders, count: int, progress: Progress, *, concurrency: int = 8) -> int:
+    """Write `count` orders (a few long-lived ones with hundreds of edits); return the commands run."""
+    customers = [f"customer-{n:03d}" for n in range(max(3, count // 4))]
+    long_lived = max(1, count // 100)
     plans = [
         _plan(
             str(uuid4()),
             random.choice(customers),
             random.randint(300, 500) if i < long_lived else random.randint(1, 8),
         )
-        for i in range(orders)
+        for i in range(count)
     ]
     total = sum(len(plan) for plan in plans)
     done = 0
@@ -79,7 +75,7 @@ async def seed(
             for command in queue.pop():
                 # A remove of a line already gone, a line past 999: skipped, as a person would.
                 with contextlib.suppress(DomainError):
-                    await handle(store, command, command_id=uuid4(), actor="seed", snapshots=snapshots)
+                    await orders.execute(command, Envelope(uuid4(), actor="seed"))
                 done += 1
                 if done % 200 == 0:
                     await progress(done, total)

@@ -22,13 +22,15 @@ from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.template.config import TemplateConfig
 
+from domain.errors import DomainError
+from store.application import Orders
 from store.database import UNAVAILABLE, DatabaseUnavailable, connect_pool
 from store.log.event_store import EventStore, Notifier
 from store.log.live import LiveFeed
 from store.log.snapshots import Snapshots, every_from_environment
 from store.migrations import migrate
 from store.read.projections import PROJECTIONS
-from store.read.read_model import ReadModel, Reports
+from store.read.read_model import ReadModel
 from store.read.subscriptions import SubscriptionRunner
 from store.workflows.outbox import Sender
 from store.workflows.runners import workflow_runners
@@ -45,6 +47,7 @@ from web.notifications import NotificationController, register_workflow_globals
 from web.orders import OrderController
 from web.presentation import register_filters
 from web.ratelimit import RateLimit, WriteLimiter, parse_limit
+from web.refusals import status_of
 from web.sales import SalesController
 from web.security import security_headers
 
@@ -77,8 +80,8 @@ def create_app(
         notifier = Notifier(pool)
         app.state.store = EventStore(pool, notifier=notifier)
         app.state.read_model = ReadModel(pool)
-        app.state.reports = Reports(pool)
         app.state.snapshots = Snapshots(pool, app.state.store, every=every_from_environment())
+        app.state.orders = Orders(pool, snapshot_every=every_from_environment(), notifier=notifier)
         app.state.feed = LiveFeed(database_url, pool)
         app.state.runners = (
             [SubscriptionRunner(database_url, pool, projection) for projection in PROJECTIONS.values()]
@@ -88,7 +91,7 @@ def create_app(
         # The workflows (notifications and their relay, draft expiry): see store/workflows.
         app.state.workflows = (
             workflow_runners(
-                database_url, app.state.store, sender=notification_sender, draft_expiry=draft_expiry
+                database_url, app.state.orders, sender=notification_sender, draft_expiry=draft_expiry
             )
             if subscriptions
             else []
@@ -130,9 +133,9 @@ def create_app(
         dependencies={
             "store": Provide(_store, sync_to_thread=False),
             "read_model": Provide(_read_model, sync_to_thread=False),
-            "reports": Provide(_reports, sync_to_thread=False),
             "feed": Provide(_feed, sync_to_thread=False),
             "snapshots": Provide(_snapshots, sync_to_thread=False),
+            "orders": Provide(_orders, sync_to_thread=False),
         },
         template_config=TemplateConfig(
             directory=ROOT / "templates",
@@ -158,6 +161,7 @@ def create_app(
         ),
         exception_handlers={
             HTTPException: http_error,
+            DomainError: refused,
             DatabaseUnavailable: database_unavailable,
             **{error: database_unavailable for error in UNAVAILABLE},
             Exception: server_error,
@@ -191,14 +195,14 @@ def _read_model(state: State) -> ReadModel:
     return read_model
 
 
-def _reports(state: State) -> Reports:
-    reports: Reports = state.reports
-    return reports
-
-
 def _snapshots(state: State) -> Snapshots:
     snapshots: Snapshots = state.snapshots
     return snapshots
+
+
+def _orders(state: State) -> Orders:
+    orders: Orders = state.orders
+    return orders
 
 
 def _feed(state: State) -> LiveFeed:
@@ -217,6 +221,7 @@ PAGE_TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    409: "Conflict",
     413: "Too large",
     429: "Too many requests",
 }
@@ -232,6 +237,14 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
         )
     title = PAGE_TITLES.get(exc.status_code, "Error")
     return _error(request, exc.status_code, title, detail, exc.headers)
+
+
+def refused(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    """A refusal no handler answered itself (most often: no such order or version)."""
+    if _for_api(request):
+        return api_problems.respond(request, api_problems.refused(exc))
+    status = status_of(exc)
+    return _error(request, status, PAGE_TITLES.get(status, "Refused"), exc.message)
 
 
 def database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -9,6 +9,7 @@ import sys
 import time
 from contextlib import ExitStack
 
+from store.application import Orders
 from store.database import (
     UNAVAILABLE,
     DatabaseUnavailable,
@@ -17,10 +18,9 @@ from store.database import (
     embedded_postgres,
     shared_secret,
 )
-from store.log.event_store import EventStore
 from store.log.export import FORMATS, export
 from store.log.integrity import report_lines, verify
-from store.log.snapshots import Snapshots, every_from_environment
+from store.log.snapshots import every_from_environment
 from store.migrations import migrate
 from store.read.replay import READ_MODELS, RebuildInProgress, rebuild
 from store.seed import seed
@@ -133,9 +133,8 @@ async def _replay(url: str, names: list[str]) -> int:
 async def _seed(url: str, orders: int) -> int:
     pool = await connect_pool(url, min_size=2, max_size=10)
     try:
-        store = EventStore(pool)
         bar = ProgressBar("seeding", unit="commands")
-        done = await seed(store, Snapshots(pool, store, every=every_from_environment()), orders, bar.update)
+        done = await seed(Orders(pool, snapshot_every=every_from_environment()), orders, bar.update)
         bar.finish(done)
     finally:
         await pool.close()

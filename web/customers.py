@@ -9,8 +9,8 @@ from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
-from store.read.read_model import ReadModel, Reports
-from web.orders import PAGE_SIZE, STATUSES
+from store.application import Orders
+from web.orders import list_context
 
 
 class CustomerController(Controller):
@@ -20,26 +20,17 @@ class CustomerController(Controller):
     async def customer(
         self,
         request: HTMXRequest,
-        read_model: NamedDependency[ReadModel],
-        reports: NamedDependency[Reports],
+        orders: NamedDependency[Orders],
         customer_id: FromPath[str],
         after: FromQuery[str | None] = None,
     ) -> Template:
         if not 1 <= len(customer_id) <= 64 or not customer_id.isprintable():
             raise ClientException("A customer id is 1 to 64 printable characters.")
-        page = await read_model.list_orders(customer_id, None, after or None, PAGE_SIZE, exact=True)
-        summary = await reports.customer_summary(customer_id)
-        if summary is None and not page.orders:
+        context = await list_context(orders, customer_id, None, after or None, exact=True)
+        context["summary"] = await orders.customer_summary(customer_id)
+        if context["summary"] is None and not context["page"].orders:
             raise NotFoundException(f"There are no orders for customer {customer_id}.")
-        context = {
-            "customer_id": customer_id,
-            "summary": summary,
-            "page": page,
-            "customer": customer_id,
-            "status": None,
-            "statuses": STATUSES,
-            "exact": True,
-        }
+        context["customer_id"] = customer_id
         if request.htmx and request.htmx.target == "orders-table":
             return Template("_orders_table.html", context=context)
         return Template("customer.html", context=context)

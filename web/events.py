@@ -13,7 +13,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
 from domain.order import EVENT_TYPES
-from store.log.event_store import EventStore
+from store.application import Orders
 from store.log.live import LiveFeed
 from web import forms
 from web.forms import FormError
@@ -32,7 +32,7 @@ class EventLogController(Controller):
     async def event_log(
         self,
         request: HTMXRequest,
-        store: NamedDependency[EventStore],
+        orders: NamedDependency[Orders],
         feed: NamedDependency[LiveFeed],
         type: FromQuery[str | None] = None,
         order: FromQuery[str | None] = None,
@@ -51,7 +51,7 @@ class EventLogController(Controller):
         # The page shows only what is below the horizon, so the live stream that
         # starts there neither repeats nor misses an event.
         horizon = await feed.horizon()
-        events = await store.read_log(
+        events = await orders.read_log(
             before=before,
             limit=PAGE_SIZE + 1,
             type_name=type_name,

@@ -5,54 +5,44 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, get
-from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Stream, Template
 
 from domain.diff import diff
-from store.log.event_store import EventStore
-from store.log.export import export
-from store.log.snapshots import Snapshots
+from domain.errors import NotFound, VersionNotFound
+from store.application import Orders
 from web import forms
 from web.forms import FormError
 from web.order_view import PLAY_SPEEDS, order_context, parse_order_id
-from web.orders import Problem
+from web.orders import FormProblem
+from web.refusals import MALFORMED, status_of
 
 MEDIA_TYPES = {"ndjson": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 
 
-async def _version_asked(store: EventStore, stream: str, version: str | None, at: str | None) -> int:
+async def _version_asked(orders: Orders, order_id: str, version: str | None, at: str | None) -> int:
     """The version a history request asks for, by number or by moment."""
     if version is not None:
         return forms.parse_version(version)
     if at is None:
         raise FormError("Say which version to show: ?version=N or ?at=an ISO 8601 moment.")
-    moment = forms.parse_moment(at)
-    shown = await store.version_at(stream, moment)
-    if shown == 0 and await store.stream_version(stream):
-        raise NotFoundException(
-            f"Order {stream} did not exist yet at {moment.isoformat()}: pick a later moment."
-        )
-    return shown
+    return await orders.version_at(order_id, forms.parse_moment(at))
 
 
 async def _moment_problem(
-    request: HTMXRequest,
-    store: EventStore,
-    snapshots: Snapshots,
-    stream: str,
-    at: str,
-    message: str,
-    status: int,
+    request: HTMXRequest, orders: Orders, order_id: str, at: str, error: FormError | NotFound
 ) -> Template:
     """A moment that cannot be shown: say so beside the moment field, on the latest version."""
+    status = MALFORMED if isinstance(error, FormError) else status_of(error)
     if request.htmx and request.htmx.target != "order-main":
-        raise (ClientException if status == 400 else NotFoundException)(message)
-    problem = Problem("moment", message, "at", status)
-    context = await order_context(store, snapshots, stream, problem=problem, values={"at": at})
+        if isinstance(error, FormError):
+            raise ClientException(error.message)
+        raise error
+    problem = FormProblem("moment", error.message, "at", status)
+    context = await order_context(orders, order_id, problem=problem, values={"at": at})
     template = "_order_main.html" if request.htmx else "order.html"
     return Template(template, context=context, status_code=status)
 
@@ -64,8 +54,7 @@ class HistoryController(Controller):
     async def history(
         self,
         request: HTMXRequest,
-        store: NamedDependency[EventStore],
-        snapshots: NamedDependency[Snapshots],
+        orders: NamedDependency[Orders],
         order_id: FromPath[str],
         version: FromQuery[str | None] = None,
         at: FromQuery[str | None] = None,
@@ -74,14 +63,18 @@ class HistoryController(Controller):
         stream = parse_order_id(order_id)
         speed = play if play in PLAY_SPEEDS else None
         try:
-            shown = await _version_asked(store, stream, version, at)
+            shown = await _version_asked(orders, stream, version, at)
         except FormError as error:
-            if at is None or not await store.stream_version(stream):
+            if at is None:
                 raise ClientException(error.message) from None
-            return await _moment_problem(request, store, snapshots, stream, at, error.message, 400)
-        except NotFoundException as error:
-            return await _moment_problem(request, store, snapshots, stream, at or "", str(error.detail), 404)
-        context = await order_context(store, snapshots, stream, shown, play=speed)
+            try:
+                await orders.latest_version(stream)
+            except NotFound:
+                raise ClientException(error.message) from None
+            return await _moment_problem(request, orders, stream, at, error)
+        except VersionNotFound as error:
+            return await _moment_problem(request, orders, stream, at or "", error)
+        context = await order_context(orders, stream, shown, play=speed)
         if request.htmx and request.htmx.target == "order-main":
             return Template("_order_main.html", context=context)
         if request.htmx:
@@ -92,53 +85,47 @@ class HistoryController(Controller):
     async def show_timeline(
         self,
         request: HTMXRequest,
-        store: NamedDependency[EventStore],
-        snapshots: NamedDependency[Snapshots],
+        orders: NamedDependency[Orders],
         order_id: FromPath[str],
         version: FromQuery[int | None] = None,
     ) -> Template:
         stream = parse_order_id(order_id)
-        context = await order_context(store, snapshots, stream, version if version and version > 0 else None)
+        context = await order_context(orders, stream, version if version and version > 0 else None)
         return Template("_timeline.html" if request.htmx else "timeline.html", context=context)
 
     @get("/{order_id:str}/events/{version:int}")
     async def event_detail(
         self,
         request: HTMXRequest,
-        store: NamedDependency[EventStore],
-        snapshots: NamedDependency[Snapshots],
+        orders: NamedDependency[Orders],
         order_id: FromPath[str],
         version: FromPath[int],
     ) -> Template:
         """One event: its metadata, its data as stored and the change it made."""
         if version < 1:
             raise ClientException(f"There is no version {version}: versions start at 1.")
-        context = await order_context(store, snapshots, parse_order_id(order_id), version)
+        context = await order_context(orders, parse_order_id(order_id), version)
         return Template("_event_detail.html" if request.htmx else "event.html", context=context)
 
     @get("/{order_id:str}/diff")
     async def compare(
         self,
         request: HTMXRequest,
-        store: NamedDependency[EventStore],
-        snapshots: NamedDependency[Snapshots],
+        orders: NamedDependency[Orders],
         order_id: FromPath[str],
         from_version: FromQuery[str] = "1",
         to_version: FromQuery[str | None] = None,
     ) -> Template:
         stream = parse_order_id(order_id)
-        latest = await store.stream_version(stream)
-        if latest == 0:
-            raise NotFoundException(f"There is no order {stream}.")
+        latest = await orders.latest_version(stream)
         try:
             start = forms.parse_version(from_version)
             end = forms.parse_version(to_version) if to_version else latest
         except FormError as error:
             raise ClientException(error.message) from None
-        if max(start, end) > latest:
-            raise NotFoundException(f"Order {stream} has {latest} versions.")
-        before, _ = await snapshots.load(stream, min(start, end))
-        after, _ = await snapshots.load(stream, max(start, end))
+        await orders.latest_version(stream, has=max(start, end))
+        before = await orders.state(stream, min(start, end))
+        after = await orders.state(stream, max(start, end))
         context: dict[str, Any] = {
             "change": diff(before, after),
             "order": after,
@@ -149,22 +136,22 @@ class HistoryController(Controller):
 
     @get("/{order_id:str}/export")
     async def export_order(
-        self, state: State, order_id: FromPath[str], format: FromQuery[str] = "ndjson"
+        self, orders: NamedDependency[Orders], order_id: FromPath[str], format: FromQuery[str] = "ndjson"
     ) -> Stream:
         stream = parse_order_id(order_id)
-        return _export(state, format, stream, f"order-{stream}")
+        return _export(orders, format, stream, f"order-{stream}")
 
 
-def _export(state: State, fmt: str, stream: str | None, name: str) -> Stream:
+def _export(orders: Orders, fmt: str, stream: str | None, name: str) -> Stream:
     if fmt not in MEDIA_TYPES:
         raise ClientException(f"Exports come as format={' or format='.join(MEDIA_TYPES)}.")
     return Stream(
-        export(state.pool, fmt, stream),
+        orders.export(fmt, stream),
         media_type=MEDIA_TYPES[fmt],
         headers={"content-disposition": f'attachment; filename="{name}.{fmt}"'},
     )
 
 
 @get("/events/export", include_in_schema=False)
-async def export_log(state: State, format: FromQuery[str] = "ndjson") -> Stream:
-    return _export(state, format, None, "events")
+async def export_log(orders: NamedDependency[Orders], format: FromQuery[str] = "ndjson") -> Stream:
+    return _export(orders, format, None, "events")

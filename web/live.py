@@ -16,10 +16,10 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
-from domain.order import EVENT_TYPES, fold
-from store.log.event_store import EventStore, RecordedEvent
+from domain.order import EVENT_TYPES, evolve
+from store.application import Orders
+from store.log.event_store import RecordedEvent
 from store.log.live import LiveFeed
-from store.read.read_model import ReadModel
 from store.read.subscriptions import Checkpoint
 from web import forms
 from web.forms import FormError
@@ -47,7 +47,7 @@ class LiveController(Controller):
         self,
         request: Request[Any, Any, Any],
         feed: NamedDependency[LiveFeed],
-        store: NamedDependency[EventStore],
+        orders: NamedDependency[Orders],
         order_id: FromPath[str],
         version: FromQuery[int | None] = None,
     ) -> ServerSentEvent:
@@ -55,20 +55,20 @@ class LiveController(Controller):
         resume = _last_event_id(request)
         start = await feed.version_of(stream, resume) if resume is not None else None
         if start is None:
-            start = version if version is not None else len(await store.read_stream(stream))
+            start = version if version is not None else await orders.latest_version(stream)
         templates = request.app.template_engine
         assert templates is not None
 
         async def messages() -> AsyncIterator[ServerSentEventMessage]:
             yield ServerSentEventMessage(comment="connected", data=None)
             seen = start
-            state = fold(e.event for e in await store.read_stream(stream, seen))
+            state = await orders.state(stream, seen)
             quiet = 0.0
             while True:
                 ticket = feed.ticket()
                 for recorded in await feed.stream_after(stream, seen):
                     sentence = describe(recorded.event, state)
-                    state = fold([recorded.event], state)
+                    state = evolve(state, recorded.event)
                     seen = recorded.version
                     quiet = 0.0
                     html = templates.get_template("_live_notice.html").render(
@@ -88,7 +88,7 @@ class LiveController(Controller):
         self,
         request: Request[Any, Any, Any],
         feed: NamedDependency[LiveFeed],
-        read_model: NamedDependency[ReadModel],
+        orders: NamedDependency[Orders],
         horizon: FromQuery[int | None] = None,
         type: FromQuery[str | None] = None,
         order: FromQuery[str | None] = None,
@@ -100,7 +100,7 @@ class LiveController(Controller):
         checkpoint = await feed.checkpoint_of(resume) if resume is not None else None
         if checkpoint is None:
             checkpoint = Checkpoint(horizon - 1, 2**63 - 1) if horizon else await feed.horizon()
-        customers_orders = await read_model.order_ids_of(customer) if customer else None
+        customers_orders = await orders.order_ids_of(customer) if customer else None
         templates = request.app.template_engine
         assert templates is not None
 

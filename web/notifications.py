@@ -13,9 +13,9 @@ from litestar.params import FromQuery, QueryParameter
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
-from store.log.event_store import EventStore
+from store.application import Orders
 from store.workflows.expiry import is_expiry
-from store.workflows.outbox import NOTIFIED_EVENTS, STATES, Outbox
+from store.workflows.outbox import NOTIFIED_EVENTS, STATES
 from web import forms
 from web.forms import FormError
 from web.presentation import TimelineEntry
@@ -82,7 +82,7 @@ class NotificationController(Controller):
     async def notifications(
         self,
         request: HTMXRequest,
-        store: NamedDependency[EventStore],
+        orders: NamedDependency[Orders],
         delivery: Annotated[str | None, QueryParameter(name="state")] = None,
         order: FromQuery[str | None] = None,
         cause: FromQuery[str | None] = None,
@@ -96,8 +96,7 @@ class NotificationController(Controller):
         except FormError as error:
             raise ClientException(error.message) from None
         cause_id = _cause(cause)
-        outbox = Outbox(store.pool)
-        page = await outbox.page(
+        page, awaited = await orders.notifications(
             state=state,
             order_id=order_id,
             cause=cause_id,
@@ -105,7 +104,6 @@ class NotificationController(Controller):
             before=before,
             limit=PAGE_SIZE,
         )
-        awaited = await outbox.awaited(order_id) if order_id else 0
         filters = {
             "state": state or "",
             "order": order_id or "",

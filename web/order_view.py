@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException
 
 from domain.order import initial_state
-from store.log.event_store import EventStore
-from store.log.snapshots import Snapshots
+from store.application import Orders
 from web import forms
 from web.forms import FormError
 from web.presentation import timeline
@@ -27,21 +26,18 @@ def parse_order_id(raw: str) -> str:
 
 
 async def order_context(
-    store: EventStore, snapshots: Snapshots, order_id: str, version: int | None = None, **extra: Any
+    orders: Orders, order_id: str, version: int | None = None, **extra: Any
 ) -> dict[str, Any]:
-    latest = await store.stream_version(order_id)
-    if latest == 0:
-        raise NotFoundException(f"There is no order {order_id}.")
-    if version is not None and version > latest:
-        raise NotFoundException(f"Order {order_id} has {latest} versions; there is no version {version}.")
+    """The page's context; OrderNotFound or VersionNotFound when there is nothing to show."""
+    latest = await orders.latest_version(order_id, has=version)
     shown = latest if version is None else version
     first, last = 1, latest
     if latest > FULL_TIMELINE:
         first, last = max(1, shown - WINDOW), min(latest, shown + WINDOW)
     before = initial_state
     if first > 1:
-        before, _ = await snapshots.load(order_id, first - 1)
-    entries = timeline(await store.read_stream(order_id, last, after_version=first - 1), before)
+        before = await orders.state(order_id, first - 1)
+    entries = timeline(await orders.events(order_id, last, after=first - 1), before)
     shown_entry = entries[shown - first]
     return {
         "order": shown_entry.state_after,

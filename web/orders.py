@@ -10,81 +10,68 @@ from uuid import uuid4
 import msgspec
 from litestar import Controller, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
-from domain.errors import DomainError, OrderNotFound
+from domain.errors import DomainError, NotFound
 from domain.order import Command, Order, PlaceOrder
-from store.log.commands import StaleVersion, handle
-from store.log.event_store import EventStore
-from store.log.snapshots import Snapshots
-from store.read.read_model import ReadModel, Reports
+from store.application import Envelope, Orders, StaleVersion
 from web import forms
 from web.forms import Form, FormError
 from web.order_view import order_context, parse_order_id
+from web.refusals import MALFORMED, status_of
 
 STATUSES = ("draft", "placed", "cancelled")
 PAGE_SIZE = 25
 
 
-class Problem(msgspec.Struct, frozen=True):
+class FormProblem(msgspec.Struct, frozen=True):
     """A refused command, shown next to the form that sent it."""
 
     form: str
     message: str
     field: str | None = None
     status: int = 422
+    stale: bool = False  # decided on an older version: the page lists what changed since
 
 
 class PostedForm:
     """A form posted to an order's page (the `posted` dependency of the routes that change an order)."""
 
     def __init__(
-        self,
-        request: HTMXRequest,
-        store: NamedDependency[EventStore],
-        snapshots: NamedDependency[Snapshots],
-        order_id: FromPath[str],
+        self, request: HTMXRequest, orders: NamedDependency[Orders], order_id: FromPath[str]
     ) -> None:
-        self.request, self.store, self.snapshots = request, store, snapshots
+        self.request, self.orders = request, orders
         self.order_id = parse_order_id(order_id)
 
     async def handle(self, form_name: str, build: Callable[[Form, str], Command]) -> Response[Any]:
         """Parse the form into a command, handle it, and answer with the order as it now is."""
         form: Form = dict(await self.request.form())
-        problem: Problem | None = None
+        problem: FormProblem | None = None
         try:
             command_id, expected_version = forms.envelope(form)
             command = build(form, self.order_id)
-            await handle(
-                self.store,
-                command,
-                command_id=command_id,
-                expected_version=expected_version,
-                requested_at=_now(),
-                snapshots=self.snapshots,
-                # A form decided on an older version still goes through when nothing
-                # since then touches what it changes (another SKU, say); else 409.
-                merge=True,
-            )
-        except OrderNotFound as error:
-            raise NotFoundException(error.message) from None
+            # A form decided on an older version still goes through when nothing
+            # since then touches what it changes (another SKU, say); else 409.
+            envelope = Envelope(command_id, expected_version, merge=True, requested_at=_now())
+            await self.orders.execute(command, envelope)
+        except NotFound:
+            raise
         except StaleVersion as error:
-            problem = Problem(form_name, _stale_message(error), status=409)
+            problem = FormProblem(form_name, _stale_message(error), status=status_of(error), stale=True)
         except DomainError as error:
-            problem = Problem(form_name, error.message, error.field, 422)
+            problem = FormProblem(form_name, error.message, error.field, status_of(error))
         except FormError as error:
-            problem = Problem(form_name, error.message, error.field, 400)
+            problem = FormProblem(form_name, error.message, error.field, MALFORMED)
         if problem is None and not self.request.htmx:
             return Redirect(f"/orders/{self.order_id}", status_code=303)
         values = form if problem else {}
-        context = await order_context(self.store, self.snapshots, self.order_id, values=values)
+        context = await order_context(self.orders, self.order_id, values=values)
         if problem is not None:
             if problem.form not in _visible_forms(context["order"]):
                 problem = msgspec.structs.replace(problem, form="general")
-            if problem.status == 409:
+            if problem.stale:
                 seen = problem_version(form)
                 context["changes"] = [e for e in context["entries"] if e.recorded.version > seen]
         context["problem"] = problem
@@ -103,54 +90,31 @@ class OrderController(Controller):
     async def list_orders(
         self,
         request: HTMXRequest,
-        read_model: NamedDependency[ReadModel],
-        reports: NamedDependency[Reports],
+        orders: NamedDependency[Orders],
         customer: FromQuery[str | None] = None,
         status: FromQuery[str | None] = None,
         after: FromQuery[str | None] = None,
     ) -> Template:
         customer = (customer or "").strip()[:64]
         status = status if status in STATUSES else None
-        after = parse_order_id(after) if after else None
-        page = await read_model.list_orders(customer or None, status, after, PAGE_SIZE)
-        summary = await reports.customer_summary(customer) if customer else None
-        context = {
-            "page": page,
-            "customer": customer,
-            "status": status,
-            "statuses": STATUSES,
-            "summary": summary,
-        }
+        context = await list_context(orders, customer, status, parse_order_id(after) if after else None)
+        context["summary"] = await orders.customer_summary(customer) if customer else None
         if request.htmx and request.htmx.target == "orders-table":
             return Template("_orders_table.html", context=context)
         return Template("orders.html", context={**context, "problem": None, "values": {}})
 
     @post("/")
-    async def create_order(
-        self,
-        request: HTMXRequest,
-        store: NamedDependency[EventStore],
-        snapshots: NamedDependency[Snapshots],
-        read_model: NamedDependency[ReadModel],
-    ) -> Any:
+    async def create_order(self, request: HTMXRequest, orders: NamedDependency[Orders]) -> Any:
         form: Form = dict(await request.form())
         try:
             command_id, _ = forms.envelope(form)
             command = forms.create_order(form, str(uuid4()))
-            result = await handle(
-                store, command, command_id=command_id, requested_at=_now(), snapshots=snapshots
-            )
+            result = await orders.execute(command, Envelope(command_id, requested_at=_now()))
         except (DomainError, FormError) as error:
-            status = 400 if isinstance(error, FormError) else 422
-            page = await read_model.list_orders(limit=PAGE_SIZE)
-            context = {
-                "page": page,
-                "customer": "",
-                "status": None,
-                "statuses": STATUSES,
-                "problem": Problem("create", error.message, error.field, status),
-                "values": form,
-            }
+            status = MALFORMED if isinstance(error, FormError) else status_of(error)
+            context = await list_context(orders)
+            context["problem"] = FormProblem("create", error.message, error.field, status)
+            context["values"] = form
             return Template("orders.html", context=context, status_code=status)
         return Redirect(f"/orders/{result.order.order_id}", status_code=303)
 
@@ -158,28 +122,26 @@ class OrderController(Controller):
     async def show_order(
         self,
         request: HTMXRequest,
-        store: NamedDependency[EventStore],
-        snapshots: NamedDependency[Snapshots],
+        orders: NamedDependency[Orders],
         order_id: FromPath[str],
     ) -> Template:
-        context = await order_context(store, snapshots, parse_order_id(order_id))
+        context = await order_context(orders, parse_order_id(order_id))
         return Template("_order_main.html" if request.htmx else "order.html", context=context)
 
     @get("/{order_id:str}/live-update", include_in_schema=False)
     async def live_update(
         self,
-        store: NamedDependency[EventStore],
-        snapshots: NamedDependency[Snapshots],
+        orders: NamedDependency[Orders],
         order_id: FromPath[str],
         newer_than: FromQuery[int] = 0,
         status: FromQuery[str] = "",
     ) -> Response[Any]:
         """Out-of-band pieces of the order page after someone else's change; forms keep their input."""
         stream = parse_order_id(order_id)
-        if await store.stream_version(stream) <= newer_than:
+        if await orders.latest_version(stream) <= newer_than:
             # An event this page already shows (often its own command's): nothing to swap.
             return Response(None, status_code=204)
-        context = await order_context(store, snapshots, stream)
+        context = await order_context(orders, stream)
         context["status_changed"] = context["order"].status != status
         return Template("_live_update.html", context=context)
 
@@ -198,6 +160,19 @@ class OrderController(Controller):
     @post("/{order_id:str}/cancel")
     async def cancel(self, posted: NamedDependency[PostedForm]) -> Response[Any]:
         return await posted.handle("cancel", forms.cancel_order)
+
+
+async def list_context(
+    orders: Orders,
+    customer: str = "",
+    status: str | None = None,
+    after: str | None = None,
+    *,
+    exact: bool = False,
+) -> dict[str, Any]:
+    """What a list of orders shows: a page of the read model and the filters that chose it."""
+    page = await orders.list_orders(customer or None, status, after, PAGE_SIZE, exact=exact)
+    return {"page": page, "customer": customer, "status": status, "statuses": STATUSES, "exact": exact}
 
 
 def _now() -> datetime:

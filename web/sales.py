@@ -11,7 +11,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Template
 
-from store.read.read_model import DaySales, Reports
+from store.application import Orders
+from store.read.read_model import DaySales
 
 WIDTH, HEIGHT, MARGIN = 720, 240, 40
 
@@ -63,9 +64,9 @@ class SalesController(Controller):
     path = "/sales"
 
     @get("/")
-    async def sales(self, reports: NamedDependency[Reports], days: FromQuery[int] = 30) -> Template:
+    async def sales(self, orders: NamedDependency[Orders], days: FromQuery[int] = 30) -> Template:
         days = min(max(days, 7), 366)
-        rows = await reports.sales_by_day(days)
+        rows = await orders.sales_by_day(days)
         first = datetime.now(UTC).date() - timedelta(days=days - 1)
         per_currency: dict[str, list[DaySales]] = defaultdict(list)
         for row in rows:

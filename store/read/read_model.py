@@ -21,7 +21,7 @@ class OrderSummary(msgspec.Struct, frozen=True):
     updated_at: datetime
 
 
-class OrderPage(msgspec.Struct, frozen=True):
+class OrderList(msgspec.Struct, frozen=True):
     orders: list[OrderSummary]
     next_after: str | None
 
@@ -67,16 +67,16 @@ class ReadModel:
         limit: int = 25,
         *,
         exact: bool = False,
-    ) -> OrderPage:
+    ) -> OrderList:
         """Orders newest first; `customer` is a prefix unless `exact`."""
         if customer and "\x00" in customer:  # PostgreSQL text cannot hold NUL; no id has one
-            return OrderPage([], None)
+            return OrderList([], None)
         rows = await self.pool.fetch(
             _LIST_ORDERS, customer or None, status or None, after or None, limit + 1, exact
         )
         orders = [_summary(row) for row in rows[:limit]]
         next_after = orders[-1].order_id if len(rows) > limit else None
-        return OrderPage(orders, next_after)
+        return OrderList(orders, next_after)
 
     async def order_ids_of(self, customer_id: str) -> set[str]:
         rows = await self.pool.fetch(
@@ -115,8 +115,8 @@ ORDER BY day, currency
 """
 
 
-class Reports:
-    """Read models kept by subscriptions (they may lag the log by a moment)."""
+class Summaries:
+    """Customer summaries and sales by day, kept by subscriptions (they may lag the log by a moment)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool

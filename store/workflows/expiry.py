@@ -23,8 +23,8 @@ from uuid import UUID, uuid5
 
 from domain.errors import DomainError
 from domain.order import CancelOrder, ItemAdded, ItemRemoved, OrderCancelled, OrderCreated, OrderPlaced
-from store.log.commands import StaleVersion, handle
-from store.log.event_store import EventStore, RecordedEvent
+from store.application import Envelope, Orders, StaleVersion
+from store.log.event_store import RecordedEvent
 from store.read.subscriptions import Connection
 
 log = logging.getLogger("orders.expiry")
@@ -112,15 +112,15 @@ _PENDING = "SELECT count(*) FROM draft_expiry_timers"
 class DraftExpiry:
     """Fires due timers: cancels each order it judged, unless it changed since."""
 
-    def __init__(self, store: EventStore, expiry: float, *, batch_size: int = 100) -> None:
-        self.store = store
+    def __init__(self, orders: Orders, expiry: float, *, batch_size: int = 100) -> None:
+        self.orders = orders
         self.expiry = expiry
         self.batch_size = batch_size
         self.outcomes: Counter[str] = Counter()
 
     async def fire_due(self) -> bool:
         """Fire one batch of due timers; True when there may be more due now."""
-        due = await self.store.pool.fetch(_DUE, self.expiry, self.batch_size)
+        due = await self.orders.pool.fetch(_DUE, self.expiry, self.batch_size)
         for order_id, version, timer, correlation in due:
             self.outcomes[await self.fire(order_id, version, timer, correlation)] += 1
         return len(due) == self.batch_size
@@ -129,27 +129,26 @@ class DraftExpiry:
         """Cancel `order_id` as it stood at `version`; return "expired", "changed" or "refused"."""
         outcome = "expired"
         try:
-            await handle(
-                self.store,
-                CancelOrder(order_id, EXPIRED_REASON),
-                command_id=timer,
+            envelope = Envelope(
+                timer,
                 expected_version=version,
                 actor=SYSTEM_ACTOR,
                 correlation_id=_uuid(correlation),
                 causation_id=str(timer),
                 requested_at=datetime.now(UTC),
             )
+            await self.orders.execute(CancelOrder(order_id, EXPIRED_REASON), envelope)
         except StaleVersion:
             outcome = "changed"  # touched after the timer judged it: the change wins
         except DomainError as error:
             log.warning("draft expiry of %s at version %s refused: %s", order_id, version, error)
             outcome = "refused"
-        await self.store.pool.execute(_FORGET, order_id, version)
+        await self.orders.pool.execute(_FORGET, order_id, version)
         return outcome
 
     async def armed(self) -> int:
         """How many drafts have a timer running."""
-        count: int = await self.store.pool.fetchval(_PENDING)
+        count: int = await self.orders.pool.fetchval(_PENDING)
         return count
 
 

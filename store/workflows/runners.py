@@ -18,9 +18,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from store.application import Orders
 from store.idempotency import IdempotencyKeys
 from store.leader import Leader
-from store.log.event_store import EventStore
 from store.read.subscriptions import Projection, SubscriptionRunner
 from store.workflows.expiry import DraftExpiry, DraftExpiryTimers, check_interval, draft_expiry_seconds
 from store.workflows.outbox import OUTBOX_CHANNEL, CustomerNotifications, LogSender, Relay, Sender
@@ -74,7 +74,7 @@ class LeaderLoop(Leader):
 
 def workflow_runners(
     url: str,
-    store: EventStore,
+    orders: Orders,
     *,
     sender: Sender | None = None,
     draft_expiry: float | None = None,
@@ -82,10 +82,10 @@ def workflow_runners(
     lock_retry: float = 1.0,
 ) -> list[Runnable]:
     """Everything that runs the workflows on this instance (each a leader candidate)."""
-    relay = Relay(store.pool, sender or LogSender())
-    expiry = DraftExpiry(store, draft_expiry or draft_expiry_seconds())
+    relay = Relay(orders.pool, sender or LogSender())
+    expiry = DraftExpiry(orders, draft_expiry or draft_expiry_seconds())
     runners: list[Runnable] = [
-        SubscriptionRunner(url, store.pool, w, poll_interval=poll_interval, lock_retry=lock_retry)
+        SubscriptionRunner(url, orders.pool, w, poll_interval=poll_interval, lock_retry=lock_retry)
         for w in WORKFLOWS.values()
     ]
     runners.append(
@@ -101,7 +101,7 @@ def workflow_runners(
     runners.append(
         # Housekeeping: the JSON API's Idempotency-Keys are kept a day.
         LeaderLoop(
-            url, "idempotency_keys", IdempotencyKeys(store.pool).purge, interval=600.0, lock_retry=lock_retry
+            url, "idempotency_keys", IdempotencyKeys(orders.pool).purge, interval=600.0, lock_retry=lock_retry
         )
     )
     runners.append(

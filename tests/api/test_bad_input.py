@@ -108,7 +108,7 @@ async def test_the_same_sku_at_another_price(api: Api, ledger: Ledger) -> None:
     async with ledger.unchanged(order_id):
         response = await api.add_item(order_id, "TEA-1", "Green tea", "4.00", 1)
     message = "TEA-1 is already on the order at 3.50 EUR; add it at that price or remove the line first."
-    problem = assert_problem(response, 422, message, "unit_price.amount")
+    problem = assert_problem(response, 409, message, "unit_price.amount")
     assert problem["type"] == "urn:orders:problem:price-mismatch"
 
 
@@ -116,13 +116,13 @@ async def test_removing_a_sku_not_on_the_order(api: Api, ledger: Ledger) -> None
     order_id = await api.draft_with_items(("TEA-1", "Green tea", "3.50", 2))
     async with ledger.unchanged(order_id):
         response = await api.client.delete(f"/api/orders/{order_id}/items/NOPE-1")
-    assert_problem(response, 422, "NOPE-1 is not on this order.", "sku")
+    assert_problem(response, 409, "NOPE-1 is not on this order.", "sku")
 
 
 @pytest.mark.parametrize(
     ("quantity", "status", "message"),
     [
-        ("5", 422, "The line for TEA-1 has 2; you cannot remove 5."),
+        ("5", 409, "The line for TEA-1 has 2; you cannot remove 5."),
         ("0", 400, QUANTITY),
         ("abc", 400, QUANTITY),
         ("-1", 400, QUANTITY),
@@ -144,7 +144,7 @@ async def test_placing_an_empty_order(api: Api, ledger: Ledger) -> None:
     order_id = await api.create_order()
     async with ledger.unchanged(order_id):
         response = await api.client.post(f"/api/orders/{order_id}/place")
-    problem = assert_problem(response, 422, "An order needs at least one item before it can be placed.")
+    problem = assert_problem(response, 409, "An order needs at least one item before it can be placed.")
     assert problem["type"] == "urn:orders:problem:empty-order"
 
 
@@ -161,9 +161,9 @@ async def test_no_change_to_a_placed_or_cancelled_order(api: Api, ledger: Ledger
         added = await api.add_item(order_id, "MUG-2", "Mug", "12.00", 1)
         removed = await api.client.delete(f"/api/orders/{order_id}/items/TEA-1")
         placed = await api.client.post(f"/api/orders/{order_id}/place")
-    assert_problem(added, 422, items)
-    assert_problem(removed, 422, items)
-    assert_problem(placed, 422, f"This order is {state}; only a draft order can be placed.")
+    assert_problem(added, 409, items)
+    assert_problem(removed, 409, items)
+    assert_problem(placed, 409, f"This order is {state}; only a draft order can be placed.")
 
 
 async def test_cancelling_twice(api: Api, ledger: Ledger) -> None:
@@ -172,7 +172,7 @@ async def test_cancelling_twice(api: Api, ledger: Ledger) -> None:
     assert first.status_code == 200
     async with ledger.unchanged(order_id):
         again = await api.client.post(f"/api/orders/{order_id}/cancel", json={"reason": "Again"})
-    assert_problem(again, 422, "This order is already cancelled.")
+    assert_problem(again, 409, "This order is already cancelled.")
 
 
 @pytest.mark.parametrize(

@@ -110,8 +110,8 @@ async def test_a_refusal_is_replayed_too(api: Api, ledger: Ledger) -> None:
     await api.add_item(order_id)
     async with ledger.unchanged(order_id):
         retry = await api.client.post(f"/api/orders/{order_id}/place", headers=headers)
-    assert_problem(first, 422, "An order needs at least one item before it can be placed.")
-    assert retry.status_code == 422
+    assert_problem(first, 409, "An order needs at least one item before it can be placed.")
+    assert retry.status_code == 409
     assert retry.json() == first.json()
     assert retry.headers["idempotent-replayed"] == "true"
 

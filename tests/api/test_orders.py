@@ -267,7 +267,7 @@ async def test_a_price_in_another_currency_than_the_orders(api: Api, ledger: Led
     body = {"sku": "TEA-1", "name": "Tea", "unit_price": price("3.50", "USD"), "quantity": 1}
     async with ledger.unchanged(order_id):
         response = await api.client.post(f"/api/orders/{order_id}/items", json=body)
-    assert response.status_code == 422
+    assert response.status_code == 409  # the order's currency, fixed when it was created, refuses it
     assert response.json()["errors"] == [
         {"field": "unit_price.currency", "message": "This order is in EUR; give the unit price in EUR."}
     ]

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from domain.order import Order
+from store.application import Orders
 from store.log.event_store import EventStore
 from store.log.snapshots import SHAPE, Snapshots
 from store.seed import seed
@@ -52,7 +53,7 @@ async def _noop(_done: int, _total: int) -> None:
 async def seeded(
     pool: asyncpg.Pool, store: EventStore, snapshots: Snapshots
 ) -> dict[str, list[dict[str, Any]]]:
-    await seed(store, snapshots, 30, _noop, concurrency=4)
+    await seed(Orders(pool, snapshot_every=snapshots.every), 30, _noop, concurrency=4)
     rows = await pool.fetch(
         "SELECT stream_id, version, type, data::text AS data, recorded_at FROM events "
         "ORDER BY stream_id, version"

@@ -17,27 +17,28 @@ async def test_removing_a_sku_not_on_the_order(browser: Browser, ledger: Ledger)
     order_id = await browser.draft_with_items(TEA)
     async with ledger.unchanged(order_id):
         response = await browser.post(f"/orders/{order_id}/items/NOPE-1/remove", htmx=True)
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert Page(response).problems == {"general": "NOPE-1 is not on this order."}
 
 
+# A quantity no line could give is invalid (422); one this line cannot give is a conflict (409).
 BAD_REMOVALS = [
-    ("5", "The line for TEA-1 has 2; you cannot remove 5."),
-    ("0", "The quantity must be a whole number from 1 to 999."),
-    ("abc", "The quantity must be a whole number from 1 to 999."),
-    ("-1", "The quantity must be a whole number from 1 to 999."),
+    ("5", 409, "The line for TEA-1 has 2; you cannot remove 5."),
+    ("0", 422, "The quantity must be a whole number from 1 to 999."),
+    ("abc", 422, "The quantity must be a whole number from 1 to 999."),
+    ("-1", 422, "The quantity must be a whole number from 1 to 999."),
 ]
 
 
 async def test_removing_a_bad_quantity_from_a_line(browser: Browser, ledger: Ledger) -> None:
     order_id = await browser.draft_with_items(TEA)
-    for quantity, message in BAD_REMOVALS:
+    for quantity, status, message in BAD_REMOVALS:
         async with ledger.unchanged(order_id):
             response = await browser.post(
                 f"/orders/{order_id}/items/TEA-1/remove", {"quantity": quantity}, htmx=True
             )
         page = Page(response)
-        assert response.status_code == 422, quantity
+        assert response.status_code == status, quantity
         assert page.problems == {"remove-TEA-1": message}, quantity
         assert page.value("remove-qty-1") == quantity
 
@@ -46,7 +47,7 @@ async def test_placing_an_empty_order(browser: Browser, ledger: Ledger) -> None:
     order_id = await browser.create_order()
     async with ledger.unchanged(order_id):
         response = await browser.post(f"/orders/{order_id}/place", {"expected_version": "1"}, htmx=True)
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert Page(response).problems == {"place": "An order needs at least one item before it can be placed."}
 
 
@@ -74,13 +75,13 @@ async def test_a_placed_or_cancelled_order_cannot_change(browser: Browser, ledge
             async with ledger.unchanged(order_id):
                 response = await browser.post(f"/orders/{order_id}{path}", form, htmx=True)
             page = Page(response)
-            assert response.status_code == 422, (status, name)
+            assert response.status_code == 409, (status, name)
             assert page.problems == {"general": f"This order is {status}; only a draft order can {action}."}
             assert f'<span class="badge {status}">{status}</span>' in page.html
             assert "add-sku" not in page.ids
     async with ledger.unchanged(order_id):
         response = await browser.post(f"/orders/{order_id}/cancel", {"reason": "Again"}, htmx=True)
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert Page(response).problems == {"general": "This order is already cancelled."}
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from domain.errors import OrderNotDraft
 from domain.order import AddItem, ItemAdded, OrderCancelled
+from store.application import Orders
 from store.log.commands import StaleVersion, handle
 from store.log.event_store import EventStore
 from store.read.subscriptions import SubscriptionRunner
@@ -55,7 +56,7 @@ async def test_an_untouched_draft_is_cancelled_by_the_system_with_its_timer_as_c
     await arming.catch_up()
     assert await timers(pool) == {order_id: 2}
 
-    assert await fire_when_due(DraftExpiry(store, EXPIRY)) == {"expired": 1}
+    assert await fire_when_due(DraftExpiry(Orders(store.pool), EXPIRY)) == {"expired": 1}
 
     events = await store.read_stream(order_id)
     judged, expired = events[1], events[2]
@@ -81,7 +82,7 @@ async def test_an_order_changed_after_the_timer_judged_it_keeps_the_change(
     order_id = await draft(store)
     arming = SubscriptionRunner(database_url, pool, DraftExpiryTimers())
     await arming.catch_up()
-    expiry = DraftExpiry(store, EXPIRY)
+    expiry = DraftExpiry(Orders(store.pool), EXPIRY)
     await asyncio.sleep(EXPIRY)
     (due,) = await pool.fetch("SELECT * FROM draft_expiry_timers")  # the timer judges version 2
     # A person adds an item after the judgement, before the timer fires.
@@ -106,7 +107,7 @@ async def test_placed_and_cancelled_orders_never_expire(
     await cancel(store, cancelled)
     await SubscriptionRunner(database_url, pool, DraftExpiryTimers()).catch_up()
     assert await timers(pool) == {untouched: 2}
-    assert await fire_when_due(DraftExpiry(store, EXPIRY)) == {"expired": 1}
+    assert await fire_when_due(DraftExpiry(Orders(store.pool), EXPIRY)) == {"expired": 1}
     assert [e.type for e in await store.read_stream(placed)][-1] == "OrderPlaced"
     assert (await store.read_stream(cancelled))[-1].event == OrderCancelled("Changed my mind")
 
@@ -116,7 +117,7 @@ async def test_a_timer_fired_twice_cancels_once(
 ) -> None:
     """A crash after the cancel but before the timer is forgotten fires it again: the store writes once."""
     order_id = await draft(store)
-    expiry = DraftExpiry(store, EXPIRY)
+    expiry = DraftExpiry(Orders(store.pool), EXPIRY)
     timer = timer_id(order_id, 2)
     assert await expiry.fire(order_id, 2, timer, str(uuid4())) == "expired"
     assert await expiry.fire(order_id, 2, timer, str(uuid4())) == "expired"
@@ -138,7 +139,7 @@ async def test_expiry_racing_concurrent_edits_never_cancels_an_order_changed_aft
     database_url: str, pool: asyncpg.Pool, store: EventStore
 ) -> None:
     orders = [await draft(store, f"customer-{n % 7}") for n in range(60)]
-    expiries = [DraftExpiry(store, EXPIRY) for _ in range(2)]  # two app instances; one leads
+    expiries = [DraftExpiry(Orders(store.pool), EXPIRY) for _ in range(2)]  # two app instances; one leads
     jobs = [
         SubscriptionRunner(database_url, pool, DraftExpiryTimers(), poll_interval=0.05, lock_retry=0.1),
         *(

@@ -17,15 +17,11 @@ import msgspec
 from litestar import Request, Response
 from litestar.di import NamedDependency
 
-from domain.errors import DomainError, OrderNotFound
+from domain.errors import DomainError
 from domain.order import Command
+from store.application import Envelope, Orders, StaleVersion
 from store.idempotency import IdempotencyKeys, StoredAnswer
-from store.log.commands import StaleVersion, handle
-from store.log.event_store import EventStore
-from store.log.pages import read_stream_page
-from store.read.read_model import ReadModel
 from web.api.bodies import fingerprint
-from web.api.explain import API_FIELDS
 from web.api.problems import TYPE_PREFIX, ApiProblem, Problem, http_problem, refused, stale
 from web.api.schemas import WriteResult
 from web.api.views import event_view, order_view
@@ -65,7 +61,7 @@ def _if_match_versions(header: str) -> set[int] | None:
     }
 
 
-async def _expected_version(read_model: ReadModel, order_id: str, write: Write) -> tuple[int | None, bool]:
+async def _expected_version(orders: Orders, order_id: str, write: Write) -> tuple[int | None, bool]:
     """The version to hold the command to, and whether it came from If-Match (412) or the body (409)."""
     if not write.if_match:
         return write.expected_version, False
@@ -76,9 +72,7 @@ async def _expected_version(read_model: ReadModel, order_id: str, write: Write) 
         raise http_problem(400, "If-Match and expected_version disagree; send one of them.")
     if len(versions) == 1:
         return versions.pop(), True
-    summary = await read_model.get_order(order_id)
-    if summary is None:
-        raise http_problem(404, f"There is no order {order_id}.")
+    summary = await orders.summary(order_id)
     if summary.version not in versions:
         raise stale(min(versions, default=0), summary.version, precondition=True)
     return summary.version, True
@@ -90,11 +84,10 @@ class Writes:
     def __init__(
         self,
         request: Request[Any, Any, Any],
-        store: NamedDependency[EventStore],
-        read_model: NamedDependency[ReadModel],
+        orders: NamedDependency[Orders],
         keys: NamedDependency[IdempotencyKeys],
     ) -> None:
-        self.request, self.store, self.read_model, self.keys = request, store, read_model, keys
+        self.request, self.orders, self.keys = request, orders, keys
 
     async def run(self, command: Command, write: Write) -> Response[WriteResult]:
         key = write.idempotency_key
@@ -113,32 +106,27 @@ class Writes:
                 )
             if claim.answer is not None:
                 return _replay(claim.answer)
-        expected, precondition = await _expected_version(self.read_model, command.order_id, write)
+        expected, precondition = await _expected_version(self.orders, command.order_id, write)
+        # The command id is made from the key and the request, so that once the key is
+        # forgotten (a day later) a retry still writes nothing, and a new request under
+        # the same key is not taken for the old one.
+        command_id = uuid5(IDEMPOTENCY_NAMESPACE, f"{key}\n{claimed}") if key else uuid4()
         try:
-            result = await handle(
-                self.store,
-                command,
-                # Made from the key and the request, so that once the key is forgotten
-                # (a day later) a retry still writes nothing, and a new request under
-                # the same key is not taken for the old one.
-                command_id=uuid5(IDEMPOTENCY_NAMESPACE, f"{key}\n{claimed}") if key else uuid4(),
-                expected_version=expected,
-                requested_at=datetime.now(UTC),
+            result = await self.orders.execute(
+                command, Envelope(command_id, expected, requested_at=datetime.now(UTC))
             )
-        except OrderNotFound as error:
-            raise http_problem(404, error.message) from None
         except StaleVersion as error:
             raise stale(error.expected_version, error.actual_version, precondition=precondition) from None
         except DomainError as error:
-            problem = refused(error, API_FIELDS.get(error.field or "", error.field))
+            problem = refused(error)
             if key:
                 problem_body = msgspec.json.encode(problem.problem)
                 await self.keys.answer(key, StoredAnswer(problem.problem.status, problem_body))
             raise problem from None
         # The order the command wrote to: a retried create whose first answer was lost makes a
         # new order id, but its command id finds the order the first attempt made.
-        order_id, first, last = result.order.order_id, result.first_version, result.last_version
-        events = await read_stream_page(self.store.pool, order_id, first - 1, last - first + 1)
+        order_id, last = result.order.order_id, result.last_version
+        events = await self.orders.written(result)
         answer = WriteResult(order_view(result.order, last), last, [event_view(e) for e in events])
         location = f"/api/orders/{order_id}" if write.created else None
         status = 201 if write.created else 200

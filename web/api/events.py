@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
-from store.log.pages import read_log_page
+from store.application import Orders
 from store.read.subscriptions import Checkpoint
 from web.api.problems import responses
 from web.api.schemas import LogPage
@@ -31,7 +31,7 @@ def checkpoint(raw: str | None) -> Checkpoint:
 
 @get("/events", tags=["events"], responses=responses(400, 503), summary="The whole log, in commit order")
 async def event_log(
-    state: State,
+    orders: NamedDependency[Orders],
     after: Annotated[
         str | None,
         QueryParameter(
@@ -44,7 +44,7 @@ async def event_log(
     limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
 ) -> LogPage:
     start = checkpoint(after)
-    batch = await read_log_page(state.pool, start, limit + 1)
+    batch = await orders.log_page(start, limit + 1)
     page = batch[:limit]
     last = page[-1][1] if page else start
     return LogPage([event_view(event) for event, _ in page], cursor(last), len(batch) > limit)

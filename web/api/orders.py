@@ -13,11 +13,10 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
+from domain.errors import CurrencyMismatch
 from domain.money import parse_amount
-from domain.order import AddItem, CancelOrder, CreateOrder, PlaceOrder, RemoveItem, state_at
-from store.log.event_store import EventStore
-from store.log.pages import read_stream_page
-from store.read.read_model import ReadModel
+from domain.order import AddItem, CancelOrder, CreateOrder, PlaceOrder, RemoveItem
+from store.application import Orders
 from web.api import explain
 from web.api.bodies import strict_body
 from web.api.commands import Write, Writes, etag
@@ -32,7 +31,7 @@ from web.api.parameters import (
     IfMatch,
     PathOrderId,
 )
-from web.api.problems import FieldError, http_problem, invalid, responses, rule_refused
+from web.api.problems import FieldError, http_problem, invalid, refused, responses
 from web.api.schemas import (
     UUID_PATTERN,
     AddItemBody,
@@ -101,14 +100,14 @@ class OrderApi(Controller):
     @get("/", responses=responses(400, 503), summary="List orders, newest first")
     async def list_orders(
         self,
-        read_model: NamedDependency[ReadModel],
+        orders: NamedDependency[Orders],
         customer: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
         status: Annotated[Status | None, QueryParameter(description="draft, placed or cancelled")] = None,
         after: Annotated[str | None, QueryParameter(pattern=UUID_PATTERN, description=NEXT_AFTER)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 25,
     ) -> OrderPage:
         after_id = _order_id(after) if after else None
-        page = await read_model.list_orders(customer, status, after_id, limit, exact=True)
+        page = await orders.list_orders(customer, status, after_id, limit, exact=True)
         return OrderPage([summary_view(row) for row in page.orders], page.next_after)
 
     @get(
@@ -122,8 +121,7 @@ class OrderApi(Controller):
     )
     async def get_order(
         self,
-        store: NamedDependency[EventStore],
-        read_model: NamedDependency[ReadModel],
+        orders: NamedDependency[Orders],
         order_id: PathOrderId,
         version: Annotated[
             int | None, QueryParameter(ge=1, le=2**31 - 1, description="Show this version")
@@ -136,27 +134,17 @@ class OrderApi(Controller):
         stream = _order_id(order_id)
         if version is not None and at is not None:
             raise http_problem(400, "Ask for a version or a moment (at), not both.")
-        if at is not None:
-            moment = at if at.tzinfo else at.replace(tzinfo=UTC)
-            version = await store.version_at(stream, moment)
-            if version == 0 and await read_model.get_order(stream) is not None:
-                raise http_problem(404, f"Order {stream} did not exist yet at {moment.isoformat()}.")
-        elif version is None and if_none_match:
-            summary = await read_model.get_order(stream)
-            if summary is not None and _matches(if_none_match, summary.version):
+        if version is None and at is None and if_none_match:
+            # The read model's row is never stale, so a current copy is known without a fold.
+            summary = await orders.summary(stream)
+            if _matches(if_none_match, summary.version):
                 return _not_modified(summary.version)
-        events = await store.read_stream(stream)
-        if not events:
-            raise http_problem(404, f"There is no order {stream}.")
-        latest = len(events)
-        if version is not None and version > latest:
-            raise http_problem(404, f"Order {stream} has {latest} versions; there is no version {version}.")
-        shown = latest if version is None else version
-        tag = etag(shown)
-        if if_none_match and _matches(if_none_match, shown):
-            return _not_modified(shown)
-        order = state_at((e.event for e in events), shown)
-        return Response(order_view(order, latest), headers={"ETag": tag})
+        moment = None if at is None else at if at.tzinfo else at.replace(tzinfo=UTC)
+        shown = await orders.order_at(stream, version, moment)
+        if if_none_match and _matches(if_none_match, shown.order.version):
+            return _not_modified(shown.order.version)
+        view = order_view(shown.order, shown.latest)
+        return Response(view, headers={"ETag": etag(shown.order.version)})
 
     @_order_write(post, "/{order_id:str}/items", "Add an item", strict_body(AddItemBody))
     async def add_item(
@@ -168,7 +156,7 @@ class OrderApi(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[WriteResult]:
         stream = _order_id(order_id)
-        await _check_currency(writes.read_model, stream, data.unit_price.currency)
+        await _check_currency(writes.orders, stream, data.unit_price.currency)
         cents = parse_amount(data.unit_price.amount)
         command = AddItem(stream, data.sku, data.name, cents, data.quantity, data.note)
         write = Write(f"/api/orders/{stream}/items", data, if_match, data.expected_version, idempotency_key)
@@ -223,7 +211,7 @@ class OrderApi(Controller):
     @get("/{order_id:str}/events", responses=responses(400, 404, 503), summary="An order's events, paged")
     async def order_events(
         self,
-        store: NamedDependency[EventStore],
+        orders: NamedDependency[Orders],
         order_id: PathOrderId,
         after: Annotated[
             int, QueryParameter(ge=0, le=2**31 - 1, description="The version to start after")
@@ -231,9 +219,7 @@ class OrderApi(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> StreamPage:
         stream = _order_id(order_id)
-        events = await read_stream_page(store.pool, stream, after, limit + 1)
-        if not events and (after == 0 or not await read_stream_page(store.pool, stream, 0, 1)):
-            raise http_problem(404, f"There is no order {stream}.")
+        events = await orders.event_page(stream, after, limit + 1)
         page = events[:limit]
         next_after = page[-1].version if page else after
         return StreamPage([event_view(e) for e in page], next_after, len(events) > limit)
@@ -251,10 +237,8 @@ def _matches(if_none_match: str, version: int) -> bool:
     return etag(version) in tags
 
 
-async def _check_currency(read_model: ReadModel, order_id: str, currency: str) -> None:
-    summary = await read_model.get_order(order_id)
-    if summary is None:
-        raise http_problem(404, f"There is no order {order_id}.")
+async def _check_currency(orders: Orders, order_id: str, currency: str) -> None:
+    summary = await orders.summary(order_id)
     if summary.currency != currency:
         message = f"This order is in {summary.currency}; give the unit price in {summary.currency}."
-        raise rule_refused("currency-mismatch", message, "unit_price.currency")
+        raise refused(CurrencyMismatch(message), "unit_price.currency")

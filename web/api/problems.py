@@ -13,10 +13,11 @@ from litestar.exceptions import ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
-from domain.errors import DomainError
+from domain.errors import DomainError, NotFound
 from web import forms
 from web.api import explain
 from web.forms import FormError
+from web.refusals import status_of
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:orders:problem:"
@@ -65,17 +66,23 @@ def invalid(status: int, errors: list[FieldError]) -> ApiProblem:
     return ApiProblem(Problem(f"{TYPE_PREFIX}invalid-request", heading, status, detail, errors=errors))
 
 
-def rule_refused(kind: str, detail: str, field: str | None = None) -> ApiProblem:
-    """A business rule refused the command (422): the request was well formed, the order says no."""
-    errors = [FieldError(field, detail)] if field else []
-    heading = "The order's rules refuse this command"
-    return ApiProblem(Problem(f"{TYPE_PREFIX}{kind}", heading, 422, detail, errors=errors))
+# What a refusal's status means, as its problem's title (web/refusals.py decides the status).
+REFUSAL_TITLES = {
+    422: "The order's rules refuse this value",
+    409: "The order's current state refuses this command",
+}
 
 
 def refused(error: DomainError, field: str | None = None) -> ApiProblem:
-    """A domain error as a problem, in the domain's words; its type is named after the error."""
+    """A domain refusal as a problem, in the domain's words; its type is named after the error."""
+    status = status_of(error)
+    if isinstance(error, NotFound):
+        return http_problem(status, error.message)
     kind = re.sub(r"(?<!^)(?=[A-Z])", "-", type(error).__name__).lower()
-    return rule_refused(kind, error.message, field or error.field)
+    named = field or error.field
+    errors = [FieldError(explain.API_FIELDS.get(named, named), error.message)] if named else []
+    problem = Problem(f"{TYPE_PREFIX}{kind}", REFUSAL_TITLES[status], status, error.message, errors=errors)
+    return ApiProblem(problem)
 
 
 def stale(expected: int, actual: int, *, precondition: bool) -> ApiProblem:

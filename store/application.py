@@ -1,0 +1,239 @@
+"""The application layer: the one door every use of orders goes through.
+
+Pages, the JSON API, the workflows, the CLI and the seed all hold an `Orders`
+and nothing else of the store's: commands go through `execute` (which always
+loads from and takes snapshots), and reads through the queries below, which
+raise the domain's own refusals (`OrderNotFound`, `VersionNotFound`) with one
+message each. What a refusal means to a client is `refusal_kind`, said once
+here for every entry point (docs/architecture.md, "Refusals").
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from domain.errors import DomainError, InvalidInput, NotFound, OrderNotFound, StateConflict, VersionNotFound
+from domain.order import Command, Order
+from store.log.commands import CommandResult, StaleVersion, handle
+from store.log.event_store import EventStore, Notifier, RecordedEvent
+from store.log.export import export
+from store.log.pages import read_log_page, read_stream_page
+from store.log.snapshots import DEFAULT_EVERY, Snapshots
+from store.read.read_model import CustomerSummary, DaySales, OrderList, OrderSummary, ReadModel, Summaries
+from store.read.subscriptions import Checkpoint
+from store.workflows.outbox import NotificationPage, Outbox
+
+__all__ = ["CommandResult", "Envelope", "OrderAt", "Orders", "RefusalKind", "StaleVersion", "refusal_kind"]
+
+RefusalKind = Literal["invalid", "conflict", "not_found", "stale"]
+
+
+def refusal_kind(error: DomainError | StaleVersion) -> RefusalKind:
+    """What a refusal means to whoever sent the command or query.
+
+    invalid: a value breaks a rule whatever the order's state, so the request
+    must change; conflict: the order's current state refuses a sound request;
+    not_found: no such order or version; stale: the sender decided on a
+    version the order has moved on from.
+    """
+    if isinstance(error, StaleVersion):
+        return "stale"
+    if isinstance(error, NotFound):
+        return "not_found"
+    if isinstance(error, StateConflict):
+        return "conflict"
+    assert isinstance(error, InvalidInput), f"{type(error).__name__} is not classified"
+    return "invalid"
+
+
+class Envelope(msgspec.Struct, frozen=True):
+    """What a command carries besides its own fields: which attempt, against what, from whom.
+
+    `command_id` makes a retry write nothing; `expected_version` (None: no
+    check) refuses a decision taken on an older order, unless `merge` finds
+    that nothing since touches what the command changes.
+    """
+
+    command_id: UUID
+    expected_version: int | None = None
+    merge: bool = False
+    actor: str = "anonymous"
+    correlation_id: UUID | None = None
+    causation_id: str | None = None
+    requested_at: datetime | None = None
+
+
+class OrderAt(msgspec.Struct, frozen=True):
+    """The order as it was after `order.version` events; `latest` is its version now."""
+
+    order: Order
+    latest: int
+
+
+class Orders:
+    """Every command and query on orders."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, *, snapshot_every: int = DEFAULT_EVERY, notifier: Notifier | None = None
+    ) -> None:
+        self.pool = pool
+        self.store = EventStore(pool, notifier=notifier)
+        self.snapshots = Snapshots(pool, self.store, every=snapshot_every)
+        self.read_model = ReadModel(pool)
+        self.summaries = Summaries(pool)
+        self.outbox = Outbox(pool)
+
+    # ------------------------------------------------------------ commands
+
+    async def execute(self, command: Command, envelope: Envelope) -> CommandResult:
+        """Decide and append, exactly once per command id (store/log/commands.py)."""
+        return await handle(
+            self.store,
+            command,
+            command_id=envelope.command_id,
+            expected_version=envelope.expected_version,
+            actor=envelope.actor,
+            correlation_id=envelope.correlation_id,
+            causation_id=envelope.causation_id,
+            requested_at=envelope.requested_at,
+            snapshots=self.snapshots,
+            merge=envelope.merge,
+        )
+
+    async def written(self, result: CommandResult) -> list[RecordedEvent]:
+        """The events a command wrote (or, for a repeat, first wrote)."""
+        first, last = result.first_version, result.last_version
+        return await read_stream_page(self.pool, result.order.order_id, first - 1, last - first + 1)
+
+    # -------------------------------------------------------- one order
+
+    async def latest_version(self, order_id: str, *, has: int | None = None) -> int:
+        """The order's version now; VersionNotFound when it does not reach version `has`."""
+        latest = await self.store.stream_version(order_id)
+        if latest == 0:
+            raise OrderNotFound(f"There is no order {order_id}.")
+        if has is not None and has > latest:
+            raise VersionNotFound(f"Order {order_id} has {latest} versions; there is no version {has}.")
+        return latest
+
+    async def version_at(self, order_id: str, moment: datetime) -> int:
+        """The order's version as it stood at `moment`."""
+        version = await self.store.version_at(order_id, moment)
+        if version == 0:
+            await self.latest_version(order_id)
+            raise VersionNotFound(
+                f"Order {order_id} did not exist yet at {moment.isoformat()}: pick a later moment."
+            )
+        return version
+
+    async def order_at(
+        self, order_id: str, version: int | None = None, at: datetime | None = None
+    ) -> OrderAt:
+        """The order now, at a version, or as it was at a moment (from the nearest snapshot)."""
+        if at is not None:
+            version = await self.version_at(order_id, at)
+        latest = await self.latest_version(order_id, has=version)
+        order, _ = await self.snapshots.load(order_id, version)
+        return OrderAt(order, latest)
+
+    async def state(self, order_id: str, version: int) -> Order:
+        """The order after its first `version` events, for a version already known to exist."""
+        order, _ = await self.snapshots.load(order_id, version)
+        return order
+
+    async def events(self, order_id: str, up_to: int | None = None, *, after: int = 0) -> list[RecordedEvent]:
+        """The order's events after version `after`, up to `up_to` (default: all)."""
+        return await self.store.read_stream(order_id, up_to, after_version=after)
+
+    async def event_page(self, order_id: str, after: int, limit: int) -> list[RecordedEvent]:
+        """Up to `limit` of the order's events after version `after`."""
+        events = await read_stream_page(self.pool, order_id, after, limit)
+        if not events and (after == 0 or not await read_stream_page(self.pool, order_id, 0, 1)):
+            raise OrderNotFound(f"There is no order {order_id}.")
+        return events
+
+    async def summary(self, order_id: str) -> OrderSummary:
+        """The order's read-model row, never stale: the append that changes the order writes it."""
+        row = await self.read_model.get_order(order_id)
+        if row is None:
+            raise OrderNotFound(f"There is no order {order_id}.")
+        return row
+
+    # -------------------------------------------------------- many orders
+
+    async def list_orders(
+        self,
+        customer: str | None = None,
+        status: str | None = None,
+        after: str | None = None,
+        limit: int = 25,
+        *,
+        exact: bool = False,
+    ) -> OrderList:
+        """Newest first, keyset paged; `customer` is a prefix unless `exact`."""
+        return await self.read_model.list_orders(customer, status, after, limit, exact=exact)
+
+    async def order_ids_of(self, customer_id: str) -> set[str]:
+        return await self.read_model.order_ids_of(customer_id)
+
+    async def customer_summary(self, customer_id: str) -> CustomerSummary | None:
+        return await self.summaries.customer_summary(customer_id)
+
+    async def sales_by_day(self, days: int) -> list[DaySales]:
+        return await self.summaries.sales_by_day(days)
+
+    async def notifications(
+        self,
+        *,
+        state: str | None = None,
+        order_id: str | None = None,
+        cause: UUID | None = None,
+        customer_id: str | None = None,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> tuple[NotificationPage, int]:
+        """A page of notifications, and how many of the order's events still await theirs."""
+        page = await self.outbox.page(
+            state=state, order_id=order_id, cause=cause, customer_id=customer_id, before=before, limit=limit
+        )
+        return page, await self.outbox.awaited(order_id) if order_id else 0
+
+    # ------------------------------------------------------------ the log
+
+    async def log_page(self, after: Checkpoint, limit: int) -> list[tuple[RecordedEvent, Checkpoint]]:
+        """The whole log after `after`, in commit-safe order: a reader keeping the cursor misses nothing."""
+        return await read_log_page(self.pool, after, limit)
+
+    async def read_log(
+        self,
+        *,
+        before: int | None,
+        limit: int,
+        type_name: str | None,
+        stream_id: str | None,
+        customer_id: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        below_tx: int,
+    ) -> list[RecordedEvent]:
+        """Events newest first, for people reading the log, below a horizon."""
+        return await self.store.read_log(
+            before=before,
+            limit=limit,
+            type_name=type_name,
+            stream_id=stream_id,
+            customer_id=customer_id,
+            since=since,
+            until=until,
+            below_tx=below_tx,
+        )
+
+    def export(self, fmt: str, order_id: str | None = None) -> AsyncIterator[bytes]:
+        """The log (or one order's stream) as stored, streamed in chunks."""
+        return export(self.pool, fmt, order_id)
