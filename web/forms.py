@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 from domain.money import parse_amount
-from domain.order import AddItem, CancelOrder, CreateOrder, RemoveItem, parse_quantity
+from domain.order import AddItem, CancelOrder, CreateOrder, RemoveItem
+from domain.rules import parse_quantity
 
 
 class FormError(Exception):

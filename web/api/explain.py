@@ -13,7 +13,6 @@ from typing import Any
 from domain.errors import DomainError, InvalidUnitPrice
 from domain.money import check_currency, parse_amount
 from domain.order import (
-    MAX_QUANTITY,
     AddItem,
     CancelOrder,
     CreateOrder,
@@ -22,8 +21,8 @@ from domain.order import (
     RemoveItem,
     decide,
     initial_state,
-    parse_quantity,
 )
+from domain.rules import MAX_QUANTITY, parse_quantity
 from web import forms
 from web.api.schemas import AddItemBody, CancelOrderBody, CreateOrderBody
 from web.forms import FormError

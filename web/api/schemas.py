@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta, Struct
 
 from domain.money import CURRENCIES
-from domain.order import EVENT_TYPES, MAX_NOTE, MAX_QUANTITY, MAX_REASON
+from domain.order import EVENT_TYPES
+from domain.rules import MAX_NOTE, MAX_QUANTITY, MAX_REASON
 
 # No control characters (C0, DEL, C1), as the domain's rule.
 _NO_CONTROL = r"[^\x00-\x1f\x7f-\x9f]"
