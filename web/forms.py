@@ -1,4 +1,4 @@
-"""Form fields (the URL contract of DESIGN.md) into domain commands."""
+"""Form fields (docs/architecture.md, "The URL contract") into domain commands."""
 
 from __future__ import annotations
 
