@@ -9,6 +9,8 @@ from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
+from domain.errors import InvalidCustomerId
+from domain.rules import check_customer_id
 from store.application import Orders
 from web.orders import list_context
 
@@ -24,8 +26,10 @@ class CustomerController(Controller):
         customer_id: FromPath[str],
         after: FromQuery[str | None] = None,
     ) -> Template:
-        if not 1 <= len(customer_id) <= 64 or not customer_id.isprintable():
-            raise ClientException("A customer id is 1 to 64 printable characters.")
+        try:
+            check_customer_id(customer_id)
+        except InvalidCustomerId as error:
+            raise ClientException(error.message) from None
         context = await list_context(orders, customer_id, None, after or None, exact=True)
         context["summary"] = await orders.customer_summary(customer_id)
         if context["summary"] is None and not context["page"].orders:

@@ -13,6 +13,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
 from domain.order import EVENT_TYPES
+from domain.rules import MAX_CUSTOMER_ID
 from store.application import Orders
 from store.log.live import LiveFeed
 from web import forms
@@ -42,7 +43,7 @@ class EventLogController(Controller):
         before: FromQuery[int | None] = None,
     ) -> Template:
         type_name = type if type in EVENT_TYPES else None
-        customer = (customer or "").strip()[:64] or None
+        customer = (customer or "").strip()[:MAX_CUSTOMER_ID] or None
         try:
             stream = forms.order_id(order.strip()) if order and order.strip() else None
             start, end = _moment(since), _moment(until)

@@ -1,4 +1,4 @@
-"""Form fields (the URL contract of DESIGN.md) into domain commands."""
+"""Form fields (docs/architecture.md, "The URL contract") into domain commands."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 from domain.money import parse_amount
-from domain.order import AddItem, CancelOrder, CreateOrder, RemoveItem, parse_quantity
+from domain.order import AddItem, CancelOrder, CreateOrder, RemoveItem
+from domain.rules import parse_quantity
 
 
 class FormError(Exception):

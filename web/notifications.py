@@ -13,6 +13,7 @@ from litestar.params import FromQuery, QueryParameter
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
+from domain.rules import MAX_CUSTOMER_ID
 from store.application import Orders
 from store.workflows.expiry import is_expiry
 from store.workflows.outbox import NOTIFIED_EVENTS, STATES
@@ -90,7 +91,7 @@ class NotificationController(Controller):
         before: FromQuery[int | None] = None,
     ) -> Template:
         state = delivery if delivery in STATES else None
-        customer = (customer or "").strip()[:64] or None
+        customer = (customer or "").strip()[:MAX_CUSTOMER_ID] or None
         try:
             order_id = forms.order_id(order.strip()) if order and order.strip() else None
         except FormError as error:

@@ -16,6 +16,7 @@ from litestar.response import Redirect, Response, Template
 
 from domain.errors import DomainError, NotFound
 from domain.order import Command, Order, PlaceOrder
+from domain.rules import MAX_CUSTOMER_ID
 from store.application import Envelope, Orders, StaleVersion
 from web import forms
 from web.forms import Form, FormError
@@ -95,7 +96,7 @@ class OrderController(Controller):
         status: FromQuery[str | None] = None,
         after: FromQuery[str | None] = None,
     ) -> Template:
-        customer = (customer or "").strip()[:64]
+        customer = (customer or "").strip()[:MAX_CUSTOMER_ID]
         status = status if status in STATUSES else None
         context = await list_context(orders, customer, status, parse_order_id(after) if after else None)
         context["summary"] = await orders.customer_summary(customer) if customer else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never
 from uuid import uuid4
 
 import msgspec
@@ -34,21 +34,24 @@ class TimelineEntry(msgspec.Struct, frozen=True):
 def describe(event: Event, before: Order) -> str:
     """One sentence for the audit timeline; `before` is the order just before the event."""
     currency = before.currency
-    if isinstance(event, OrderCreated):
-        return f"Order created for customer {event.customer_id} in {event.currency}"
-    if isinstance(event, ItemAdded):
-        price = format_amount(event.unit_price_cents)
-        note = f" (note: {event.note})" if event.note else ""
-        return f"Added {event.quantity} × {event.name} ({event.sku}) at {price} {currency}{note}"
-    if isinstance(event, ItemRemoved):
-        line = before.line(event.sku)
-        name = f"{line.name} ({event.sku})" if line else event.sku
-        whole = line is not None and line.quantity == event.quantity
-        return f"Removed {event.quantity} × {name}" + (", the whole line" if whole else "")
-    if isinstance(event, OrderPlaced):
-        return f"Placed, total {format_amount(event.total_cents)} {currency}"
-    assert isinstance(event, OrderCancelled)
-    return f"Cancelled: {event.reason}"
+    match event:
+        case OrderCreated():
+            return f"Order created for customer {event.customer_id} in {event.currency}"
+        case ItemAdded():
+            price = format_amount(event.unit_price_cents)
+            note = f" (note: {event.note})" if event.note else ""
+            return f"Added {event.quantity} × {event.name} ({event.sku}) at {price} {currency}{note}"
+        case ItemRemoved():
+            line = before.line(event.sku)
+            name = f"{line.name} ({event.sku})" if line else event.sku
+            whole = line is not None and line.quantity == event.quantity
+            return f"Removed {event.quantity} × {name}" + (", the whole line" if whole else "")
+        case OrderPlaced():
+            return f"Placed, total {format_amount(event.total_cents)} {currency}"
+        case OrderCancelled():
+            return f"Cancelled: {event.reason}"
+        case _:
+            assert_never(event)
 
 
 def timeline(events: list[RecordedEvent], before: Order = initial_state) -> list[TimelineEntry]:

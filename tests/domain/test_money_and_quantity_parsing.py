@@ -6,7 +6,7 @@ import pytest
 
 from domain.errors import InvalidQuantity, InvalidUnitPrice, UnitPriceTooPrecise
 from domain.money import format_amount, parse_amount
-from domain.order import parse_quantity
+from domain.rules import parse_quantity
 
 
 @pytest.mark.parametrize(

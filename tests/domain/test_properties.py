@@ -11,9 +11,6 @@ from hypothesis import strategies as st
 
 from domain.errors import DomainError
 from domain.order import (
-    MAX_LINES,
-    MAX_QUANTITY,
-    MAX_UNIT_PRICE_CENTS,
     AddItem,
     CancelOrder,
     Command,
@@ -29,6 +26,7 @@ from domain.order import (
     initial_state,
     state_at,
 )
+from domain.rules import MAX_LINES, MAX_QUANTITY, MAX_UNIT_PRICE_CENTS
 
 ORDER = "order-1"
 T = TypeVar("T")

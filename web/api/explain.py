@@ -1,8 +1,8 @@
 """The domain's words for a value the schema refused.
 
-A field that fails its declared limits is checked again by the domain, on a
-probe order where every other field is good, so the API answers with the same
-sentence the pages show (DESIGN.md: one rule, one message).
+A body field that breaks its declared limits is checked again by its own rule
+in domain/rules.py, so the API answers with the same sentence the pages show
+(docs/architecture.md, "Refusals": one rule, one message).
 """
 
 from __future__ import annotations
@@ -11,26 +11,21 @@ from collections.abc import Callable
 from typing import Any
 
 from domain.errors import DomainError, InvalidUnitPrice
-from domain.money import check_currency, parse_amount
-from domain.order import (
-    MAX_QUANTITY,
-    AddItem,
-    CancelOrder,
-    CreateOrder,
-    Line,
-    Order,
-    RemoveItem,
-    decide,
-    initial_state,
+from domain.money import parse_amount
+from domain.rules import (
+    check_cancel_reason,
+    check_currency,
+    check_customer_id,
+    check_item_name,
+    check_note,
+    check_quantity,
+    check_sku,
+    check_unit_price,
     parse_quantity,
 )
 from web import forms
 from web.api.schemas import AddItemBody, CancelOrderBody, CreateOrderBody
 from web.forms import FormError
-
-PROBE_ID = "00000000-0000-0000-0000-000000000000"
-_PROBE_LINE = Line("PROBE-1", "Probe", 100, MAX_QUANTITY)
-_DRAFT = Order(PROBE_ID, "probe", "EUR", "draft", (_PROBE_LINE,), 2)
 
 # Where the API's body puts what the domain calls a field.
 API_FIELDS = {"unit_price": "unit_price.amount"}
@@ -58,6 +53,26 @@ def _cents(value: Any) -> int:
     return parse_amount(_text(value))
 
 
+# Each body's fields, as the API names them, with the rule that checks the value sent.
+_RULES: dict[type, dict[str, Callable[[Any], None]]] = {
+    CreateOrderBody: {
+        "customer_id": lambda value: check_customer_id(_text(value)),
+        "currency": lambda value: check_currency(_text(value)),
+    },
+    AddItemBody: {
+        "sku": lambda value: check_sku(_text(value)),
+        "name": lambda value: check_item_name(_text(value)),
+        "unit_price.amount": lambda value: check_unit_price(_cents(value)),
+        "unit_price.currency": lambda value: check_currency(_text(value)),
+        "quantity": lambda value: check_quantity(_quantity(value)),
+        "note": lambda value: check_note(_text(value)),
+    },
+    CancelOrderBody: {
+        "reason": lambda value: check_cancel_reason(_text(value)),
+    },
+}
+
+
 def order_id(raw: str) -> str:
     """The order id named in a URL, in its one written form (the pages' words when it is none)."""
     canonical = forms.order_id(raw)
@@ -68,62 +83,23 @@ def order_id(raw: str) -> str:
 
 def quantity(raw: str) -> None:
     """A quantity to remove, as the query string gives it."""
-    decide(RemoveItem(PROBE_ID, _PROBE_LINE.sku, parse_quantity(raw)), _DRAFT)
+    check_quantity(parse_quantity(raw))
 
 
 def sku(raw: str) -> None:
     """A SKU named in a URL."""
-    _add_item("sku", raw)
-
-
-def _create(field: str, value: Any) -> None:
-    fields = {"customer_id": "probe", "currency": "EUR"}
-    if field not in fields:
-        return
-    fields[field] = _text(value)
-    decide(CreateOrder(PROBE_ID, **fields), initial_state)
-
-
-def _add_item(field: str, value: Any) -> None:
-    if field == "unit_price.currency":
-        check_currency(_text(value))
-        return
-    sku, name, cents, count, note = "OTHER-1", "Probe", 100, 1, ""
-    if field == "note":
-        note = _text(value)
-    elif field == "sku":
-        sku = _text(value)
-    elif field == "name":
-        name = _text(value)
-    elif field == "unit_price.amount":
-        cents = _cents(value)
-    elif field == "quantity":
-        count = _quantity(value)
-    decide(AddItem(PROBE_ID, sku, name, cents, count, note), _DRAFT)
-
-
-def _cancel(field: str, value: Any) -> None:
-    if field == "reason":
-        decide(CancelOrder(PROBE_ID, _text(value)), _DRAFT)
-
-
-_PROBES: dict[type, Callable[[str, Any], None]] = {
-    CreateOrderBody: _create,
-    AddItemBody: _add_item,
-    CancelOrderBody: _cancel,
-}
+    check_sku(raw)
 
 
 def body_field(body_type: type, field: str, value: Any) -> DomainError | None:
     """The domain's refusal of `value` as the body's `field`, if the domain has a rule for it."""
-    probe = _PROBES.get(body_type)
-    if probe is None:
+    check = _RULES.get(body_type, {}).get(field)
+    if check is None:
         return None
     try:
-        probe(field, value)
+        check(value)
     except DomainError as error:
-        named = error.field or ""
-        return error if field in (API_FIELDS.get(named, named), f"unit_price.{named}") else None
+        return error
     except _NotExplained:
         return None
     return None

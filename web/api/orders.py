@@ -16,6 +16,7 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParam
 from domain.errors import CurrencyMismatch
 from domain.money import parse_amount
 from domain.order import AddItem, CancelOrder, CreateOrder, PlaceOrder, RemoveItem
+from domain.rules import MAX_CUSTOMER_ID, MAX_QUANTITY, MAX_SKU, SKU_PATTERN
 from store.application import Orders
 from web.api import explain
 from web.api.bodies import strict_body
@@ -101,7 +102,7 @@ class OrderApi(Controller):
     async def list_orders(
         self,
         orders: NamedDependency[Orders],
-        customer: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
+        customer: Annotated[str | None, QueryParameter(min_length=1, max_length=MAX_CUSTOMER_ID)] = None,
         status: Annotated[Status | None, QueryParameter(description="draft, placed or cancelled")] = None,
         after: Annotated[str | None, QueryParameter(pattern=UUID_PATTERN, description=NEXT_AFTER)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 25,
@@ -167,8 +168,8 @@ class OrderApi(Controller):
         self,
         writes: NamedDependency[Writes],
         order_id: PathOrderId,
-        sku: Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]{1,64}$")],
-        quantity: Annotated[int | None, QueryParameter(ge=1, le=999, description=HOW_MANY)] = None,
+        sku: Annotated[str, PathParameter(min_length=1, max_length=MAX_SKU, pattern=SKU_PATTERN)],
+        quantity: Annotated[int | None, QueryParameter(ge=1, le=MAX_QUANTITY, description=HOW_MANY)] = None,
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[WriteResult]:

@@ -1,7 +1,8 @@
 """What the JSON API reads and writes: msgspec Structs whose limits the OpenAPI document shows.
 
-The limits are the domain's rules (DESIGN.md); the domain checks them again and
-gives the messages. Money is a decimal string with its currency, never a float.
+The limits and patterns are the domain's rules (domain/rules.py); the domain
+checks them again and gives the messages (docs/architecture.md, "Refusals").
+Money is a decimal string with its currency, never a float.
 """
 
 from __future__ import annotations
@@ -11,33 +12,42 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
-from domain.money import CURRENCIES
-from domain.order import EVENT_TYPES, MAX_NOTE, MAX_QUANTITY, MAX_REASON
+from domain.order import EVENT_TYPES
+from domain.rules import (
+    AMOUNT_PATTERN,
+    CURRENCIES,
+    CURRENCY_PATTERN,
+    MAX_CUSTOMER_ID,
+    MAX_ITEM_NAME,
+    MAX_NOTE,
+    MAX_QUANTITY,
+    MAX_REASON,
+    MAX_SKU,
+    MAX_UNIT_PRICE_CENTS,
+    NOTE_PATTERN,
+    REASON_PATTERN,
+    SKU_PATTERN,
+    TEXT_PATTERN,
+)
 
-# No control characters (C0, DEL, C1), as the domain's rule.
-_NO_CONTROL = r"[^\x00-\x1f\x7f-\x9f]"
-# Not blank: at least one character that is neither a control nor white space.
-_VISIBLE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-_TEXT = f"^{_NO_CONTROL}*{_VISIBLE}{_NO_CONTROL}*$"
-# 0.01 to 1000000.00, at most two decimals, no sign, exponent or leading zeros.
-_AMOUNT = r"^(?:[1-9][0-9]{0,5}(?:\.[0-9]{1,2})?|1000000(?:\.0{1,2})?|0\.(?:[1-9][0-9]?|0[1-9]))$"
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_HIGHEST_PRICE = f"{MAX_UNIT_PRICE_CENTS // 100}.{MAX_UNIT_PRICE_CENTS % 100:02d}"
 
 OrderId = Annotated[str, Meta(pattern=UUID_PATTERN, description="The order's id, a UUID.")]
 CustomerId = Annotated[
     str,
     Meta(
         min_length=1,
-        max_length=64,
-        pattern=_TEXT,
-        description="1 to 64 printable characters, not blank.",
+        max_length=MAX_CUSTOMER_ID,
+        pattern=TEXT_PATTERN,
+        description=f"1 to {MAX_CUSTOMER_ID} printable characters, not blank.",
         examples=["customer-42"],
     ),
 ]
 Currency = Annotated[
     str,
     Meta(
-        pattern="^[A-Z]{3}$",
+        pattern=CURRENCY_PATTERN,
         description="An ISO 4217 code in capitals.",
         examples=["EUR"],
         extra_json_schema={"extra": {"enum": sorted(CURRENCIES)}},
@@ -47,9 +57,9 @@ Sku = Annotated[
     str,
     Meta(
         min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9._-]{1,64}$",
-        description="1 to 64 letters, digits, '-', '_' or '.'.",
+        max_length=MAX_SKU,
+        pattern=SKU_PATTERN,
+        description=f"1 to {MAX_SKU} letters, digits, '-', '_' or '.'.",
         examples=["TEA-1"],
     ),
 ]
@@ -57,17 +67,17 @@ ItemName = Annotated[
     str,
     Meta(
         min_length=1,
-        max_length=200,
-        pattern=_TEXT,
-        description="1 to 200 characters, not blank, no control characters.",
+        max_length=MAX_ITEM_NAME,
+        pattern=TEXT_PATTERN,
+        description=f"1 to {MAX_ITEM_NAME} characters, not blank, no control characters.",
         examples=["Green tea"],
     ),
 ]
 Amount = Annotated[
     str,
     Meta(
-        pattern=_AMOUNT,
-        description="A decimal string from 0.01 to 1000000.00 with at most two decimals.",
+        pattern=AMOUNT_PATTERN,
+        description=f"A decimal string from 0.01 to {_HIGHEST_PRICE} with at most two decimals.",
         examples=["3.50"],
     ),
 ]
@@ -75,21 +85,22 @@ Note = Annotated[
     str,
     Meta(
         max_length=MAX_NOTE,
-        pattern=f"^{_NO_CONTROL}*$",
-        description="A note on the line, such as an engraving: up to 200 characters, no control characters.",
+        pattern=NOTE_PATTERN,
+        description=f"A note on the line, such as an engraving: up to {MAX_NOTE} characters, "
+        "no control characters.",
         examples=["For Ada"],
     ),
 ]
-Quantity = Annotated[int, Meta(ge=1, le=MAX_QUANTITY, description="A whole number from 1 to 999.")]
+Quantity = Annotated[
+    int, Meta(ge=1, le=MAX_QUANTITY, description=f"A whole number from 1 to {MAX_QUANTITY}.")
+]
 Reason = Annotated[
     str,
     Meta(
         min_length=1,
         max_length=MAX_REASON,
-        pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*"
-        r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-        r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$",
-        description="Why the order is cancelled: 1 to 500 characters, not blank; "
+        pattern=REASON_PATTERN,
+        description=f"Why the order is cancelled: 1 to {MAX_REASON} characters, not blank; "
         "line breaks and tabs are allowed, other control characters are not.",
         examples=["The customer changed their mind."],
     ),

@@ -1,0 +1,151 @@
+"""Each field's rule, stated once: its limits, its pattern and the sentence that refuses it.
+
+`decide` calls these checks; the API's schema shows the same limits and
+patterns, and explains a value its schema refused with the same check, so the
+pages and the API say the same thing (docs/architecture.md, "Refusals").
+Patterns are JSON Schema patterns: anchored, and read the same by Python's re.
+"""
+
+from __future__ import annotations
+
+import re
+
+from domain.errors import (
+    InvalidCancelReason,
+    InvalidCustomerId,
+    InvalidItemName,
+    InvalidItemNote,
+    InvalidQuantity,
+    InvalidSku,
+    TooManyLines,
+    UnitPriceNotPositive,
+    UnitPriceTooHigh,
+)
+from domain.money import CURRENCIES as CURRENCIES
+from domain.money import check_currency as check_currency
+from domain.money import format_amount
+
+MAX_CUSTOMER_ID = 64
+MAX_SKU = 64
+MAX_ITEM_NAME = 200
+MAX_UNIT_PRICE_CENTS = 100_000_000
+MAX_QUANTITY = 999
+MAX_NOTE = 200
+MAX_REASON = 500
+MAX_LINES = 100
+
+# ------------------------------------------------------------ characters
+
+# Control characters are C0, DEL and C1; a cancel reason may still break lines and tab.
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
+_CONTROL_BUT_LAYOUT = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+
+NO_CONTROL = f"[^{_CONTROL}]"
+# A character that is neither a control nor white space (as str.strip() sees it):
+# what makes a text not blank.
+VISIBLE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+TEXT_PATTERN = f"^{NO_CONTROL}*{VISIBLE}{NO_CONTROL}*$"
+NOTE_PATTERN = f"^{NO_CONTROL}*$"
+REASON_PATTERN = f"^[^{_CONTROL_BUT_LAYOUT}]*{VISIBLE}[^{_CONTROL_BUT_LAYOUT}]*$"
+CURRENCY_PATTERN = "^[A-Z]{3}$"
+SKU_PATTERN = f"^[A-Za-z0-9._-]{{1,{MAX_SKU}}}$"
+
+# 0.01 to the highest price, at most two decimals, no sign, exponent or leading
+# zeros. It reads the highest price as a power of ten, as 1000000.00 is.
+_HIGHEST = MAX_UNIT_PRICE_CENTS // 100
+AMOUNT_PATTERN = (
+    f"^(?:[1-9][0-9]{{0,{len(str(_HIGHEST)) - 2}}}(?:\\.[0-9]{{1,2}})?"
+    f"|{_HIGHEST}(?:\\.0{{1,2}})?"
+    "|0\\.(?:[1-9][0-9]?|0[1-9]))$"
+)
+
+_HAS_CONTROL = re.compile(f"[{_CONTROL}]")
+_HAS_CONTROL_BUT_LAYOUT = re.compile(f"[{_CONTROL_BUT_LAYOUT}]")
+_SKU = re.compile(SKU_PATTERN)
+
+
+def has_control(text: str) -> bool:
+    return _HAS_CONTROL.search(text) is not None
+
+
+# ---------------------------------------------------------------- checks
+
+
+def check_customer_id(customer_id: str) -> None:
+    if not customer_id.strip():
+        raise InvalidCustomerId(
+            f"Give a customer id (1 to {MAX_CUSTOMER_ID} printable characters); it cannot be blank."
+        )
+    if len(customer_id) > MAX_CUSTOMER_ID:
+        raise InvalidCustomerId(
+            f"The customer id must be at most {MAX_CUSTOMER_ID} characters (this one has {len(customer_id)})."
+        )
+    if not customer_id.isprintable():
+        raise InvalidCustomerId("The customer id must be printable characters, with no control characters.")
+
+
+def check_sku(sku: str) -> None:
+    if not _SKU.fullmatch(sku):
+        raise InvalidSku(
+            f"A SKU is 1 to {MAX_SKU} characters: letters, digits, '-', '_' or '.' "
+            f"(this one has {len(sku)} characters)."
+        )
+
+
+def check_item_name(name: str) -> None:
+    if not name.strip():
+        raise InvalidItemName(f"Give the item a name (1 to {MAX_ITEM_NAME} characters); it cannot be blank.")
+    if len(name) > MAX_ITEM_NAME:
+        raise InvalidItemName(
+            f"The item name must be at most {MAX_ITEM_NAME} characters (this one has {len(name)})."
+        )
+    if has_control(name):
+        raise InvalidItemName("The item name must not contain control characters.")
+
+
+def check_unit_price(cents: int) -> None:
+    """The price in cents; reading it from text is domain/money.py's parse_amount."""
+    if cents <= 0:
+        raise UnitPriceNotPositive("The unit price must be more than 0.00.")
+    if cents > MAX_UNIT_PRICE_CENTS:
+        raise UnitPriceTooHigh(
+            f"The unit price must be at most {format_amount(MAX_UNIT_PRICE_CENTS)} "
+            f"(this one is {format_amount(cents)})."
+        )
+
+
+def check_quantity(quantity: int) -> None:
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise InvalidQuantity(f"The quantity must be a whole number from 1 to {MAX_QUANTITY}.")
+
+
+def parse_quantity(text: str) -> int:
+    """Read a quantity typed into a form; anything but a whole number is refused."""
+    text = text.strip()
+    if not text.isdigit() or not text.isascii() or len(text) > 6:
+        raise InvalidQuantity(f"The quantity must be a whole number from 1 to {MAX_QUANTITY}.")
+    return int(text)
+
+
+def check_note(note: str) -> None:
+    if len(note) > MAX_NOTE or has_control(note):
+        raise InvalidItemNote(
+            f"A line note is at most {MAX_NOTE} characters, without control characters "
+            f"(this one has {len(note)})."
+        )
+
+
+def check_cancel_reason(reason: str) -> None:
+    if not reason.strip() or len(reason) > MAX_REASON:
+        raise InvalidCancelReason(
+            f"Give a reason for the cancellation, 1 to {MAX_REASON} characters "
+            f"(this one has {len(reason.strip())})."
+        )
+    if _HAS_CONTROL_BUT_LAYOUT.search(reason):
+        raise InvalidCancelReason("The reason must not contain control characters.")
+
+
+def check_room_for_line(line_count: int) -> None:
+    """An order with `line_count` lines can take a new one."""
+    if line_count >= MAX_LINES:
+        raise TooManyLines(f"An order has at most {MAX_LINES} lines; this one is full.")
