@@ -22,7 +22,7 @@ class SettingsError(ValueError):
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    """What an app instance needs to know; every field but the first two has a default.
+    """What an app instance needs to know.
 
     An empty `database_url` means the `orders` command starts an embedded
     PostgreSQL; an empty `csrf_secret` means it uses the secret made once per
