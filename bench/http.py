@@ -222,7 +222,7 @@ async def generate_load(lab: Lab, server: Server, scenario: str, path: str, prof
 
 def form_posts(lab: Lab, workers: int) -> Trial:
     async def trial(profile: bool) -> Sample:
-        async with lab.database() as url, uvicorn("web.app:app_from_environment", url, workers) as server:
+        async with lab.database() as url, uvicorn("web.cli:app_factory", url, workers) as server:
             return await generate_load(lab, server, "workflow", "/orders", profile)
 
     return trial
@@ -250,7 +250,7 @@ def page(lab: Lab, which: str) -> Trial:
         async with lab.database() as url:
             order_id = await seed_pages(url)
             path = f"/orders/{order_id}" if which == ORDER_PAGE else "/orders"
-            async with uvicorn("web.app:app_from_environment", url) as server:
+            async with uvicorn("web.cli:app_factory", url) as server:
                 return await generate_load(lab, server, "get", path, profile)
 
     return trial
@@ -262,7 +262,7 @@ def pages(lab: Lab) -> TrialGroup:
     async def trial(profile: bool) -> dict[str, Sample]:
         async with lab.database() as url:
             order_id = await seed_pages(url)
-            async with uvicorn("web.app:app_from_environment", url) as server:
+            async with uvicorn("web.cli:app_factory", url) as server:
                 return {
                     ORDER_PAGE: await generate_load(lab, server, "get", f"/orders/{order_id}", profile),
                     LIST_PAGE: await generate_load(lab, server, "get", "/orders", profile),

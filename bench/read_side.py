@@ -323,7 +323,7 @@ async def measure_app(lab: Lab, sizes: Sizes) -> list[Row]:
         far, near = sizes.long_order - 10, 10
         print(f"  wrote one order of {sizes.long_order:,} events", flush=True)
         for enabled in (True, False):
-            snapshots = Snapshots(pool, store, every=100, enabled=enabled)
+            snapshots = Snapshots(pool, every=100, enabled=enabled)
             fars, nears = [], []
             for _ in range(RUNS):
                 await lab.checkpoint()

@@ -45,7 +45,7 @@ baselines use a pool of one connection per task that sends no reset query on rel
    single-row `INSERT` per command, no read; (b) the `eventsourcing` library with its PostgreSQL
    persistence (psycopg 3, binary), one `repository.get` and one `save` per command, in threads.
 3. **Workflow over HTTP**: the same five commands as form posts (CSRF cookie and header, 303
-   each, redirects not followed) to `web.app:app_from_environment` under uvicorn, as
+   each, redirects not followed) to `web.cli:app_factory` under uvicorn, as
    `orders serve` runs it (with its subscriptions and background jobs); 16 keep-alive
    connections from a load generator in another process (raw asyncio sockets). Baseline: the
    library's best in-process orders/s in this run (1 or 16 threads). Server CPU is the

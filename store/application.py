@@ -84,7 +84,7 @@ class Orders:
     ) -> None:
         self.pool = pool
         self.store = EventStore(pool, notifier=notifier)
-        self.snapshots = Snapshots(pool, self.store, every=snapshot_every)
+        self.snapshots = Snapshots(pool, every=snapshot_every)
         self.read_model = ReadModel(pool)
         self.summaries = Summaries(pool)
         self.outbox = Outbox(pool)

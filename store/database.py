@@ -1,9 +1,8 @@
-"""Where the database is: DATABASE_URL, or an embedded PostgreSQL under the data folder."""
+"""Reaching PostgreSQL: a pool on a URL, or an embedded server with its data in a folder."""
 
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import warnings
 from collections.abc import Iterator
@@ -12,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-
-DEFAULT_DATA_DIR = ".data"
 
 # Errors that mean "the database is not there right now" rather than a bug.
 UNAVAILABLE = (
@@ -38,10 +35,6 @@ COMMAND_TIMEOUT = 60
 
 class DatabaseUnavailable(Exception):
     pass
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("ORDERS_DATA_DIR", DEFAULT_DATA_DIR)).resolve()
 
 
 @contextmanager

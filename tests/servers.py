@@ -51,7 +51,7 @@ def uvicorn_process(database_url: str, *, workers: int = 1) -> Iterator[tuple[st
         sys.executable,
         "-m",
         "uvicorn",
-        "web.app:app_from_environment",
+        "web.cli:app_factory",
         "--factory",
         "--host",
         "127.0.0.1",

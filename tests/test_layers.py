@@ -29,6 +29,9 @@ DOMAIN_MAY_NOT_IMPORT = {
 STORE_MAY_NOT_IMPORT = {"web", "litestar", "jinja2"}
 # Attribute or imported names that read a clock or make an id.
 CLOCKS_AND_IDS = {"now", "utcnow", "today", "time_ns", "monotonic", "perf_counter", "uuid1", "uuid4"}
+# Attribute or imported names that read the process's environment; only the `orders` command may.
+ENVIRONMENT_READERS = {"environ", "environb", "getenv", "getenvb"}
+READS_THE_ENVIRONMENT = "web/cli"
 
 
 def sources(layer: str) -> list[Path]:
@@ -64,6 +67,27 @@ def clock_and_id_uses(tree: ast.Module) -> Iterator[tuple[int, str]]:
             for alias in node.names:
                 if alias.name in CLOCKS_AND_IDS or (node.module, alias.name) == ("time", "time"):
                     yield node.lineno, f"from {node.module} import {alias.name}"
+
+
+def environment_reads(tree: ast.Module) -> Iterator[tuple[int, str]]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in ENVIRONMENT_READERS:
+            yield node.lineno, f".{node.attr}"
+        elif isinstance(node, ast.ImportFrom) and node.module in {"os", "posix"}:
+            for alias in node.names:
+                if alias.name in ENVIRONMENT_READERS:
+                    yield node.lineno, f"from {node.module} import {alias.name}"
+
+
+def below_the_command() -> list[Path]:
+    """Every module of domain, store and web but the `orders` command's."""
+    command = ROOT / READS_THE_ENVIRONMENT
+    return [
+        path
+        for layer in ("domain", "store", "web")
+        for path in sources(layer)
+        if path != command.with_suffix(".py") and command not in path.parents
+    ]
 
 
 def top_level(module: str) -> str:
@@ -105,6 +129,22 @@ def test_the_domain_never_reads_a_clock_or_makes_ids(path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("path", below_the_command(), ids=name)
+def test_only_the_orders_command_reads_the_environment(path: Path) -> None:
+    offending = [f"{name(path)}:{line} uses {what}" for line, what in environment_reads(parse(path))]
+    assert not offending, "settings arrive as values from web/cli, the only reader of the environment: " + (
+        "; ".join(offending)
+    )
+
+
+def test_the_orders_command_is_left_out_of_the_environment_scan_and_nothing_else() -> None:
+    scanned = below_the_command()
+    assert not [path for path in scanned if "cli" in path.relative_to(ROOT).parts]
+    assert len(scanned) == sum(len(sources(layer)) for layer in ("domain", "store", "web")) - len(
+        sources(READS_THE_ENVIRONMENT)
+    )
+
+
 @pytest.mark.parametrize("path", sources("web"), ids=name)
 def test_every_web_module_parses(path: Path) -> None:
     parse(path)
@@ -141,3 +181,22 @@ def test_the_clock_and_id_scan_sees_what_it_looks_for(source: str, found: str) -
 def test_the_clock_and_id_scan_leaves_other_names_alone() -> None:
     source = "from datetime import datetime\nrecorded.time\nevent.timestamp\ndatetime.fromisoformat('x')"
     assert list(clock_and_id_uses(ast.parse(source))) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("import os\nos.environ['DATABASE_URL']", ".environ"),
+        ("import os\nos.environ.get('ORDERS_PORT', '8000')", ".environ"),
+        ("import os\nos.getenv('ORDERS_SECRET')", ".getenv"),
+        ("from os import environ", "from os import environ"),
+        ("from os import getenv as env", "from os import getenv"),
+    ],
+)
+def test_the_environment_scan_sees_what_it_looks_for(source: str, found: str) -> None:
+    assert found in [what for _, what in environment_reads(ast.parse(source))]
+
+
+def test_the_environment_scan_leaves_other_names_alone() -> None:
+    source = "import os\nos.path.join('a', 'b')\nos.fdopen(1)\nsettings.environment\nfrom os import path"
+    assert list(environment_reads(ast.parse(source))) == []

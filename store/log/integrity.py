@@ -325,25 +325,3 @@ async def _check_batch(conn: Any, verifier: _Verifier, streams: list[list[asyncp
     anchors = {row["stream_id"]: row for row in await conn.fetch(_ANCHORS, ids)}
     for stream_id, rows in zip(ids, streams, strict=True):
         verifier.check_stream(rows, read_model.get(stream_id), anchors.get(stream_id))
-
-
-def report_lines(report: Report, shown: int = 50) -> list[str]:
-    """The report as `orders verify` prints it: a line per check, then what each found."""
-    seconds = (report.finished_at - report.started_at).total_seconds()
-    lines = [
-        f"checked {report.streams:,} streams, {report.events:,} events and "
-        f"{report.read_model_rows:,} order_read_model rows in {seconds:.2f} s"
-    ]
-    left = shown
-    for kind, check in KINDS.items():
-        found = [f for f in report.findings if f.kind == kind]
-        lines.append(f"  {'ok' if not found else len(found):<5} {check}")
-        for finding in found[: max(left, 0)]:
-            lines.append(f"        {finding.stream_id}: {finding.detail}")
-        if len(found) > max(left, 0):
-            lines.append(f"        … and {len(found) - max(left, 0):,} more")
-        left -= len(found)
-    lines.append(f"log digest {report.digest}")
-    problems = len(report.findings)
-    lines.append(f"{problems:,} difference{'s' * (problems != 1)} found" if problems else "no differences")
-    return lines

@@ -9,13 +9,12 @@ versions are loaded.
 from __future__ import annotations
 
 import hashlib
-import os
 
 import asyncpg
 import msgspec
 
 from domain.order import Order, evolve, initial_state
-from store.log.event_store import EVENT_COLUMNS, EventStore, RecordedEvent, recorded_event
+from store.log.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
 
 SHAPE = hashlib.sha256(msgspec.json.encode(msgspec.json.schema(Order))).hexdigest()[:16]
 DEFAULT_EVERY = 100
@@ -48,16 +47,9 @@ ON CONFLICT (stream_id, version) DO UPDATE SET shape = EXCLUDED.shape, state = E
 """
 
 
-def every_from_environment() -> int:
-    return max(1, int(os.environ.get("ORDERS_SNAPSHOT_EVERY", DEFAULT_EVERY)))
-
-
 class Snapshots:
-    def __init__(
-        self, pool: asyncpg.Pool, store: EventStore, *, every: int = DEFAULT_EVERY, enabled: bool = True
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, every: int = DEFAULT_EVERY, enabled: bool = True) -> None:
         self.pool = pool
-        self.store = store
         self.every = every
         self.enabled = enabled
 

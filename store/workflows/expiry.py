@@ -15,7 +15,6 @@ append and forgetting the timer) is recognised by the store and writes once.
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -32,22 +31,7 @@ log = logging.getLogger("orders.expiry")
 EXPIRED_REASON = "expired"
 SYSTEM_ACTOR = "system"
 DEFAULT_DRAFT_EXPIRY = 7 * 24 * 3600.0
-EXPIRY_VARIABLE = "ORDERS_DRAFT_EXPIRY_SECONDS"
 TIMER_NAMESPACE = UUID("0b9f6a8e-3c55-4f0e-9a4e-7d2c1e5b8f31")
-
-
-def draft_expiry_seconds() -> float:
-    """The configured time a draft may stay untouched: ORDERS_DRAFT_EXPIRY_SECONDS, else 7 days."""
-    raw = os.environ.get(EXPIRY_VARIABLE, "").strip()
-    if not raw:
-        return DEFAULT_DRAFT_EXPIRY
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise ValueError(f"{EXPIRY_VARIABLE} must be a number of seconds, not {raw!r}") from None
-    if not 0 < seconds < 10 * 365 * 24 * 3600:
-        raise ValueError(f"{EXPIRY_VARIABLE} must be more than 0 and less than ten years")
-    return seconds
 
 
 def timer_id(order_id: str, version: int) -> UUID:

@@ -22,7 +22,7 @@ from store.application import Orders
 from store.idempotency import IdempotencyKeys
 from store.leader import Leader
 from store.read.subscriptions import Projection, SubscriptionRunner
-from store.workflows.expiry import DraftExpiry, DraftExpiryTimers, check_interval, draft_expiry_seconds
+from store.workflows.expiry import DEFAULT_DRAFT_EXPIRY, DraftExpiry, DraftExpiryTimers, check_interval
 from store.workflows.outbox import OUTBOX_CHANNEL, CustomerNotifications, LogSender, Relay, Sender
 
 log = logging.getLogger("orders.workflows")
@@ -77,13 +77,16 @@ def workflow_runners(
     orders: Orders,
     *,
     sender: Sender | None = None,
-    draft_expiry: float | None = None,
+    draft_expiry: float = DEFAULT_DRAFT_EXPIRY,
     poll_interval: float = 1.0,
     lock_retry: float = 1.0,
 ) -> list[Runnable]:
-    """Everything that runs the workflows on this instance (each a leader candidate)."""
+    """Everything that runs the workflows on this instance (each a leader candidate).
+
+    `draft_expiry` is the seconds a draft may stay untouched before the system cancels it.
+    """
     relay = Relay(orders.pool, sender or LogSender())
-    expiry = DraftExpiry(orders, draft_expiry or draft_expiry_seconds())
+    expiry = DraftExpiry(orders, draft_expiry)
     runners: list[Runnable] = [
         SubscriptionRunner(url, orders.pool, w, poll_interval=poll_interval, lock_retry=lock_retry)
         for w in WORKFLOWS.values()

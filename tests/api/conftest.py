@@ -15,6 +15,7 @@ from litestar.testing import AsyncTestClient
 from store.database import connect_pool
 from tests.databases import fresh_database
 from web.app import create_app
+from web.settings import Settings
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -119,7 +120,7 @@ def assert_problem(
 
 @asynccontextmanager
 async def running_app(database_url: str) -> AsyncIterator[AsyncTestClient[Any]]:
-    app = create_app(database_url, csrf_secret="test-secret", pool_size=4)
+    app = create_app(Settings(database_url=database_url, csrf_secret="test-secret", pool_size=4))
     async with AsyncTestClient(app=app) as client:
         yield client
 

@@ -14,12 +14,15 @@ from litestar.testing import AsyncTestClient
 from tests.subscriptions.conftest import insert_unknown_event
 from tests.web.conftest import Browser
 from web.app import create_app
+from web.settings import Settings
 
 
 @pytest.fixture
 async def live_browser(database_url: str) -> AsyncIterator[Browser]:
     """The app with its subscription runners, as `orders serve` runs it."""
-    app = create_app(database_url, csrf_secret="test-secret", pool_size=6, subscriptions=True)
+    app = create_app(
+        Settings(database_url=database_url, csrf_secret="test-secret", pool_size=6, subscriptions=True)
+    )
     async with AsyncTestClient(app=app) as client:
         yield Browser(client)
 

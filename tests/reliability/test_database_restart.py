@@ -27,6 +27,7 @@ from tests.databases import create_database
 from tests.reliability.figures import record
 from tests.reliability.serving import served
 from web.app import create_app
+from web.settings import Settings
 
 pytestmark = pytest.mark.reliability
 
@@ -160,7 +161,7 @@ async def test_a_database_restart_under_load_gives_503s_then_the_app_serves_agai
     postgres: OwnPostgres,
 ) -> None:
     database_url = await create_database(postgres.url(), "orders_restart")
-    app = create_app(database_url, csrf_secret="restart-test", pool_size=POOL_SIZE)
+    app = create_app(Settings(database_url=database_url, csrf_secret="restart-test", pool_size=POOL_SIZE))
     api = any(path.startswith("/api/orders") for path in app.route_handler_method_map)
     traffic = Traffic()
     async with served(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:

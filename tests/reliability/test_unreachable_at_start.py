@@ -58,7 +58,7 @@ def test_uvicorn_started_on_an_unreachable_database_exits_instead_of_serving(ser
     """Started without `orders serve` (uvicorn --factory, as in a container), start-up fails and it exits."""
     env = {**os.environ, "DATABASE_URL": with_database(server_url, "orders_no_such_database")}
     env["ORDERS_SECRET"] = "s"
-    command = [sys.executable, "-m", "uvicorn", "web.app:app_from_environment", "--factory", "--port", "0"]
+    command = [sys.executable, "-m", "uvicorn", "web.cli:app_factory", "--factory", "--port", "0"]
     result = subprocess.run(
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
     )

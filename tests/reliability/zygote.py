@@ -2,7 +2,7 @@
 
 A kill -9 test restarts the app a hundred times; a fresh interpreter would
 spend about two seconds importing Litestar and building the app before each
-start. This process imports and builds it once (app_from_environment, as
+start. This process imports and builds it once (web.cli:app_factory, as
 `orders serve` does), holds the listening socket, and forks a server on each
 `spawn` line read from stdin: the child runs the app's start-up (pool,
 migrations, subscriptions) and serves it with uvicorn on the inherited socket.
@@ -21,7 +21,7 @@ import sys
 import uvicorn
 from litestar import Litestar
 
-from web.app import app_from_environment
+from web.cli import app_factory
 
 
 def configure(app: Litestar) -> uvicorn.Config:
@@ -43,7 +43,7 @@ def reap() -> None:
 
 
 def main() -> None:
-    config = configure(app_from_environment())  # built before any fork; nothing runs until start-up
+    config = configure(app_factory())  # built before any fork; nothing runs until start-up
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.reliability.figures import print_figures
 from web.app import create_app
+from web.settings import Settings
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -69,7 +70,9 @@ class Site:
 
 @pytest.fixture
 async def client(database_url: str) -> AsyncIterator[AsyncTestClient[Any]]:
-    app = create_app(database_url, csrf_secret="security-test", pool_size=4, subscriptions=False)
+    app = create_app(
+        Settings(database_url=database_url, csrf_secret="security-test", pool_size=4, subscriptions=False)
+    )
     async with AsyncTestClient(app=app) as client:
         yield client
 

@@ -21,6 +21,7 @@ from tests.reliability.serving import served
 from tests.security.routes import routes
 from web.app import create_app
 from web.ratelimit import RateLimit
+from web.settings import Settings
 
 HTMX_CONFIG = re.compile(r"<meta name=\"htmx-config\" content='([^']*)'>")
 
@@ -61,7 +62,9 @@ async def seed(http: httpx.AsyncClient) -> dict[str, str]:
 async def test_every_route_and_every_error_carries_the_security_headers(
     database_url: str, server_url: str
 ) -> None:
-    app = create_app(database_url, csrf_secret="headers-test", pool_size=4, subscriptions=False)
+    app = create_app(
+        Settings(database_url=database_url, csrf_secret="headers-test", pool_size=4, subscriptions=False)
+    )
     checked: list[tuple[str, int]] = []
     async with served(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
         values = await seed(http)
@@ -131,12 +134,14 @@ async def test_every_route_and_every_error_carries_the_security_headers(
 async def test_refusals_made_outside_any_handler_carry_the_headers_too(database_url: str) -> None:
     """429 from the write limit and 400 from the allowed-hosts check."""
     app = create_app(
-        database_url,
-        csrf_secret="s",
-        pool_size=2,
-        subscriptions=False,
-        write_limit=RateLimit(1, 60),
-        allowed_hosts=["testserver.local"],
+        Settings(
+            database_url=database_url,
+            csrf_secret="s",
+            pool_size=2,
+            subscriptions=False,
+            write_limit=RateLimit(1, 60),
+            allowed_hosts=("testserver.local",),
+        ),
     )
     async with AsyncTestClient(app=app) as client:
         await client.get("/orders")
@@ -152,7 +157,7 @@ async def test_refusals_made_outside_any_handler_carry_the_headers_too(database_
 
 
 async def test_the_htmx_indicator_styles_are_in_our_stylesheet(database_url: str) -> None:
-    app = create_app(database_url, csrf_secret="s", pool_size=2, subscriptions=False)
+    app = create_app(Settings(database_url=database_url, csrf_secret="s", pool_size=2, subscriptions=False))
     async with AsyncTestClient(app=app) as client:
         css = (await client.get("/static/app.css")).text
     assert re.search(r"\.htmx-indicator\s*\{[^}]*opacity:\s*0", css)

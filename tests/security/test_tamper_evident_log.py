@@ -29,6 +29,7 @@ from tests.databases import fresh_database
 from tests.reliability.figures import record
 from tests.servers import ROOT
 from web.app import create_app
+from web.settings import Settings
 
 ORDERS = Path(sys.executable).parent / "orders"
 RECOMPUTED_HASH = """hash = event_hash(
@@ -230,7 +231,7 @@ async def test_orders_verify_prints_a_report_exits_non_zero_on_a_difference_and_
     assert f"{cancelled}: version 4: the stored hash does not match" in found.stdout
     assert found.stdout.splitlines()[-1] == "orders verify: 1 difference found"
 
-    app = create_app(database_url, csrf_secret="s", pool_size=2, subscriptions=False)
+    app = create_app(Settings(database_url=database_url, csrf_secret="s", pool_size=2, subscriptions=False))
     client: AsyncTestClient[Any]
     async with AsyncTestClient(app=app) as client:
         page = (await client.get("/admin/projections")).text

@@ -10,14 +10,22 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from tests.reliability.figures import record
-from web.app import app_from_environment, create_app
+from web.app import create_app
+from web.cli import app_factory
 from web.ratelimit import RateLimit, WriteLimiter, parse_limit
+from web.settings import Settings
 
 
 @pytest.fixture
 async def limited(database_url: str) -> AsyncIterator[AsyncTestClient[Any]]:
     app = create_app(
-        database_url, csrf_secret="s", pool_size=2, subscriptions=False, write_limit=RateLimit(5, 60)
+        Settings(
+            database_url=database_url,
+            csrf_secret="s",
+            pool_size=2,
+            subscriptions=False,
+            write_limit=RateLimit(5, 60),
+        )
     )
     async with AsyncTestClient(app=app) as client:
         await client.get("/orders")
@@ -102,7 +110,13 @@ def test_a_limit_that_makes_no_sense_is_refused(text: str) -> None:
 
 async def test_only_the_allowed_hosts_are_answered(database_url: str) -> None:
     app = create_app(
-        database_url, csrf_secret="s", pool_size=2, subscriptions=False, allowed_hosts=["orders.example.com"]
+        Settings(
+            database_url=database_url,
+            csrf_secret="s",
+            pool_size=2,
+            subscriptions=False,
+            allowed_hosts=("orders.example.com",),
+        )
     )
     async with AsyncTestClient(app=app) as client:
         assert (await client.get("/orders", headers={"Host": "orders.example.com"})).status_code == 200
@@ -123,14 +137,14 @@ def test_the_environment_configures_both(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("ORDERS_SECRET", "s")
     monkeypatch.setenv("ORDERS_WRITE_LIMIT", "60/minute")
     monkeypatch.setenv("ORDERS_ALLOWED_HOSTS", "orders.example.com, localhost:8000")
-    app = app_from_environment()
+    app = app_factory()
     limiters = [guard for guard in app.guards if isinstance(guard, WriteLimiter)]
     assert [limiter.limit for limiter in limiters] == [RateLimit(60, 60)]
     assert app.allowed_hosts is not None
     assert app.allowed_hosts.allowed_hosts == ["orders.example.com", "localhost:8000"]
     monkeypatch.delenv("ORDERS_WRITE_LIMIT")
     monkeypatch.delenv("ORDERS_ALLOWED_HOSTS")
-    app = app_from_environment()
+    app = app_factory()
     assert not app.guards
     assert not app.allowed_hosts
     assert "ORDERS_WRITE_LIMIT" not in os.environ

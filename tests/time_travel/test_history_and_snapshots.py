@@ -67,7 +67,7 @@ async def seeded(
 async def test_every_version_and_fifty_moments_equal_an_independent_fold(
     pool: asyncpg.Pool, store: EventStore
 ) -> None:
-    snapshots = Snapshots(pool, store, every=10)
+    snapshots = Snapshots(pool, every=10)
     streams = await seeded(pool, store, snapshots)
     assert max(len(rows) for rows in streams.values()) >= 200, "the seed has a long-lived order"
     assert await pool.fetchval("SELECT count(*) FROM snapshots") > 0
@@ -90,7 +90,7 @@ async def test_every_version_and_fifty_moments_equal_an_independent_fold(
 
 
 async def test_deleting_every_snapshot_changes_no_result(pool: asyncpg.Pool, store: EventStore) -> None:
-    with_snapshots = Snapshots(pool, store, every=5)
+    with_snapshots = Snapshots(pool, every=5)
     streams = await seeded(pool, store, with_snapshots)
     longest = max(streams, key=lambda s: len(streams[s]))
     versions = range(1, len(streams[longest]) + 1)
@@ -99,14 +99,14 @@ async def test_deleting_every_snapshot_changes_no_result(pool: asyncpg.Pool, sto
     await pool.execute("DELETE FROM snapshots")
     after = [(await with_snapshots.load(longest, v))[0] for v in versions]
     assert after == before
-    without = Snapshots(pool, store, enabled=False)
+    without = Snapshots(pool, enabled=False)
     assert [(await without.load(longest, v))[0] for v in versions] == before
 
 
 async def test_a_snapshot_of_another_state_shape_is_ignored_and_replaced(
     pool: asyncpg.Pool, store: EventStore
 ) -> None:
-    snapshots = Snapshots(pool, store, every=10)
+    snapshots = Snapshots(pool, every=10)
     streams = await seeded(pool, store, snapshots)
     longest = max(streams, key=lambda s: len(streams[s]))
     expected, _ = await snapshots.load(longest, 25)

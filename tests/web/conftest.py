@@ -13,6 +13,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from web.app import create_app
+from web.settings import Settings
 
 
 class Browser:
@@ -111,7 +112,9 @@ class Ledger:
 async def client(database_url: str) -> AsyncIterator[AsyncTestClient[Any]]:
     # The pages read the inline read model only; the catch-up runners are left off, which also
     # keeps a runner that ignores its cancel (see test_app_lifecycle) from hanging the teardown.
-    app = create_app(database_url, csrf_secret="test-secret", pool_size=4, subscriptions=False)
+    app = create_app(
+        Settings(database_url=database_url, csrf_secret="test-secret", pool_size=4, subscriptions=False)
+    )
     async with AsyncTestClient(app=app) as client:
         yield client
 

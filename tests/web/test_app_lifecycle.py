@@ -11,11 +11,16 @@ from litestar.testing import AsyncTestClient
 from store.database import DatabaseUnavailable
 from tests.servers import with_database
 from web.app import create_app
+from web.settings import Settings
 
 
 async def test_the_app_does_not_start_on_a_database_that_does_not_exist(server_url: str) -> None:
     """So /healthz cannot be asked on such an app: start-up fails with one clear error instead."""
-    app = create_app(with_database(server_url, "orders_no_such_database"), csrf_secret="s", pool_size=2)
+    app = create_app(
+        Settings(
+            database_url=with_database(server_url, "orders_no_such_database"), csrf_secret="s", pool_size=2
+        )
+    )
     client: AsyncTestClient[Any] = AsyncTestClient(app=app)
     # The test client reports start-up errors in a group; this one must be alone in it.
     unavailable = pytest.RaisesExc(DatabaseUnavailable, match="cannot reach PostgreSQL at")
@@ -25,7 +30,7 @@ async def test_the_app_does_not_start_on_a_database_that_does_not_exist(server_u
 
 
 async def test_the_app_stops_when_an_event_arrives_as_it_stops(database_url: str) -> None:
-    app = create_app(database_url, csrf_secret="s", pool_size=4)
+    app = create_app(Settings(database_url=database_url, csrf_secret="s", pool_size=4))
     async with asyncio.timeout(20), app.lifespan():
         runners = app.state.runners
         jobs = app.state.background[1 : 1 + len(runners)]  # after the live feed, in this order

@@ -18,6 +18,7 @@ from store.log.commands import CommandResult, handle
 from store.log.event_store import EventStore
 from store.workflows.outbox import Notification
 from web.app import create_app
+from web.settings import Settings
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
@@ -111,6 +112,8 @@ class Client:
 @pytest.fixture
 async def app_client(database_url: str) -> AsyncIterator[Client]:
     """The app with its workflows running, a quick relay, and a draft expiry of 1.5 seconds."""
-    app = create_app(database_url, csrf_secret="test-secret", pool_size=6, draft_expiry=1.5)
+    app = create_app(
+        Settings(database_url=database_url, csrf_secret="test-secret", pool_size=6, draft_expiry=1.5)
+    )
     async with AsyncTestClient(app=app) as client:
         yield Client(client)

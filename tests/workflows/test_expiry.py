@@ -22,13 +22,13 @@ from store.workflows.expiry import (
     DEFAULT_DRAFT_EXPIRY,
     DraftExpiry,
     DraftExpiryTimers,
-    draft_expiry_seconds,
     timer_id,
 )
 from store.workflows.outbox import CustomerNotifications
 from store.workflows.runners import LeaderLoop
 from tests.web.pages import Page
 from tests.workflows.conftest import Client, cancel, draft, eventually, outbox_rows, place, running
+from web.settings import from_environment
 
 EXPIRY = 0.3
 
@@ -124,15 +124,12 @@ async def test_a_timer_fired_twice_cancels_once(
     assert [e.type for e in await store.read_stream(order_id)][-2:] == ["ItemAdded", "OrderCancelled"]
 
 
-def test_the_expiry_is_seven_days_unless_configured(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ORDERS_DRAFT_EXPIRY_SECONDS", raising=False)
-    assert draft_expiry_seconds() == DEFAULT_DRAFT_EXPIRY == 7 * 24 * 3600
-    monkeypatch.setenv("ORDERS_DRAFT_EXPIRY_SECONDS", "2.5")
-    assert draft_expiry_seconds() == 2.5
+def test_the_expiry_is_seven_days_unless_configured() -> None:
+    assert from_environment({}).draft_expiry == DEFAULT_DRAFT_EXPIRY == 7 * 24 * 3600
+    assert from_environment({"ORDERS_DRAFT_EXPIRY_SECONDS": "2.5"}).draft_expiry == 2.5
     for bad in ("soon", "0", "-3"):
-        monkeypatch.setenv("ORDERS_DRAFT_EXPIRY_SECONDS", bad)
         with pytest.raises(ValueError, match="ORDERS_DRAFT_EXPIRY_SECONDS must be"):
-            draft_expiry_seconds()
+            from_environment({"ORDERS_DRAFT_EXPIRY_SECONDS": bad})
 
 
 async def test_expiry_racing_concurrent_edits_never_cancels_an_order_changed_after_it_was_judged(

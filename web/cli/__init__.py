@@ -1,0 +1,169 @@
+"""The `orders` command: serve the app, migrate, replay, seed, export, verify.
+
+The only code that reads the process's environment: it builds the Settings
+once, from the variables and flags, and hands them down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+import msgspec
+
+from store.database import DatabaseUnavailable, embedded_postgres
+from store.log.export import FORMATS
+from store.read.replay import READ_MODELS
+from web.cli import jobs
+from web.settings import Settings, SettingsError, from_environment
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+
+# Served to people, writes are limited per client unless ORDERS_WRITE_LIMIT says otherwise.
+DEFAULT_WRITE_LIMIT = "300/minute"
+DEFAULT_DATA_DIR = ".data"
+# How `orders serve` hands its settings to uvicorn's workers (app_factory); not for people to set.
+SERVE_SETTINGS = "ORDERS_SERVE_SETTINGS"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The console script `orders`; returns the exit code."""
+    try:
+        orders.main(args=argv, prog_name="orders")
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else int(done.code is not None)
+    return 0
+
+
+def app_factory() -> Litestar:
+    """The factory uvicorn calls in each worker: the settings `orders serve` built, else the environment's."""
+    from web.app import create_app
+
+    encoded = os.environ.get(SERVE_SETTINGS)
+    settings = msgspec.json.decode(encoded, type=Settings) if encoded else from_environment(os.environ)
+    return create_app(settings)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def orders() -> None:
+    """The event-sourced order service."""
+
+
+@orders.command()
+@click.option("--host", envvar="ORDERS_HOST", default="127.0.0.1", show_default=True, show_envvar=True)
+@click.option("--port", envvar="ORDERS_PORT", type=int, default=8000, show_default=True, show_envvar=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="uvicorn workers")
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the web app (embedded PostgreSQL unless DATABASE_URL)."""
+    import uvicorn
+
+    with database(write_limit=DEFAULT_WRITE_LIMIT) as (settings, _):
+        os.environ[SERVE_SETTINGS] = msgspec.json.encode(settings).decode()
+        click.echo(f"orders: serving on http://{host}:{port}", err=True)
+        uvicorn.run(
+            "web.cli:app_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            timeout_graceful_shutdown=3,
+            access_log=False,
+            loop="auto",
+            http="auto",
+        )
+
+
+@orders.command()
+def migrate() -> None:
+    """Apply the database migrations and exit."""
+    with database() as (_, applied):
+        click.echo(f"orders: applied {', '.join(applied)}" if applied else "orders: nothing to apply")
+
+
+def _known_read_models(ctx: click.Context, param: click.Parameter, names: tuple[str, ...]) -> list[str]:
+    if unknown := set(names) - set(READ_MODELS):
+        raise click.UsageError(
+            f"unknown read model {', '.join(sorted(unknown))}; there are {', '.join(READ_MODELS)}", ctx
+        )
+    return list(names) or list(READ_MODELS)
+
+
+@orders.command(
+    short_help="Rebuild read models from the event log.",
+    help=f"Rebuild read models from the event log (default: all of {', '.join(READ_MODELS)}).",
+)
+@click.argument("names", metavar="[NAME]...", nargs=-1, callback=_known_read_models)
+def replay(names: list[str]) -> None:
+    with database() as (settings, _):
+        _exit(asyncio.run(jobs.replay_read_models(settings, names)))
+
+
+@orders.command()
+@click.option("--orders", "count", type=click.IntRange(min=0), default=200, show_default=True)
+def seed(count: int) -> None:
+    """Write realistic demo orders."""
+    with database() as (settings, _):
+        _exit(asyncio.run(jobs.seed_orders(settings, count)))
+
+
+@orders.command()
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="ndjson", show_default=True)
+@click.option("--order", help="only this order's stream")
+@click.option("--output", "-o", help="file to write (default: standard output)")
+def export(fmt: str, order: str | None, output: str | None) -> None:
+    """Write the event log as NDJSON or CSV."""
+    with database() as (settings, _):
+        _exit(asyncio.run(jobs.export_log(settings, fmt, order, output)))
+
+
+@orders.command()
+def verify() -> None:
+    """Check every stream's hash chain and the read model; exit 1 on any difference."""
+    with database() as (settings, _):
+        _exit(asyncio.run(jobs.verify_log(settings)))
+
+
+@contextmanager
+def database(*, write_limit: str | None = None) -> Iterator[tuple[Settings, list[str]]]:
+    """The settings, with the database up and migrated: DATABASE_URL, or an embedded PostgreSQL.
+
+    Yields them and the migrations just applied. Exits 2 with one line on stderr when a
+    variable makes no sense or the database cannot be reached.
+    """
+    try:
+        settings = from_environment(os.environ, write_limit=write_limit)
+    except SettingsError as error:
+        _fail(str(error))
+    with ExitStack() as stack:
+        try:
+            url = settings.database_url or _embedded(stack)
+            applied, secret = asyncio.run(jobs.prepare(url))
+        except DatabaseUnavailable as error:
+            _fail(str(error))
+        except Exception as error:  # the embedded server failed to start, most often
+            _fail(f"cannot start the database: {error}")
+        secret = settings.csrf_secret or secret  # ORDERS_SECRET, else the one made once per database
+        yield msgspec.structs.replace(settings, database_url=url, csrf_secret=secret), applied
+
+
+def _embedded(stack: ExitStack) -> str:
+    folder = Path(os.environ.get("ORDERS_DATA_DIR", DEFAULT_DATA_DIR)).resolve() / "postgres"
+    click.echo(f"orders: starting the embedded PostgreSQL in {folder}", err=True)
+    return stack.enter_context(embedded_postgres(folder))
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"orders: {message}", err=True)
+    raise SystemExit(2)
+
+
+def _exit(code: int) -> None:
+    if code:
+        raise SystemExit(code)

@@ -1,0 +1,136 @@
+"""What each `orders` command does once the database is up; each returns the exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from store.application import Orders
+from store.database import UNAVAILABLE, DatabaseUnavailable, connect_pool, shared_secret
+from store.log.export import export
+from store.log.integrity import KINDS, Report, verify
+from store.migrations import migrate
+from store.read.replay import RebuildInProgress, rebuild
+from store.seed import seed
+from web.settings import Settings
+
+Update = Callable[[int, int], Awaitable[None]]
+
+
+async def prepare(url: str) -> tuple[list[str], str]:
+    """Migrate the database and fetch the shared signing secret; one clear error if unreachable."""
+    pool = await connect_pool(url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            applied = await migrate(conn)
+        return applied, await shared_secret(pool, "csrf")
+    finally:
+        await pool.close()
+
+
+async def replay_read_models(settings: Settings, names: list[str]) -> int:
+    pool = await connect_pool(settings.database_url, min_size=1, max_size=3)
+    try:
+        for name in names:
+            try:
+                async with progress(name, "events") as update:
+                    await rebuild(pool, name, update)
+            except RebuildInProgress as error:
+                click.echo(f"orders: {error}", err=True)
+                return 1
+    finally:
+        await pool.close()
+    return 0
+
+
+async def seed_orders(settings: Settings, count: int) -> int:
+    pool = await connect_pool(settings.database_url, min_size=2, max_size=10)
+    try:
+        async with progress("seeding", "commands") as update:
+            await seed(Orders(pool, snapshot_every=settings.snapshot_every), count, update)
+    finally:
+        await pool.close()
+    return 0
+
+
+async def export_log(settings: Settings, fmt: str, order: str | None, output: str | None) -> int:
+    pool = await connect_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        target = open(output, "wb") if output else os.fdopen(os.dup(sys.stdout.fileno()), "wb")  # noqa: ASYNC230, SIM115
+        with target as out:
+            async for chunk in export(pool, fmt, order):
+                out.write(chunk)
+    except BrokenPipeError:  # `orders export | head`: the reader has all it wants
+        return 0
+    finally:
+        await pool.close()
+    return 0
+
+
+async def verify_log(settings: Settings) -> int:
+    try:
+        pool = await connect_pool(settings.database_url, min_size=1, max_size=2)
+        try:
+            report = await verify(pool)
+        finally:
+            await pool.close()
+    except (DatabaseUnavailable, *UNAVAILABLE) as error:
+        click.echo(f"orders verify: the database went away: {error}", err=True)
+        return 2
+    for line in report_lines(report):
+        click.echo(f"orders verify: {line}" if not line.startswith(" ") else line)
+    return 0 if report.ok else 1
+
+
+def report_lines(report: Report, shown: int = 50) -> list[str]:
+    """The report as `orders verify` prints it: a line per check, then what each found."""
+    seconds = (report.finished_at - report.started_at).total_seconds()
+    lines = [
+        f"checked {report.streams:,} streams, {report.events:,} events and "
+        f"{report.read_model_rows:,} order_read_model rows in {seconds:.2f} s"
+    ]
+    left = shown
+    for kind, check in KINDS.items():
+        found = [f for f in report.findings if f.kind == kind]
+        lines.append(f"  {'ok' if not found else len(found):<5} {check}")
+        for finding in found[: max(left, 0)]:
+            lines.append(f"        {finding.stream_id}: {finding.detail}")
+        if len(found) > max(left, 0):
+            lines.append(f"        … and {len(found) - max(left, 0):,} more")
+        left -= len(found)
+    lines.append(f"log digest {report.digest}")
+    problems = len(report.findings)
+    lines.append(f"{problems:,} difference{'s' * (problems != 1)} found" if problems else "no differences")
+    return lines
+
+
+@asynccontextmanager
+async def progress(name: str, unit: str) -> AsyncIterator[Update]:
+    """A progress bar on stderr, fed `(done, total)`; a closing line says how many and how long."""
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("{task.description:<20}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeRemainingColumn(),
+    )
+    started = time.monotonic()
+    done = 0
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task(name, total=None)
+
+        async def update(count: int, total: int) -> None:
+            nonlocal done
+            done = count
+            bar.update(task, completed=count, total=total)
+
+        yield update
+    console.print(f"{name:<20} done: {done:,} {unit} in {time.monotonic() - started:.1f}s", highlight=False)

@@ -1,0 +1,84 @@
+"""The app's settings: one typed value, built at the edge (web/cli) and handed to create_app.
+
+`from_environment` reads them from a mapping of variables; only web/cli passes
+it the process's environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+
+from store.log.snapshots import DEFAULT_EVERY
+from store.workflows.expiry import DEFAULT_DRAFT_EXPIRY
+from web.ratelimit import RateLimit, parse_limit
+
+TEN_YEARS = 10 * 365 * 24 * 3600
+
+
+class SettingsError(ValueError):
+    """A variable whose value makes no sense; the message names it."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """What an app instance needs to know.
+
+    An empty `database_url` means the `orders` command starts an embedded
+    PostgreSQL; an empty `csrf_secret` means it uses the secret made once per
+    database. `create_app` needs both filled in.
+    """
+
+    database_url: str = ""
+    csrf_secret: str = ""
+    pool_size: int = 10
+    subscriptions: bool = True  # run this instance's candidates for the subscription runners
+    write_limit: RateLimit | None = None  # each client's writes; None: unlimited
+    allowed_hosts: tuple[str, ...] = ()  # Host headers answered, with the port; (): any
+    draft_expiry: float = DEFAULT_DRAFT_EXPIRY  # seconds a draft may stay untouched
+    snapshot_every: int = DEFAULT_EVERY  # events between an order's snapshots
+
+
+def from_environment(environ: Mapping[str, str], *, write_limit: str | None = None) -> Settings:
+    """The settings the variables give; `write_limit` is the limit when ORDERS_WRITE_LIMIT is unset."""
+    return Settings(
+        database_url=environ.get("DATABASE_URL", ""),
+        csrf_secret=environ.get("ORDERS_SECRET", ""),
+        write_limit=_write_limit(environ.get("ORDERS_WRITE_LIMIT", write_limit)),
+        allowed_hosts=tuple(
+            host.strip() for host in environ.get("ORDERS_ALLOWED_HOSTS", "").split(",") if host.strip()
+        ),
+        draft_expiry=_draft_expiry(environ.get("ORDERS_DRAFT_EXPIRY_SECONDS", "")),
+        snapshot_every=_snapshot_every(environ.get("ORDERS_SNAPSHOT_EVERY", "")),
+    )
+
+
+def _write_limit(raw: str | None) -> RateLimit | None:
+    try:
+        return parse_limit(raw)
+    except ValueError as error:
+        raise SettingsError(f"ORDERS_WRITE_LIMIT: {error}") from None
+
+
+def _draft_expiry(raw: str) -> float:
+    if not raw.strip():
+        return DEFAULT_DRAFT_EXPIRY
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise SettingsError(f"ORDERS_DRAFT_EXPIRY_SECONDS must be a number of seconds, not {raw!r}") from None
+    if not 0 < seconds < TEN_YEARS:
+        raise SettingsError("ORDERS_DRAFT_EXPIRY_SECONDS must be more than 0 and less than ten years")
+    return seconds
+
+
+def _snapshot_every(raw: str) -> int:
+    if not raw.strip():
+        return DEFAULT_EVERY
+    try:
+        every = int(raw)
+    except ValueError:
+        every = 0
+    if every < 1:
+        raise SettingsError(f"ORDERS_SNAPSHOT_EVERY must be a whole number of events, 1 or more, not {raw!r}")
+    return every
