@@ -31,8 +31,8 @@ WHY_REBUILD = (
     "The same causes as 5a, grown with the stream: 1,000 evolve calls each scan and copy a "
     "tuple of up to 50 lines, and 1,000 RecordedEvents with their metadata are decoded. The "
     "library applies each event to a mutable aggregate (a dict update) instead. What would close "
-    "it: the same dict-while-folding and body-only decoding as 5a, or snapshots (DESIGN.md "
-    "plans them) so a rebuild folds a bounded tail."
+    "it: the same dict-while-folding and body-only decoding as 5a, or snapshots (see "
+    "docs/architecture.md, Snapshots) so a rebuild folds a bounded tail."
 )
 
 

@@ -125,5 +125,6 @@ class NotificationController(Controller):
             "on_order_page": target == ORDER_SECTION and order_id is not None,
         }
         if target in (LIST, ORDER_SECTION):
-            return Template("_notifications.html", context=context)
+            partial = "_order_notifications.html" if context["on_order_page"] else "_notifications.html"
+            return Template(partial, context=context)
         return Template("notifications.html", context=context)

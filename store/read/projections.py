@@ -206,9 +206,6 @@ ON CONFLICT (customer_id) DO UPDATE SET
 """
 
 
-_OF_CUSTOMERS = "WHERE c.customer_id = ANY($1::text[])"
-
-
 class CustomerSummaries(OrderFolds[None]):
     """Per customer: orders per status, the value of placed orders per currency, the last activity."""
 
