@@ -18,11 +18,11 @@ from typing import Any
 from uuid import uuid4
 
 from bench import workload
-from bench.lab import Lab, Sample, Trial, TrialGroup, app_store
+from bench.lab import Lab, Sample, Trial, TrialGroup, app_orders
 from bench.profiles import DatabaseWaits, join, py_spy
 from bench.results import Row, Target, explain, extras, values
 from domain.order import AddItem, CreateOrder
-from store.log.commands import handle
+from store.application import Envelope
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = 16
@@ -230,16 +230,16 @@ def form_posts(lab: Lab, workers: int) -> Trial:
 
 async def seed_pages(url: str) -> str:
     """An order of 20 lines (plus 40 small orders for the list); the big order's id."""
-    async with app_store(url, 2) as store:
+    async with app_orders(url, 2) as orders:
         for _ in range(LISTED_ORDERS):
             order_id = workload.new_order_id()
             for command in workload.order_commands(order_id)[:2]:
-                await handle(store, command, command_id=uuid4())
+                await orders.execute(command, Envelope(uuid4()))
         order_id = workload.new_order_id()
-        await handle(store, CreateOrder(order_id, workload.CUSTOMER, "EUR"), command_id=uuid4())
+        await orders.execute(CreateOrder(order_id, workload.CUSTOMER, "EUR"), Envelope(uuid4()))
         for line in range(ORDER_LINES):
             item = AddItem(order_id, f"SKU-{line:02d}", f"Item number {line}", 350 + line, 1 + line % 3)
-            await handle(store, item, command_id=uuid4())
+            await orders.execute(item, Envelope(uuid4()))
         return order_id
 
 

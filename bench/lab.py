@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 import asyncpg
 
 from bench.profiles import DatabaseWaits, InProcessProfile, join
+from store.application import Orders
 from store.database import connect_pool
 from store.log.event_store import EventStore, Notifier
 from store.migrations import migrate
@@ -97,6 +98,13 @@ async def app_store(
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         await pool.close()
+
+
+@asynccontextmanager
+async def app_orders(url: str, size: int) -> AsyncIterator[Orders]:
+    """The application layer as web/app.py builds it, over `app_store`'s pool and Notifier."""
+    async with app_store(url, size) as store:
+        yield Orders(store.pool, notifier=store.notifier)
 
 
 class Lab:

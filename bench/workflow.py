@@ -1,4 +1,4 @@
-"""2. Commands in process: the order workflow through store.log.commands.handle, beside two baselines.
+"""2. Commands in process: the order workflow through Orders.execute, beside two baselines.
 
 (a) the physical limit: one raw single-row INSERT per command (no read, no checks);
 (b) the `eventsourcing` library: one repository get and one save per command.
@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 from bench import workload
-from bench.lab import Lab, Sample, Trial, app_store, raw_pool
+from bench.lab import Lab, Sample, Trial, app_orders, raw_pool
 from bench.results import Row, Target, explain, values
-from store.log.commands import handle
+from store.application import Envelope
 
 TASKS = (1, 16)
 COMMANDS_PER_ORDER = 5
@@ -51,11 +51,11 @@ def eventsourcing_available() -> bool:
 
 def via_handler(lab: Lab, tasks: int) -> Trial:
     async def trial(profile: bool) -> Sample:
-        async with lab.database() as url, app_store(url, tasks + 1) as store:
+        async with lab.database() as url, app_orders(url, tasks + 1) as orders:
 
             async def order_workflow() -> int:
                 for command in workload.order_commands(workload.new_order_id()):
-                    await handle(store, command, command_id=uuid4(), requested_at=datetime.now(UTC))
+                    await orders.execute(command, Envelope(uuid4(), requested_at=datetime.now(UTC)))
                 return COMMANDS_PER_ORDER
 
             return await lab.rate(order_workflow, tasks, profile=profile)

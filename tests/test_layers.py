@@ -1,4 +1,4 @@
-"""The import rules of DESIGN.md, checked on the source: domain is pure, store knows nothing of the web."""
+"""The layering rules of docs/architecture.md ("Layers"), checked on the source."""
 
 from __future__ import annotations
 
@@ -200,3 +200,53 @@ def test_the_environment_scan_sees_what_it_looks_for(source: str, found: str) ->
 def test_the_environment_scan_leaves_other_names_alone() -> None:
     source = "import os\nos.path.join('a', 'b')\nos.fdopen(1)\nsettings.environment\nfrom os import path"
     assert list(environment_reads(ast.parse(source))) == []
+
+
+# The command handler and the modules the application layer wraps for the web.
+HANDLER = "store.log.commands"
+APPLICATION = ROOT / "store" / "application.py"
+
+
+def handler_users(tree: ast.Module) -> Iterator[tuple[int, str]]:
+    """(line, what) for every import of the command handler's module or of a name from it."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == HANDLER:
+            yield node.lineno, f"from {HANDLER} import {', '.join(a.name for a in node.names)}"
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "store.log"
+            and "commands" in {a.name for a in node.names}
+        ):
+            yield node.lineno, "from store.log import commands"
+        elif isinstance(node, ast.Import) and any(a.name == HANDLER for a in node.names):
+            yield node.lineno, f"import {HANDLER}"
+
+
+def application_code() -> list[Path]:
+    """Every module of the service and its benchmarks, but the handler itself and the application layer."""
+    paths = [*sources("domain"), *sources("store"), *sources("web"), *sources("bench")]
+    return [p for p in paths if p != APPLICATION and p != ROOT / "store" / "log" / "commands.py"]
+
+
+@pytest.mark.parametrize("path", application_code(), ids=name)
+def test_only_the_application_layer_calls_the_command_handler(path: Path) -> None:
+    offending = [f"{name(path)}:{line}: {what}" for line, what in handler_users(parse(path))]
+    assert not offending, "commands go through store.application.Orders.execute: " + "; ".join(offending)
+
+
+def test_the_application_layer_is_the_handlers_one_caller() -> None:
+    assert [what for _, what in handler_users(parse(APPLICATION))], "store/application.py no longer uses it"
+    assert APPLICATION not in application_code()
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from store.log.commands import handle",
+        "from store.log import commands",
+        "import store.log.commands",
+        "def f():\n    from store.log.commands import StaleVersion",
+    ],
+)
+def test_the_handler_scan_sees_every_way_in(source: str) -> None:
+    assert list(handler_users(ast.parse(source)))
