@@ -1,9 +1,10 @@
-"""Idempotency keys of the JSON API: which request a key belongs to and the answer it got.
+"""Idempotency keys: which request a key belongs to, and the answer it got.
 
 A key is claimed with the fingerprint of its request before the command runs,
 so two different requests can never both run under one key. The answer is
-recorded afterwards; a claim without one (the first attempt failed or is still
-running) lets the same request run again, which the command id makes harmless.
+recorded afterwards as bytes the caller encodes (the store never reads them);
+a claim without one (the first attempt failed or is still running) lets the
+same request run again, which the command id makes harmless.
 """
 
 from __future__ import annotations
@@ -19,16 +20,9 @@ import msgspec
 KEEP_KEYS = timedelta(hours=24)
 
 
-class StoredAnswer(msgspec.Struct, frozen=True):
-    status: int
-    body: bytes
-    etag: str | None = None
-    location: str | None = None
-
-
 class Claim(msgspec.Struct, frozen=True):
     fingerprint: str
-    answer: StoredAnswer | None
+    answer: bytes | None
 
 
 # Inserting waits for a concurrent claim of the same key to commit, then does
@@ -38,11 +32,11 @@ _CLAIM = """
 WITH claimed AS (
     INSERT INTO idempotency_keys (key, fingerprint) VALUES ($1, $2)
     ON CONFLICT (key) DO NOTHING
-    RETURNING fingerprint, status, body, etag, location
+    RETURNING fingerprint, answer
 )
-SELECT fingerprint, status, body, etag, location FROM claimed
+SELECT fingerprint, answer FROM claimed
 UNION ALL
-SELECT fingerprint, status, body, etag, location FROM idempotency_keys WHERE key = $1
+SELECT fingerprint, answer FROM idempotency_keys WHERE key = $1
 LIMIT 1
 """
 
@@ -52,20 +46,13 @@ DELETE FROM idempotency_keys WHERE key IN (
 )
 """
 
-_READ = "SELECT fingerprint, status, body, etag, location FROM idempotency_keys WHERE key = $1"
+_READ = "SELECT fingerprint, answer FROM idempotency_keys WHERE key = $1"
 
 # The first answer stays: a concurrent twin of the same request answers the same.
 _ANSWER = """
-UPDATE idempotency_keys
-SET status = $2, body = $3, etag = $4, location = $5, answered_at = now()
-WHERE key = $1 AND status IS NULL
+UPDATE idempotency_keys SET answer = $2, answered_at = now()
+WHERE key = $1 AND answer IS NULL
 """
-
-
-def _claim(row: asyncpg.Record) -> Claim:
-    fingerprint, status, body, etag, location = row
-    answer = None if status is None else StoredAnswer(status, bytes(body), etag, location)
-    return Claim(fingerprint, answer)
 
 
 class IdempotencyKeys:
@@ -78,10 +65,11 @@ class IdempotencyKeys:
         if row is None:
             row = await self.pool.fetchrow(_READ, key)
         assert row is not None
-        return _claim(row)
+        return Claim(row[0], None if row[1] is None else bytes(row[1]))
 
-    async def answer(self, key: str, answer: StoredAnswer) -> None:
-        await self.pool.execute(_ANSWER, key, answer.status, answer.body, answer.etag, answer.location)
+    async def answer(self, key: str, answer: bytes) -> None:
+        """Keep the key's first answer."""
+        await self.pool.execute(_ANSWER, key, answer)
 
     async def purge(self, older_than: timedelta = KEEP_KEYS, batch: int = 1000) -> bool:
         """Forget up to `batch` keys claimed more than `older_than` ago; True if more may be left."""

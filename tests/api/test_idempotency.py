@@ -74,7 +74,7 @@ async def test_a_lost_answer_is_found_again_through_the_command_id(api: Api, led
     headers = key("lost")
     first = await api.client.post(f"/api/orders/{order_id}/place", headers=headers)
     await ledger.pool.execute(
-        "UPDATE idempotency_keys SET status = NULL, body = NULL WHERE key = $1", headers["Idempotency-Key"]
+        "UPDATE idempotency_keys SET answer = NULL WHERE key = $1", headers["Idempotency-Key"]
     )
     async with ledger.unchanged(order_id):
         retry = await api.client.post(f"/api/orders/{order_id}/place", headers=headers)
@@ -91,7 +91,7 @@ async def test_a_create_whose_answer_was_lost_is_answered_with_the_order_it_made
     first = await api.client.post("/api/orders", json=body, headers=headers)
     assert first.status_code == 201
     await ledger.pool.execute(
-        "UPDATE idempotency_keys SET status = NULL, body = NULL WHERE key = $1", headers["Idempotency-Key"]
+        "UPDATE idempotency_keys SET answer = NULL WHERE key = $1", headers["Idempotency-Key"]
     )
     events_before, _ = await ledger.counts()
     retry = await api.client.post("/api/orders", json=body, headers=headers)

@@ -6,10 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
+import msgspec
 import pytest
 
 from store.migrations import migrate, migration_files
 from tests.databases import fresh_database
+from web.api.commands import StoredAnswer
 
 ALL_MIGRATIONS = [f"{number:03d}_{name}" for number, name, _ in migration_files()]
 APPLIED = "SELECT number, name, applied_at FROM schema_migrations ORDER BY number"
@@ -53,3 +55,34 @@ async def test_two_migrators_starting_together_apply_each_migration_once(empty_d
     assert again == []
     assert [(r["number"], r["count"]) for r in numbers] == [(number, 1) for number, _, _ in migration_files()]
     assert {r["tablename"] for r in tables} >= {"events", "commands", "order_read_model", "schema_migrations"}
+
+
+async def test_an_idempotency_answer_kept_before_013_replays_the_same_after_it(
+    empty_database_url: str,
+) -> None:
+    """013 makes the kept answer opaque bytes; an answer kept in the old columns is carried over."""
+    body = b'{"order": {"order_id": "x"}, "version": 2}\n' * 40  # long enough for base64's line breaks
+    conn = await asyncpg.connect(empty_database_url)
+    try:
+        await conn.execute(
+            "CREATE TABLE schema_migrations (number integer PRIMARY KEY, name text NOT NULL, "
+            "applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for number, name, path in migration_files():
+            if number < 13:
+                await conn.execute(path.read_text())
+                await conn.execute("INSERT INTO schema_migrations VALUES ($1, $2)", number, name)
+        await conn.execute(
+            "INSERT INTO idempotency_keys (key, fingerprint, status, body, etag, location) "
+            "VALUES ('answered', 'f1', 201, $1, '\"2\"', '/api/orders/x'), "
+            "('pending', 'f2', NULL, NULL, NULL, NULL)",
+            body,
+        )
+        assert await migrate(conn) == ["013_idempotency_answer_opaque"]
+        rows = dict(await conn.fetch("SELECT key, answer FROM idempotency_keys"))
+    finally:
+        await conn.close()
+    assert rows["pending"] is None
+    assert msgspec.json.decode(rows["answered"], type=StoredAnswer) == StoredAnswer(
+        201, body, '"2"', "/api/orders/x"
+    )

@@ -20,7 +20,7 @@ from litestar.di import NamedDependency
 from domain.errors import DomainError
 from domain.order import Command
 from store.application import Envelope, Orders, StaleVersion
-from store.idempotency import IdempotencyKeys, StoredAnswer
+from store.idempotency import IdempotencyKeys
 from web.api.bodies import fingerprint
 from web.api.problems import TYPE_PREFIX, ApiProblem, Problem, http_problem, refused, stale
 from web.api.schemas import WriteResult
@@ -33,6 +33,15 @@ _ENTITY_TAG = re.compile(r'(W/)?"([^"]*)"')
 
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+class StoredAnswer(msgspec.Struct, frozen=True):
+    """An answer as its Idempotency-Key keeps it, to replay byte for byte (JSON, to the store opaque)."""
+
+    status: int
+    body: bytes
+    etag: str | None = None
+    location: str | None = None
 
 
 class Write(msgspec.Struct, frozen=True):
@@ -121,7 +130,7 @@ class Writes:
             problem = refused(error)
             if key:
                 problem_body = msgspec.json.encode(problem.problem)
-                await self.keys.answer(key, StoredAnswer(problem.problem.status, problem_body))
+                await self.keys.answer(key, _encode(StoredAnswer(problem.problem.status, problem_body)))
             raise problem from None
         # The order the command wrote to: a retried create whose first answer was lost makes a
         # new order id, but its command id finds the order the first attempt made.
@@ -132,7 +141,7 @@ class Writes:
         status = 201 if write.created else 200
         if key:
             body = msgspec.json.encode(answer)
-            await self.keys.answer(key, StoredAnswer(status, body, etag(last), location))
+            await self.keys.answer(key, _encode(StoredAnswer(status, body, etag(last), location)))
         return _response(answer, status, etag(last), location)
 
 
@@ -145,8 +154,13 @@ def _response(
     return Response(answer, status_code=status, headers={**headers, **extra})
 
 
-def _replay(answer: StoredAnswer) -> Response[WriteResult]:
+_encode = msgspec.json.Encoder().encode
+_decode_answer = msgspec.json.Decoder(StoredAnswer).decode
+
+
+def _replay(stored: bytes) -> Response[WriteResult]:
     """The answer a key got the first time, again."""
+    answer = _decode_answer(stored)
     replayed = {"Idempotent-Replayed": "true"}
     if answer.status >= 400:
         raise ApiProblem(msgspec.json.decode(answer.body, type=Problem), replayed)
