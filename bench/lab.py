@@ -17,7 +17,8 @@ import asyncpg
 from bench.profiles import DatabaseWaits, InProcessProfile, join
 from store.application import Orders
 from store.database import connect_pool
-from store.log.event_store import EventStore, Notifier
+from store.log.event_store import EventStore
+from store.log.notifier import Notifier
 from store.migrations import migrate
 
 

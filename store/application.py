@@ -21,8 +21,9 @@ import msgspec
 from domain.errors import DomainError, InvalidInput, NotFound, OrderNotFound, StateConflict, VersionNotFound
 from domain.order import Command, Order
 from store.log.commands import CommandResult, StaleVersion, handle
-from store.log.event_store import EventStore, Notifier, RecordedEvent
+from store.log.event_store import EventStore, RecordedEvent
 from store.log.export import export
+from store.log.notifier import Notifier
 from store.log.pages import read_log_page, read_stream_page
 from store.log.snapshots import DEFAULT_EVERY, Snapshots
 from store.read.read_model import CustomerSummary, DaySales, OrderList, OrderSummary, ReadModel, Summaries

@@ -21,8 +21,8 @@ from litestar.template.config import TemplateConfig
 
 from store.application import Orders
 from store.database import connect_pool
-from store.log.event_store import Notifier
 from store.log.live import LiveFeed
+from store.log.notifier import Notifier
 from store.migrations import migrate
 from store.read.projections import PROJECTIONS
 from store.read.subscriptions import SubscriptionRunner

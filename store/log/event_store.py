@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -15,10 +12,8 @@ import msgspec
 
 from domain.order import Event, Order
 from domain.serialization import decode_event, encode_event, event_type
-
-EVENTS_CHANNEL = "events"
-
-log = logging.getLogger("orders.events")
+from store.log.notifier import EVENTS_CHANNEL, Notifier
+from store.log.recent import RecentStates
 
 
 class Metadata(msgspec.Struct, frozen=True, gc=False):
@@ -169,72 +164,6 @@ _APPEND_QUIET = _APPEND.replace(
     "SELECT $15::text FROM command",
 )
 assert _APPEND_QUIET != _APPEND
-
-
-class Notifier:
-    """Wakes listeners after appends commit, one NOTIFY for all the appends of a moment.
-
-    A NOTIFY inside each append transaction serialises their commits on the
-    notification queue's lock: with 16 concurrent writers on a 2-core machine,
-    5-event appends ran at 1,500-1,730/s with this notifier against 790-990/s
-    with the NOTIFY in the statement (the same for 1 writer). Listeners only take a
-    notification as a cue to read from their checkpoints, so a NOTIFY after
-    the commit is as good, and one lost with a crashed process costs at most
-    their polling interval.
-    """
-
-    def __init__(self, pool: asyncpg.Pool, channel: str = EVENTS_CHANNEL) -> None:
-        self.pool = pool
-        self.channel = channel
-        self._streams: set[str] = set()
-        self._due = asyncio.Event()
-
-    def appended(self, stream_id: str) -> None:
-        self._streams.add(stream_id)
-        self._due.set()
-
-    async def run(self) -> None:
-        while True:
-            await self._due.wait()
-            self._due.clear()
-            streams, self._streams = self._streams, set()
-            payload = " ".join(sorted(streams))[:7900]
-            try:
-                await self.pool.execute("SELECT pg_notify($1, $2)", self.channel, payload)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                log.warning("could not notify listeners (they will poll): %s", error)
-                await asyncio.sleep(0.5)
-
-
-class RecentStates:
-    """The state after this process's latest append to each of the streams it wrote last.
-
-    A hint, never the truth: other processes append too. A command decided on
-    a hint appends with the hint's version as the expected one, so a stream
-    that moved on elsewhere refuses the append and is read afresh.
-    """
-
-    def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self._states: OrderedDict[str, Order] = OrderedDict()
-
-    def get(self, stream_id: str) -> Order | None:
-        state = self._states.get(stream_id)
-        if state is not None:
-            self._states.move_to_end(stream_id)
-        return state
-
-    def put(self, stream_id: str, state: Order) -> None:
-        known = self._states.get(stream_id)
-        if known is not None and known.version >= state.version:
-            return  # a racing append of this process got further
-        self._states[stream_id] = state
-        self._states.move_to_end(stream_id)
-        if len(self._states) > self.size:
-            self._states.popitem(last=False)
-
-    def forget(self, stream_id: str) -> None:
-        self._states.pop(stream_id, None)
 
 
 class EventStore:

@@ -15,7 +15,8 @@ from typing import Any
 import asyncpg
 
 from store.database import UNAVAILABLE
-from store.log.event_store import EVENT_COLUMNS, EVENTS_CHANNEL, RecordedEvent, recorded_event
+from store.log.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
+from store.log.notifier import EVENTS_CHANNEL
 from store.read.subscriptions import Checkpoint, read_batch
 
 log = logging.getLogger("orders.live")

@@ -6,19 +6,16 @@ transaction: rename old away, rename new in, drop old, move the checkpoint.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
-from datetime import datetime
 from typing import Any
 
 import asyncpg
-import msgspec
 
-from domain.order import Event, fold
-from domain.serialization import decode_event
+from domain.order import fold
 from store.log.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
+from store.read.log_reader import log_below_horizon
 from store.read.projections import PROJECTIONS, OrderFolds
 from store.read.subscriptions import Checkpoint, Connection, read_batch
 
@@ -117,74 +114,6 @@ async def _swap_in(conn: Connection, tables: tuple[str, ...]) -> None:
         await conn.execute(f"DROP TABLE {table}_old")
 
 
-class Replayed(msgspec.Struct, frozen=True, gc=False):
-    """An event as a rebuild reads it: only what a projection's fold looks at."""
-
-    stream_id: str
-    version: int
-    event: Event
-    recorded_at: datetime
-
-
-# Every event below the horizon of the cursor's snapshot, in the subscriptions'
-# order (ORDER BY names the table's columns, as in read_batch); only the
-# columns a fold reads, and the checkpoint's.
-_READ_BELOW_HORIZON = """
-SELECT stream_id, version, type, schema_version, data::text, recorded_at, tx_id::text, position FROM events
-WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY events.tx_id, events.position
-"""
-
-
-def _replayed(row: asyncpg.Record) -> Replayed:
-    stream_id, version, type_name, schema_version, data, recorded_at = row[:6]
-    return Replayed(stream_id, version, decode_event(type_name, schema_version, data), recorded_at)
-
-
-Batch = tuple[list[Replayed], Checkpoint]
-
-
-async def _read_ahead(
-    pool: asyncpg.Pool, batch_size: int, queue: asyncio.Queue[Batch | Exception | None]
-) -> None:
-    """Put the log below the horizon on `queue` in batches, then None, or what stopped the reading."""
-    try:
-        async with pool.acquire() as conn, conn.transaction(readonly=True):
-            cursor = await conn.cursor(_READ_BELOW_HORIZON)
-            # The server reads the next batch while this one is decoded and folded.
-            ahead = asyncio.ensure_future(cursor.fetch(batch_size))
-            try:
-                while rows := await ahead:
-                    ahead = asyncio.ensure_future(cursor.fetch(batch_size))
-                    last = Checkpoint(int(rows[-1][6]), rows[-1][7])
-                    await queue.put(([_replayed(row) for row in rows], last))
-            finally:
-                ahead.cancel()
-                await asyncio.gather(ahead, return_exceptions=True)
-    except Exception as error:  # the reader is waiting for the queue: hand it over
-        await queue.put(error)
-        return
-    await queue.put(None)
-
-
-async def _log_below_horizon(pool: asyncpg.Pool, batch_size: int) -> AsyncGenerator[Batch, None]:
-    """The log as of now, in batches, read and decoded on another connection while the caller writes.
-
-    One cursor, so one snapshot: every event below its horizon is committed
-    and visible, and what commits later is after the last checkpoint yielded.
-    """
-    queue: asyncio.Queue[Batch | Exception | None] = asyncio.Queue(maxsize=2)
-    reader = asyncio.create_task(_read_ahead(pool, batch_size, queue))
-    try:
-        while (batch := await queue.get()) is not None:
-            if isinstance(batch, Exception):
-                raise batch
-            yield batch
-    finally:  # also when the caller stops early: the reader may be waiting to put
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
-
-
 class Throttled:
     """Calls `report` with the count done at most every `interval` seconds."""
 
@@ -235,7 +164,7 @@ async def _rebuild_projection(
         # The bulk of the log: read ahead on one connection, folded and written on this one.
         async with (
             projection.replayer(SUFFIX, hold) as replayer,
-            aclosing(_log_below_horizon(pool, batch_size)) as batches,
+            aclosing(log_below_horizon(pool, batch_size)) as batches,
         ):
             async for events, last in batches:
                 await replayer.apply(conn, events)

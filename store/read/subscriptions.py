@@ -23,7 +23,8 @@ import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
 from store.leader import Leader
-from store.log.event_store import EVENT_COLUMNS, EVENTS_CHANNEL, RecordedEvent, recorded_event
+from store.log.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
+from store.log.notifier import EVENTS_CHANNEL
 
 log = logging.getLogger("orders.subscriptions")
 

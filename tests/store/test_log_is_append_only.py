@@ -11,7 +11,8 @@ import pytest
 from domain.errors import OrderAlreadyExists
 from domain.order import AddItem, CreateOrder
 from store.log.commands import handle
-from store.log.event_store import EVENTS_CHANNEL, EventStore
+from store.log.event_store import EventStore
+from store.log.notifier import EVENTS_CHANNEL
 
 ALL_EVENTS = "SELECT position, stream_id, version, type, data::text, metadata::text FROM events ORDER BY 1"
 
