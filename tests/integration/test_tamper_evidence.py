@@ -6,67 +6,22 @@ the immutability trigger where it has to, then runs the verification.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any
 from uuid import uuid4
 
 import asyncpg
 import pytest
-from litestar.testing import AsyncTestClient
 
 import store.migrations
-from domain.order import AddItem, CancelOrder, CreateOrder, PlaceOrder
-from store.log.commands import handle
 from store.log.event_store import EventStore
 from store.log.integrity import Report, event_hash, verify
 from store.migrations import migrate
-from tests.support.app import make_app
 from tests.support.databases import fresh_database
 from tests.support.figures import record
-from tests.support.servers import ROOT
+from tests.support.tampering import behind_the_apps_back, change, orders
 
-ORDERS = Path(sys.executable).parent / "orders"
 RECOMPUTED_HASH = """hash = event_hash(
     (SELECT hash FROM events p WHERE p.stream_id = events.stream_id AND p.version = events.version - 1),
     stream_id, version, event_id, type, schema_version, data, metadata, recorded_at)"""
-
-
-async def orders(store: EventStore, count: int = 3) -> list[str]:
-    """Orders in every state: a draft with two lines, a placed one, a cancelled one, …"""
-    ids = []
-    for n in range(count):
-        order_id = str(uuid4())
-        await handle(store, CreateOrder(order_id, f"customer-{n}", "EUR"), command_id=uuid4())
-        await handle(store, AddItem(order_id, "TEA-1", "Green tea", 350, 2), command_id=uuid4())
-        await handle(store, AddItem(order_id, "CUP-1", "Cup ☕ \u202e", 1200, 1), command_id=uuid4())
-        if n % 3 == 1:
-            await handle(store, PlaceOrder(order_id), command_id=uuid4())
-        elif n % 3 == 2:
-            await handle(store, CancelOrder(order_id, "Changed my mind"), command_id=uuid4())
-        ids.append(order_id)
-    return ids
-
-
-@asynccontextmanager
-async def behind_the_apps_back(pool: asyncpg.Pool) -> AsyncIterator[Any]:
-    """A connection with the immutability trigger lifted, as an intruder with the owner's rights would."""
-    async with pool.acquire() as conn:
-        await conn.execute("ALTER TABLE events DISABLE TRIGGER events_refuse_change")
-        try:
-            yield conn
-        finally:
-            await conn.execute("ALTER TABLE events ENABLE TRIGGER events_refuse_change")
-
-
-async def change(conn: Any, stream_id: str, version: int, assignment: str) -> None:
-    await conn.execute(
-        f"UPDATE events SET {assignment} WHERE stream_id = $1 AND version = $2", stream_id, version
-    )
 
 
 def named(report: Report, kind: str | None = None) -> set[str]:
@@ -204,37 +159,3 @@ async def test_events_written_before_the_hash_chain_are_chained_by_its_migration
             await pool.close()
         assert named(report, "chain") == set()
         assert named(report, "versions") == set()
-
-
-def run_verify(database_url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database_url}
-    return subprocess.run(
-        [str(ORDERS), "verify"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-
-
-async def test_orders_verify_prints_a_report_exits_non_zero_on_a_difference_and_the_admin_page_shows_it(
-    database_url: str, pool: asyncpg.Pool, store: EventStore
-) -> None:
-    _draft, _placed, cancelled = await orders(store)
-    clean = run_verify(database_url)
-    assert clean.returncode == 0, clean.stdout + clean.stderr
-    lines = clean.stdout.splitlines()
-    assert lines[0].startswith("orders verify: checked 3 streams, 11 events and 3 order_read_model rows")
-    assert "orders verify: no differences" in lines
-
-    async with behind_the_apps_back(pool) as conn:
-        await change(conn, cancelled, 4, """data = jsonb_set(data, '{reason}', '"Fraud"')""")
-    found = run_verify(database_url)
-    assert found.returncode == 1
-    assert f"{cancelled}: version 4: the stored hash does not match" in found.stdout
-    assert found.stdout.splitlines()[-1] == "orders verify: 1 difference found"
-
-    app = make_app(database_url, csrf_secret="s", pool_size=2, subscriptions=False)
-    client: AsyncTestClient[Any]
-    async with AsyncTestClient(app=app) as client:
-        page = (await client.get("/admin/projections")).text
-    assert "Integrity of the log" in page
-    assert "1 difference found" in page
-    assert cancelled in page
-    assert "version 4: the stored hash does not match" in page
