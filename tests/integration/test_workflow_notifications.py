@@ -18,7 +18,6 @@ from store.migrations import MIGRATIONS_DIR
 from store.read.subscriptions import SubscriptionRunner
 from store.workflows.outbox import CustomerNotifications, Relay
 from store.workflows.runners import LeaderLoop
-from tests.support.page_client import PageClient
 from tests.support.servers import ROOT
 from tests.support.waiting import eventually
 from tests.support.workflows import (
@@ -133,46 +132,6 @@ async def test_a_failing_sender_is_retried_with_growing_pauses_then_given_up(
     assert row["last_error"] == "ConnectionError: mail server unreachable (try 3)"
 
 
-async def test_notifications_are_listed_with_their_state_and_linked_both_ways(
-    app_client: PageClient, pool: asyncpg.Pool, store: EventStore
-) -> None:
-    order_id = await draft(store, "bob")
-    await place(store, order_id)
-    await cancel(store, order_id, "Out of stock")
-    rows = await eventually(lambda: _all_sent(pool, order_id, 2))
-    events = await store.read_stream(order_id)
-
-    page = await app_client.get("/notifications")
-    assert page.status_code == 200
-    assert '0 pending</a> · <a href="/notifications?state=sent">2 sent</a> · ' in page.text
-    for row, cause in zip(rows, events[2:], strict=True):
-        assert f'id="notification-{row["id"]}"' in page.text
-        assert str(cause.event_id) in page.text
-        assert f"/orders/{order_id}/history?version={cause.version}#event-{cause.version}" in page.text
-    assert "Reason: Out of stock" in page.text
-
-    by_cause = await app_client.get(f"/notifications?cause={events[2].event_id}", target="notifications")
-    assert by_cause.text.count('<tr id="notification-') == 1
-    assert "<html" not in by_cause.text
-
-    order_page = await app_client.get(f"/orders/{order_id}")
-    assert f'hx-get="/notifications?order={order_id}" hx-trigger="load"' in order_page.text
-    # The timeline links each event to what it caused.
-    for cause in events[2:]:
-        link = f'<a href="/notifications?cause={cause.event_id}">a notification to the customer</a>'
-        assert f"Caused {link}" in order_page.text
-    section = await app_client.get(f"/notifications?order={order_id}", target="order-notifications")
-    assert section.text.count('<li id="notification-') == 2
-    assert 'caused by <a href="#event-3">v3</a>' in section.text
-    assert 'caused by <a href="#event-4">v4</a>' in section.text
-    assert 'hx-trigger="sse:appended delay:300ms">' in section.text  # all delivered: no polling
-
-
-async def _all_sent(pool: asyncpg.Pool, order_id: str, count: int) -> list[asyncpg.Record] | None:
-    rows = await outbox_rows(pool, order_id)
-    return rows if len(rows) == count and all(r["state"] == "sent" for r in rows) else None
-
-
 async def test_a_runner_killed_ten_times_while_500_orders_are_placed_and_cancelled_notifies_each_once(
     database_url: str, pool: asyncpg.Pool, store: EventStore
 ) -> None:
@@ -265,29 +224,3 @@ async def test_on_a_database_with_history_customers_hear_only_of_what_happens_ne
     await place(store, new)
     await SubscriptionRunner(database_url, pool, CustomerNotifications()).catch_up()
     assert [r["order_id"] for r in await outbox_rows(pool)] == [new]
-
-
-async def test_the_list_filters_by_delivery_state_customer_and_order(
-    app_client: PageClient, pool: asyncpg.Pool, store: EventStore
-) -> None:
-    first, second = await draft(store, "dora"), await draft(store, "emil")
-    for order_id in (first, second):
-        await place(store, order_id)
-    await eventually(lambda: _all_sent(pool, second, 1))
-    await eventually(lambda: _all_sent(pool, first, 1))
-
-    async def listed(query: str) -> int:
-        response = await app_client.get(f"/notifications?{query}", target="notifications")
-        assert response.status_code == 200
-        return response.text.count('<tr id="notification-')
-
-    assert await listed("") == 2
-    assert await listed("state=sent") == 2
-    assert await listed("state=failed") == 0
-    assert await listed("customer=dora") == 1
-    assert await listed(f"order={second}") == 1
-    assert (await app_client.get("/notifications?order=nope")).status_code == 400
-    assert (await app_client.get("/notifications?cause=nope")).status_code == 400
-    page = await app_client.get("/notifications?state=failed")
-    assert "No notifications match these filters." in page.text
-    assert '<a href="/notifications">Notifications</a>' in page.text  # in the site's navigation
