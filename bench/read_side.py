@@ -41,8 +41,8 @@ from store.log.event_store import EventStore, Metadata
 from store.log.snapshots import Snapshots
 from store.migrations import migrate
 from store.read.replay import rebuild
-from tests.servers import ROOT, uvicorn_process, with_database
-from tests.subscriptions.conftest import order_events
+from tests.support.servers import ROOT, uvicorn_process, with_database
+from tests.support.subscriptions import order_events
 
 RESULTS = ROOT / "bench" / "RESULTS-read-side.md"
 RUNS = 2

@@ -10,7 +10,7 @@ import asyncpg
 from domain.order import AddItem, Command, CreateOrder, Event, RemoveItem, decide, fold
 from domain.serialization import encode_event, event_type
 from store.log.event_store import EventStore, Metadata, metadata_encoder
-from tests.subscriptions.conftest import order_events
+from tests.support.subscriptions import order_events
 
 EVENTS_PER_ORDER = 10
 TEMPLATES = 64

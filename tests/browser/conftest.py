@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.databases import fresh_database_sync
-from tests.servers import uvicorn_server
+from tests.support.databases import fresh_database_sync
+from tests.support.servers import uvicorn_server
 
 CHROMIUM = Path(os.environ.get("ORDERS_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "artifacts"

@@ -1,3 +1,0 @@
-from tests.web.conftest import browser, client
-
-__all__ = ["browser", "client"]
