@@ -21,16 +21,35 @@ import msgspec
 from domain.errors import DomainError, InvalidInput, NotFound, OrderNotFound, StateConflict, VersionNotFound
 from domain.order import Command, Order
 from store.log.commands import CommandResult, StaleVersion, handle
-from store.log.event_store import EventStore, RecordedEvent
+from store.log.event_store import EventStore, LogQuery, RecordedEvent
 from store.log.export import export
 from store.log.notifier import Notifier
 from store.log.pages import read_log_page, read_stream_page
 from store.log.snapshots import DEFAULT_EVERY, Snapshots
-from store.read.read_model import CustomerSummary, DaySales, OrderList, OrderSummary, ReadModel, Summaries
+from store.read.read_model import (
+    CustomerSummary,
+    DaySales,
+    OrderList,
+    OrderQuery,
+    OrderSummary,
+    ReadModel,
+    Summaries,
+)
 from store.read.subscriptions import Checkpoint
-from store.workflows.outbox import NotificationPage, Outbox
+from store.workflows.outbox import NotificationPage, NotificationQuery, Outbox
 
-__all__ = ["CommandResult", "Envelope", "OrderAt", "Orders", "RefusalKind", "StaleVersion", "refusal_kind"]
+__all__ = [
+    "CommandResult",
+    "Envelope",
+    "LogQuery",
+    "NotificationQuery",
+    "OrderAt",
+    "OrderQuery",
+    "Orders",
+    "RefusalKind",
+    "StaleVersion",
+    "refusal_kind",
+]
 
 RefusalKind = Literal["invalid", "conflict", "not_found", "stale"]
 
@@ -168,17 +187,9 @@ class Orders:
 
     # -------------------------------------------------------- many orders
 
-    async def list_orders(
-        self,
-        customer: str | None = None,
-        status: str | None = None,
-        after: str | None = None,
-        limit: int = 25,
-        *,
-        exact: bool = False,
-    ) -> OrderList:
-        """Newest first, keyset paged; `customer` is a prefix unless `exact`."""
-        return await self.read_model.list_orders(customer, status, after, limit, exact=exact)
+    async def list_orders(self, query: OrderQuery) -> OrderList:
+        """Newest first, keyset paged, from the read model."""
+        return await self.read_model.list_orders(query)
 
     async def order_ids_of(self, customer_id: str) -> set[str]:
         return await self.read_model.order_ids_of(customer_id)
@@ -189,21 +200,10 @@ class Orders:
     async def sales_by_day(self, days: int) -> list[DaySales]:
         return await self.summaries.sales_by_day(days)
 
-    async def notifications(
-        self,
-        *,
-        state: str | None = None,
-        order_id: str | None = None,
-        cause: UUID | None = None,
-        customer_id: str | None = None,
-        before: int | None = None,
-        limit: int = 50,
-    ) -> tuple[NotificationPage, int]:
+    async def notifications(self, query: NotificationQuery) -> tuple[NotificationPage, int]:
         """A page of notifications, and how many of the order's events still await theirs."""
-        page = await self.outbox.page(
-            state=state, order_id=order_id, cause=cause, customer_id=customer_id, before=before, limit=limit
-        )
-        return page, await self.outbox.awaited(order_id) if order_id else 0
+        awaited = await self.outbox.awaited(query.order_id) if query.order_id else 0
+        return await self.outbox.page(query), awaited
 
     # ------------------------------------------------------------ the log
 
@@ -211,29 +211,9 @@ class Orders:
         """The whole log after `after`, in commit-safe order: a reader keeping the cursor misses nothing."""
         return await read_log_page(self.pool, after, limit)
 
-    async def read_log(
-        self,
-        *,
-        before: int | None,
-        limit: int,
-        type_name: str | None,
-        stream_id: str | None,
-        customer_id: str | None,
-        since: datetime | None,
-        until: datetime | None,
-        below_tx: int,
-    ) -> list[RecordedEvent]:
-        """Events newest first, for people reading the log, below a horizon."""
-        return await self.store.read_log(
-            before=before,
-            limit=limit,
-            type_name=type_name,
-            stream_id=stream_id,
-            customer_id=customer_id,
-            since=since,
-            until=until,
-            below_tx=below_tx,
-        )
+    async def read_log(self, query: LogQuery) -> list[RecordedEvent]:
+        """Events newest first, for people reading the log."""
+        return await self.store.read_log(query)
 
     def export(self, fmt: str, order_id: str | None = None) -> AsyncIterator[bytes]:
         """The log (or one order's stream) as stored, streamed in chunks."""

@@ -14,7 +14,7 @@ from litestar.response import Template
 
 from domain.order import EVENT_TYPES
 from domain.rules import MAX_CUSTOMER_ID
-from store.application import Orders
+from store.application import LogQuery, Orders
 from store.log.live import LiveFeed
 from web import forms
 from web.forms import FormError
@@ -52,16 +52,8 @@ class EventLogController(Controller):
         # The page shows only what is below the horizon, so the live stream that
         # starts there neither repeats nor misses an event.
         horizon = await feed.horizon()
-        events = await orders.read_log(
-            before=before,
-            limit=PAGE_SIZE + 1,
-            type_name=type_name,
-            stream_id=stream,
-            customer_id=customer,
-            since=start,
-            until=end,
-            below_tx=horizon.tx_id + 1,
-        )
+        query = LogQuery(before, PAGE_SIZE + 1, type_name, stream, customer, start, end, horizon.tx_id + 1)
+        events = await orders.read_log(query)
         filters = {
             "type": type_name or "",
             "order": stream or "",

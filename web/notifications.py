@@ -14,7 +14,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
 from domain.rules import MAX_CUSTOMER_ID
-from store.application import Orders
+from store.application import NotificationQuery, Orders
 from store.workflows.expiry import is_expiry
 from store.workflows.outbox import NOTIFIED_EVENTS, STATES
 from web import forms
@@ -97,14 +97,8 @@ class NotificationController(Controller):
         except FormError as error:
             raise ClientException(error.message) from None
         cause_id = _cause(cause)
-        page, awaited = await orders.notifications(
-            state=state,
-            order_id=order_id,
-            cause=cause_id,
-            customer_id=customer,
-            before=before,
-            limit=PAGE_SIZE,
-        )
+        query = NotificationQuery(state, order_id, cause_id, customer, before, PAGE_SIZE)
+        page, awaited = await orders.notifications(query)
         filters = {
             "state": state or "",
             "order": order_id or "",

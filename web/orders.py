@@ -17,7 +17,7 @@ from litestar.response import Redirect, Response, Template
 from domain.errors import DomainError, NotFound
 from domain.order import Command, Order, PlaceOrder
 from domain.rules import MAX_CUSTOMER_ID
-from store.application import Envelope, Orders, StaleVersion
+from store.application import Envelope, OrderQuery, Orders, StaleVersion
 from web import forms
 from web.forms import Form, FormError
 from web.order_view import order_context, parse_order_id
@@ -172,7 +172,7 @@ async def list_context(
     exact: bool = False,
 ) -> dict[str, Any]:
     """What a list of orders shows: a page of the read model and the filters that chose it."""
-    page = await orders.list_orders(customer or None, status, after, PAGE_SIZE, exact=exact)
+    page = await orders.list_orders(OrderQuery(customer or None, status, after, PAGE_SIZE, exact))
     return {"page": page, "customer": customer, "status": status, "statuses": STATUSES, "exact": exact}
 
 

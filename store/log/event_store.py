@@ -39,6 +39,19 @@ class RecordedEvent(msgspec.Struct, frozen=True, gc=False):
     recorded_at: datetime
 
 
+class LogQuery(msgspec.Struct, frozen=True):
+    """Which events a reader of the log wants, newest first: `limit` before position `before`."""
+
+    before: int | None = None
+    limit: int = 50
+    type_name: str | None = None
+    stream_id: str | None = None
+    customer_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    below_tx: int | None = None  # only transactions below this horizon (xid8)
+
+
 class AppendResult(msgspec.Struct, frozen=True):
     stream_id: str
     first_version: int
@@ -258,31 +271,14 @@ class EventStore:
         rows = await self.pool.fetch(_READ_ALL, after, limit)
         return [recorded_event(row) for row in rows]
 
-    async def read_log(
-        self,
-        *,
-        before: int | None = None,
-        limit: int = 50,
-        type_name: str | None = None,
-        stream_id: str | None = None,
-        customer_id: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        below_tx: int | None = None,
-    ) -> list[RecordedEvent]:
-        """Events newest first, for people reading the log; `below_tx` keeps to a horizon."""
-        if any("\x00" in text for text in (type_name, stream_id, customer_id) if text):
+    async def read_log(self, query: LogQuery) -> list[RecordedEvent]:
+        """Events newest first, for people reading the log."""
+        q = query
+        if any("\x00" in text for text in (q.type_name, q.stream_id, q.customer_id) if text):
             return []  # PostgreSQL text cannot hold NUL, so nothing matches
-        start = 2**63 - 1 if before is None else before
+        start = 2**63 - 1 if q.before is None else q.before
+        below = None if q.below_tx is None else str(q.below_tx)
         rows = await self.pool.fetch(
-            _READ_LOG,
-            start,
-            type_name,
-            stream_id,
-            customer_id,
-            since,
-            until,
-            None if below_tx is None else str(below_tx),
-            limit,
+            _READ_LOG, start, q.type_name, q.stream_id, q.customer_id, q.since, q.until, below, q.limit
         )
         return [recorded_event(row) for row in rows]

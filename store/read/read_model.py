@@ -21,6 +21,16 @@ class OrderSummary(msgspec.Struct, frozen=True):
     updated_at: datetime
 
 
+class OrderQuery(msgspec.Struct, frozen=True):
+    """Which orders a list shows: newest first, the `limit` after the order `after`."""
+
+    customer: str | None = None  # a prefix of the customer id, or the whole id when `exact`
+    status: str | None = None
+    after: str | None = None
+    limit: int = 25
+    exact: bool = False
+
+
 class OrderList(msgspec.Struct, frozen=True):
     orders: list[OrderSummary]
     next_after: str | None
@@ -59,23 +69,15 @@ class ReadModel:
         row = await self.pool.fetchrow(_GET_ORDER, order_id)
         return None if row is None else _summary(row)
 
-    async def list_orders(
-        self,
-        customer: str | None = None,
-        status: str | None = None,
-        after: str | None = None,
-        limit: int = 25,
-        *,
-        exact: bool = False,
-    ) -> OrderList:
-        """Orders newest first; `customer` is a prefix unless `exact`."""
-        if customer and "\x00" in customer:  # PostgreSQL text cannot hold NUL; no id has one
+    async def list_orders(self, query: OrderQuery) -> OrderList:
+        if query.customer and "\x00" in query.customer:  # PostgreSQL text cannot hold NUL; no id has one
             return OrderList([], None)
+        q = query
         rows = await self.pool.fetch(
-            _LIST_ORDERS, customer or None, status or None, after or None, limit + 1, exact
+            _LIST_ORDERS, q.customer or None, q.status or None, q.after or None, q.limit + 1, q.exact
         )
-        orders = [_summary(row) for row in rows[:limit]]
-        next_after = orders[-1].order_id if len(rows) > limit else None
+        orders = [_summary(row) for row in rows[: q.limit]]
+        next_after = orders[-1].order_id if len(rows) > q.limit else None
         return OrderList(orders, next_after)
 
     async def order_ids_of(self, customer_id: str) -> set[str]:

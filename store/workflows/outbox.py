@@ -265,26 +265,29 @@ WHERE e.stream_id = $1 AND e.type = ANY($2::text[])
 """
 
 
+class NotificationQuery(msgspec.Struct, frozen=True):
+    """Which notifications a list shows, newest first: `limit` before the id `before`."""
+
+    state: str | None = None
+    order_id: str | None = None
+    cause: UUID | None = None
+    customer_id: str | None = None
+    before: int | None = None
+    limit: int = 50
+
+
 class Outbox:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def page(
-        self,
-        *,
-        state: str | None = None,
-        order_id: str | None = None,
-        cause: UUID | None = None,
-        customer_id: str | None = None,
-        before: int | None = None,
-        limit: int = 50,
-    ) -> NotificationPage:
+    async def page(self, query: NotificationQuery) -> NotificationPage:
         """Notifications newest first, keyset paged by id, with the count in each state."""
+        q, limit = query, query.limit
         rows = await self.pool.fetch(
-            _LIST, before or 2**63 - 1, state, order_id, cause, customer_id, limit + 1
+            _LIST, q.before or 2**63 - 1, q.state, q.order_id, q.cause, q.customer_id, limit + 1
         )
         found = [_notification(r) for r in rows]
-        counts = {s: 0 for s in STATES} | {r[0]: r[1] for r in await self.pool.fetch(_COUNTS, order_id)}
+        counts = {s: 0 for s in STATES} | {r[0]: r[1] for r in await self.pool.fetch(_COUNTS, q.order_id)}
         next_before = found[limit - 1].id if len(found) > limit else None
         return NotificationPage(found[:limit], next_before, counts)
 

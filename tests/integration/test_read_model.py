@@ -8,7 +8,7 @@ from uuid import uuid4
 from domain.order import AddItem, CancelOrder, Command, CreateOrder, PlaceOrder, RemoveItem
 from store.log.commands import handle
 from store.log.event_store import EventStore
-from store.read.read_model import OrderSummary, ReadModel
+from store.read.read_model import OrderQuery, OrderSummary, ReadModel
 
 ReadModelCheck = Callable[[str], Awaitable[OrderSummary]]
 
@@ -64,7 +64,7 @@ async def test_orders_are_listed_newest_first(store: EventStore, read_model: Rea
         await create(store, f"order-{n}")
     await place(store, "order-1")
 
-    page = await read_model.list_orders()
+    page = await read_model.list_orders(OrderQuery())
 
     assert [o.order_id for o in page.orders] == ["order-4", "order-3", "order-2", "order-1", "order-0"]
     assert page.next_after is None
@@ -76,7 +76,7 @@ async def test_customers_match_by_prefix(store: EventStore, read_model: ReadMode
         await create(store, order_id, customer_id)
 
     listed = {
-        prefix: [o.order_id for o in (await read_model.list_orders(customer=prefix)).orders]
+        prefix: [o.order_id for o in (await read_model.list_orders(OrderQuery(customer=prefix))).orders]
         for prefix in ("acme", "acme-2", "bolt", "nobody", "")
     }
 
@@ -94,7 +94,7 @@ async def test_a_customer_prefix_is_matched_literally(store: EventStore, read_mo
         await create(store, order_id, customer_id)
 
     listed = {
-        prefix: [o.order_id for o in (await read_model.list_orders(customer=prefix)).orders]
+        prefix: [o.order_id for o in (await read_model.list_orders(OrderQuery(customer=prefix))).orders]
         for prefix in ("a_", "a%", "a\\", "a")
     }
 
@@ -111,7 +111,7 @@ async def test_orders_filter_by_status(store: EventStore, read_model: ReadModel)
     await cancel(store, "c-2")
 
     async def listed(status: str, customer: str | None = None) -> list[str]:
-        page = await read_model.list_orders(customer=customer, status=status)
+        page = await read_model.list_orders(OrderQuery(customer=customer, status=status))
         return [o.order_id for o in page.orders]
 
     assert await listed("draft") == ["d-2", "d-1"]
@@ -131,7 +131,7 @@ async def test_keyset_paging_lists_every_order_exactly_once(store: EventStore, r
         pages = []
         after = None
         while True:
-            page = await read_model.list_orders(after=after, limit=limit)
+            page = await read_model.list_orders(OrderQuery(after=after, limit=limit))
             pages.append([o.order_id for o in page.orders])
             if page.next_after is None:
                 return pages
@@ -155,8 +155,10 @@ async def test_keyset_paging_keeps_the_customer_and_status_filters(
     for n in (1, 3, 5, 7, 9):
         await place(store, f"order-{n:02d}")
 
-    first = await read_model.list_orders(customer="acme", status="placed", limit=3)
-    second = await read_model.list_orders(customer="acme", status="placed", after=first.next_after, limit=3)
+    first = await read_model.list_orders(OrderQuery(customer="acme", status="placed", limit=3))
+    second = await read_model.list_orders(
+        OrderQuery(customer="acme", status="placed", after=first.next_after, limit=3)
+    )
 
     assert [o.order_id for o in first.orders] == ["order-09", "order-07", "order-05"]
     assert [o.order_id for o in second.orders] == ["order-03", "order-01"]

@@ -17,7 +17,7 @@ from domain.order import (
     fold,
 )
 from store.log.commands import handle
-from store.log.event_store import EventStore, RecordedEvent
+from store.log.event_store import EventStore, LogQuery, RecordedEvent
 
 # What the order should look like after each version, written out by hand:
 # (status, [(sku, unit price, quantity), …] in the order the lines were first added).
@@ -165,28 +165,28 @@ async def test_read_log_lists_newest_first_and_filters_by_type_and_stream(store:
     def described(events: list[RecordedEvent]) -> list[tuple[str, int, str]]:
         return [(e.stream_id, e.version, e.type) for e in events]
 
-    assert await store.read_log() == oldest_first[::-1]
-    assert described(await store.read_log(limit=3)) == [
+    assert await store.read_log(LogQuery()) == oldest_first[::-1]
+    assert described(await store.read_log(LogQuery(limit=3))) == [
         ("right", 5, "OrderPlaced"),
         ("right", 4, "ItemAdded"),
         ("left", 4, "ItemAdded"),
     ]
-    assert described(await store.read_log(type_name="OrderCreated")) == [
+    assert described(await store.read_log(LogQuery(type_name="OrderCreated"))) == [
         ("right", 1, "OrderCreated"),
         ("left", 1, "OrderCreated"),
     ]
-    assert described(await store.read_log(stream_id="left")) == [
+    assert described(await store.read_log(LogQuery(stream_id="left"))) == [
         ("left", v, t) for v, t in [(4, "ItemAdded"), (3, "ItemAdded"), (2, "ItemAdded"), (1, "OrderCreated")]
     ]
-    assert described(await store.read_log(type_name="ItemAdded", stream_id="right", limit=2)) == [
+    assert described(await store.read_log(LogQuery(type_name="ItemAdded", stream_id="right", limit=2))) == [
         ("right", 4, "ItemAdded"),
         ("right", 3, "ItemAdded"),
     ]
-    assert await store.read_log(type_name="OrderCancelled") == []
-    assert await store.read_log(stream_id="nobody") == []
+    assert await store.read_log(LogQuery(type_name="OrderCancelled")) == []
+    assert await store.read_log(LogQuery(stream_id="nobody")) == []
 
     # Paging backwards: each page starts before the oldest event of the one before.
-    pages = [await store.read_log(limit=3)]
+    pages = [await store.read_log(LogQuery(limit=3))]
     while len(pages[-1]) == 3:
-        pages.append(await store.read_log(before=pages[-1][-1].position, limit=3))
+        pages.append(await store.read_log(LogQuery(before=pages[-1][-1].position, limit=3)))
     assert [e for page in pages for e in page] == oldest_first[::-1]

@@ -17,7 +17,7 @@ from domain.errors import CurrencyMismatch
 from domain.money import parse_amount
 from domain.order import AddItem, CancelOrder, CreateOrder, PlaceOrder, RemoveItem
 from domain.rules import MAX_CUSTOMER_ID, MAX_QUANTITY, MAX_SKU, SKU_PATTERN
-from store.application import Orders
+from store.application import OrderQuery, Orders
 from web.api import explain
 from web.api.bodies import strict_body
 from web.api.commands import Write, Writes, etag
@@ -108,7 +108,7 @@ class OrderApi(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 25,
     ) -> OrderPage:
         after_id = _order_id(after) if after else None
-        page = await orders.list_orders(customer, status, after_id, limit, exact=True)
+        page = await orders.list_orders(OrderQuery(customer, status, after_id, limit, exact=True))
         return OrderPage([summary_view(row) for row in page.orders], page.next_after)
 
     @get(
