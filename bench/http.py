@@ -91,20 +91,8 @@ async def uvicorn(app: str, database_url: str = "", workers: int = 1) -> AsyncIt
         env.pop(name, None)
     with tempfile.TemporaryFile() as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "uvicorn",
-            app,
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
+            *(sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port)),
+            *("--workers", str(workers), "--log-level", "warning", "--no-access-log"),
             cwd=ROOT,
             env=env,
             stdout=log,

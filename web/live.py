@@ -6,7 +6,7 @@ resumes exactly after the last event it received.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from litestar import Controller, Request, get
@@ -27,6 +27,7 @@ from web.presentation import describe
 
 POLL_SECONDS = 1.0
 KEEPALIVE_SECONDS = 15.0
+LOG_BATCH = 200  # LiveFeed.log_after's page: a full one means more may be waiting
 
 
 def _last_event_id(request: Request[Any, Any, Any]) -> int | None:
@@ -39,6 +40,33 @@ def _parse_id(raw: str) -> str:
         return forms.order_id(raw)
     except FormError as error:
         raise ClientException(error.message) from None
+
+
+# What a stream found since it last looked, and whether there may be more at once.
+Batch = tuple[list[ServerSentEventMessage], bool]
+
+
+async def _follow(
+    feed: LiveFeed, appended: Callable[[], Awaitable[Batch]]
+) -> AsyncIterator[ServerSentEventMessage]:
+    """What `appended` finds, looked for whenever the feed wakes or every POLL_SECONDS, with a
+    keep-alive comment after KEEPALIVE_SECONDS of quiet (proxies close silent connections)."""
+    yield ServerSentEventMessage(comment="connected", data=None)
+    quiet = 0.0
+    while True:
+        ticket = feed.ticket()
+        messages, more = await appended()
+        for message in messages:
+            yield message
+        if messages:
+            quiet = 0.0
+        if more:
+            continue
+        await feed.wait(ticket, POLL_SECONDS)
+        quiet += POLL_SECONDS
+        if quiet >= KEEPALIVE_SECONDS:
+            quiet = 0.0
+            yield ServerSentEventMessage(comment="keep-alive", data=None)
 
 
 class LiveController(Controller):
@@ -59,29 +87,21 @@ class LiveController(Controller):
         templates = request.app.template_engine
         assert templates is not None
 
-        async def messages() -> AsyncIterator[ServerSentEventMessage]:
-            yield ServerSentEventMessage(comment="connected", data=None)
-            seen = start
-            state = await orders.state(stream, seen)
-            quiet = 0.0
-            while True:
-                ticket = feed.ticket()
-                for recorded in await feed.stream_after(stream, seen):
-                    sentence = describe(recorded.event, state)
-                    state = evolve(state, recorded.event)
-                    seen = recorded.version
-                    quiet = 0.0
-                    html = templates.get_template("_live_notice.html").render(
-                        recorded=recorded, sentence=sentence
-                    )
-                    yield ServerSentEventMessage(data=html, event="appended", id=recorded.position)
-                await feed.wait(ticket, POLL_SECONDS)
-                quiet += POLL_SECONDS
-                if quiet >= KEEPALIVE_SECONDS:
-                    quiet = 0.0
-                    yield ServerSentEventMessage(comment="keep-alive", data=None)
+        seen, state = start, await orders.state(stream, start)
 
-        return ServerSentEvent(messages())
+        async def appended() -> Batch:
+            nonlocal seen, state
+            messages = []
+            for recorded in await feed.stream_after(stream, seen):
+                sentence = describe(recorded.event, state)
+                state, seen = evolve(state, recorded.event), recorded.version
+                html = templates.get_template("_live_notice.html").render(
+                    recorded=recorded, sentence=sentence
+                )
+                messages.append(ServerSentEventMessage(data=html, event="appended", id=recorded.position))
+            return messages, False
+
+        return ServerSentEvent(_follow(feed, appended))
 
     @get("/events/live")
     async def log_live(
@@ -115,25 +135,17 @@ class LiveController(Controller):
                 stream is None or recorded.stream_id == stream
             )
 
-        async def messages() -> AsyncIterator[ServerSentEventMessage]:
-            yield ServerSentEventMessage(comment="connected", data=None)
-            after = checkpoint
-            quiet = 0.0
-            while True:
-                ticket = feed.ticket()
-                batch = await feed.log_after(after)
-                for recorded, at in batch:
-                    after = at
-                    if wanted(recorded):
-                        quiet = 0.0
-                        html = templates.get_template("_event_row.html").render(e=recorded, fresh=True)
-                        yield ServerSentEventMessage(data=html, event="appended", id=recorded.position)
-                if len(batch) == 200:
-                    continue
-                await feed.wait(ticket, POLL_SECONDS)
-                quiet += POLL_SECONDS
-                if quiet >= KEEPALIVE_SECONDS:
-                    quiet = 0.0
-                    yield ServerSentEventMessage(comment="keep-alive", data=None)
+        after = checkpoint
 
-        return ServerSentEvent(messages())
+        async def appended() -> Batch:
+            nonlocal after
+            batch = await feed.log_after(after)
+            messages = []
+            for recorded, at in batch:
+                after = at
+                if wanted(recorded):
+                    html = templates.get_template("_event_row.html").render(e=recorded, fresh=True)
+                    messages.append(ServerSentEventMessage(data=html, event="appended", id=recorded.position))
+            return messages, len(batch) == LOG_BATCH
+
+        return ServerSentEvent(_follow(feed, appended))

@@ -47,23 +47,9 @@ def uvicorn_process(database_url: str, *, workers: int = 1) -> Iterator[tuple[st
     """Serve the app with uvicorn, as `orders serve` does; yield its base URL and process."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "ORDERS_SECRET": "browser-test-secret"}
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "web.cli:app_factory",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-        "--timeout-graceful-shutdown",
-        "2",
-    ]
+    command = [sys.executable, "-m", "uvicorn", "web.cli:app_factory", "--factory", "--port", str(port)]
+    command += ["--host", "127.0.0.1", "--workers", str(workers), "--log-level", "warning"]
+    command += ["--timeout-graceful-shutdown", "2"]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:

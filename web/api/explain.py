@@ -10,19 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from domain import rules
 from domain.errors import DomainError, InvalidUnitPrice
 from domain.money import parse_amount
-from domain.rules import (
-    check_cancel_reason,
-    check_currency,
-    check_customer_id,
-    check_item_name,
-    check_note,
-    check_quantity,
-    check_sku,
-    check_unit_price,
-    parse_quantity,
-)
 from web import forms
 from web.api.schemas import AddItemBody, CancelOrderBody, CreateOrderBody
 from web.forms import FormError
@@ -44,7 +34,7 @@ def _text(value: Any) -> str:
 def _quantity(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    return parse_quantity(value if isinstance(value, str) else "")
+    return rules.parse_quantity(value if isinstance(value, str) else "")
 
 
 def _cents(value: Any) -> int:
@@ -56,19 +46,19 @@ def _cents(value: Any) -> int:
 # Each body's fields, as the API names them, with the rule that checks the value sent.
 _RULES: dict[type, dict[str, Callable[[Any], None]]] = {
     CreateOrderBody: {
-        "customer_id": lambda value: check_customer_id(_text(value)),
-        "currency": lambda value: check_currency(_text(value)),
+        "customer_id": lambda value: rules.check_customer_id(_text(value)),
+        "currency": lambda value: rules.check_currency(_text(value)),
     },
     AddItemBody: {
-        "sku": lambda value: check_sku(_text(value)),
-        "name": lambda value: check_item_name(_text(value)),
-        "unit_price.amount": lambda value: check_unit_price(_cents(value)),
-        "unit_price.currency": lambda value: check_currency(_text(value)),
-        "quantity": lambda value: check_quantity(_quantity(value)),
-        "note": lambda value: check_note(_text(value)),
+        "sku": lambda value: rules.check_sku(_text(value)),
+        "name": lambda value: rules.check_item_name(_text(value)),
+        "unit_price.amount": lambda value: rules.check_unit_price(_cents(value)),
+        "unit_price.currency": lambda value: rules.check_currency(_text(value)),
+        "quantity": lambda value: rules.check_quantity(_quantity(value)),
+        "note": lambda value: rules.check_note(_text(value)),
     },
     CancelOrderBody: {
-        "reason": lambda value: check_cancel_reason(_text(value)),
+        "reason": lambda value: rules.check_cancel_reason(_text(value)),
     },
 }
 
@@ -83,12 +73,12 @@ def order_id(raw: str) -> str:
 
 def quantity(raw: str) -> None:
     """A quantity to remove, as the query string gives it."""
-    check_quantity(parse_quantity(raw))
+    rules.check_quantity(rules.parse_quantity(raw))
 
 
 def sku(raw: str) -> None:
     """A SKU named in a URL."""
-    check_sku(raw)
+    rules.check_sku(raw)
 
 
 def body_field(body_type: type, field: str, value: Any) -> DomainError | None:

@@ -34,14 +34,22 @@ UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0
 _HIGHEST_PRICE = f"{MAX_UNIT_PRICE_CENTS // 100}.{MAX_UNIT_PRICE_CENTS % 100:02d}"
 
 OrderId = Annotated[str, Meta(pattern=UUID_PATTERN, description="The order's id, a UUID.")]
+
+
+def _text(most: int, pattern: str, description: str, example: str, least: int = 1) -> Meta:
+    """A string field's limits, pattern and words, for the document and the decoder alike."""
+    return Meta(
+        min_length=least, max_length=most, pattern=pattern, description=description, examples=[example]
+    )
+
+
 CustomerId = Annotated[
     str,
-    Meta(
-        min_length=1,
-        max_length=MAX_CUSTOMER_ID,
-        pattern=TEXT_PATTERN,
-        description=f"1 to {MAX_CUSTOMER_ID} printable characters, not blank.",
-        examples=["customer-42"],
+    _text(
+        MAX_CUSTOMER_ID,
+        TEXT_PATTERN,
+        f"1 to {MAX_CUSTOMER_ID} printable characters, not blank.",
+        "customer-42",
     ),
 ]
 Currency = Annotated[
@@ -54,23 +62,15 @@ Currency = Annotated[
     ),
 ]
 Sku = Annotated[
-    str,
-    Meta(
-        min_length=1,
-        max_length=MAX_SKU,
-        pattern=SKU_PATTERN,
-        description=f"1 to {MAX_SKU} letters, digits, '-', '_' or '.'.",
-        examples=["TEA-1"],
-    ),
+    str, _text(MAX_SKU, SKU_PATTERN, f"1 to {MAX_SKU} letters, digits, '-', '_' or '.'.", "TEA-1")
 ]
 ItemName = Annotated[
     str,
-    Meta(
-        min_length=1,
-        max_length=MAX_ITEM_NAME,
-        pattern=TEXT_PATTERN,
-        description=f"1 to {MAX_ITEM_NAME} characters, not blank, no control characters.",
-        examples=["Green tea"],
+    _text(
+        MAX_ITEM_NAME,
+        TEXT_PATTERN,
+        f"1 to {MAX_ITEM_NAME} characters, not blank, no control characters.",
+        "Green tea",
     ),
 ]
 Amount = Annotated[
@@ -83,12 +83,12 @@ Amount = Annotated[
 ]
 Note = Annotated[
     str,
-    Meta(
-        max_length=MAX_NOTE,
-        pattern=NOTE_PATTERN,
-        description=f"A note on the line, such as an engraving: up to {MAX_NOTE} characters, "
-        "no control characters.",
-        examples=["For Ada"],
+    _text(
+        MAX_NOTE,
+        NOTE_PATTERN,
+        f"A note on the line, such as an engraving: up to {MAX_NOTE} characters, no control characters.",
+        "For Ada",
+        least=0,
     ),
 ]
 Quantity = Annotated[
@@ -96,13 +96,12 @@ Quantity = Annotated[
 ]
 Reason = Annotated[
     str,
-    Meta(
-        min_length=1,
-        max_length=MAX_REASON,
-        pattern=REASON_PATTERN,
-        description=f"Why the order is cancelled: 1 to {MAX_REASON} characters, not blank; "
+    _text(
+        MAX_REASON,
+        REASON_PATTERN,
+        f"Why the order is cancelled: 1 to {MAX_REASON} characters, not blank; "
         "line breaks and tabs are allowed, other control characters are not.",
-        examples=["The customer changed their mind."],
+        "The customer changed their mind.",
     ),
 ]
 ExpectedVersion = Annotated[

@@ -60,13 +60,7 @@ def event_view(recorded: RecordedEvent) -> EventView:
         type=recorded.type,
         schema_version=type(recorded.event).schema_version,
         data=msgspec.to_builtins(recorded.event),
-        metadata=EventMetadata(
-            command_id=metadata.command_id,
-            correlation_id=metadata.correlation_id,
-            actor=metadata.actor,
-            causation_id=metadata.causation_id,
-            requested_at=metadata.requested_at,
-        ),
+        metadata=EventMetadata(**msgspec.structs.asdict(metadata)),
         recorded_at=recorded.recorded_at,
     )
 
