@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from string import Template
 from typing import Protocol
@@ -188,6 +189,7 @@ WHERE id = $1 AND state = 'pending'
 """
 
 
+@dataclass
 class Relay:
     """Delivers due notifications through `sender`; a failure is retried with exponential backoff.
 
@@ -195,24 +197,13 @@ class Relay:
     for a person to look at on /notifications.
     """
 
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        sender: Sender,
-        *,
-        batch_size: int = 50,
-        backoff: float = 2.0,
-        max_backoff: float = 3600.0,
-        max_attempts: int = 10,
-        send_timeout: float = 30.0,
-    ) -> None:
-        self.pool = pool
-        self.sender = sender
-        self.batch_size = batch_size
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.max_attempts = max_attempts
-        self.send_timeout = send_timeout
+    pool: asyncpg.Pool
+    sender: Sender
+    batch_size: int = 50
+    backoff: float = 2.0
+    max_backoff: float = 3600.0
+    max_attempts: int = 10
+    send_timeout: float = 30.0
 
     def delay(self, attempts: int) -> float:
         """Seconds before the next try, after `attempts` failed ones."""
