@@ -5,22 +5,21 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from litestar import Controller, Request, get, post
-from litestar.datastructures import State
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
-from store.log.integrity import last_run
-from store.read.replay import READ_MODELS, RebuildInProgress, rebuild
-from store.read.status import read_model_status
+from store.operations import Operations
+from store.read.replay import READ_MODELS, RebuildInProgress
 
 
-async def _context(state: State) -> dict[str, Any]:
-    statuses = await read_model_status(state.pool)
-    runners = {runner.projection.name: runner.state for runner in state.runners}
-    errors = {runner.projection.name: runner.error for runner in state.runners if runner.error}
+async def _context(operations: Operations) -> dict[str, Any]:
+    statuses = await operations.read_models()
+    runners = {runner.projection.name: runner.state for runner in operations.runners}
+    errors = {runner.projection.name: runner.error for runner in operations.runners if runner.error}
     rebuilding = any(s.rebuild_state == "running" for s in statuses)
     return {
         "statuses": statuses,
@@ -35,23 +34,20 @@ class AdminController(Controller):
     path = "/admin/projections"
 
     @get("/")
-    async def projections(self, request: HTMXRequest, state: State) -> Template:
-        context = await _context(state)
+    async def projections(self, request: HTMXRequest, operations: NamedDependency[Operations]) -> Template:
+        context = await _context(operations)
         if request.htmx:
             return Template("_projections.html", context=context)
-        return Template("projections.html", context={**context, "verify_run": await last_run(state.pool)})
+        context["verify_run"] = await operations.last_verify_run()
+        return Template("projections.html", context=context)
 
     @post("/{name:str}/rebuild")
-    async def start_rebuild(
-        self, request: Request[Any, Any, Any], state: State, name: FromPath[str]
-    ) -> Template:
+    async def start_rebuild(self, operations: NamedDependency[Operations], name: FromPath[str]) -> Template:
         if name not in READ_MODELS:
             raise NotFoundException(f"There is no read model called {name}.")
-        task = asyncio.create_task(rebuild(state.pool, name))
-        state.rebuilds.add(task)
-        task.add_done_callback(state.rebuilds.discard)
+        task = operations.start_rebuild(name)
         await asyncio.sleep(0.05)  # let it claim its lock and record its start
-        context = await _context(state)
+        context = await _context(operations)
         if task.done() and isinstance(task.exception(), RebuildInProgress):
             context["problem"] = f"{name} is already being rebuilt."
         return Template("_projections.html", context=context, status_code=409 if context["problem"] else 200)

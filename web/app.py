@@ -24,6 +24,7 @@ from store.database import connect_pool
 from store.log.live import LiveFeed
 from store.log.notifier import Notifier
 from store.migrations import migrate
+from store.operations import Operations
 from store.read.projections import PROJECTIONS
 from store.read.subscriptions import SubscriptionRunner
 from store.workflows.outbox import Sender
@@ -54,6 +55,7 @@ class Services:
 
     orders: Orders  # every command and query on orders: the application layer
     feed: LiveFeed  # wakes live pages when events are appended (LISTEN/NOTIFY)
+    operations: Operations  # health, read models' standing, rebuilds, the last verify run
 
 
 def _provide(name: str) -> Provide:
@@ -80,11 +82,13 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
         app.state.pool = pool
         notifier = Notifier(pool)
         orders = Orders(pool, snapshot_every=settings.snapshot_every, notifier=notifier)
-        app.state.services = services = Services(orders=orders, feed=LiveFeed(database_url, pool))
         app.state.runners = (
             [SubscriptionRunner(database_url, pool, projection) for projection in PROJECTIONS.values()]
             if settings.subscriptions
             else []
+        )
+        app.state.services = services = Services(
+            orders=orders, feed=LiveFeed(database_url, pool), operations=Operations(pool, app.state.runners)
         )
         # The workflows (notifications and their relay, draft expiry): see store/workflows.
         app.state.workflows = (
@@ -94,7 +98,6 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             if settings.subscriptions
             else []
         )
-        app.state.rebuilds = set()
         app.state.background = [
             asyncio.create_task(job.run())
             for job in (notifier, services.feed, *app.state.runners, *app.state.workflows)
@@ -102,7 +105,8 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
 
     async def close_database(app: Litestar) -> None:
         # Also runs after a failed start-up, when open_database set none of these.
-        tasks = [*app.state.get("background", []), *app.state.get("rebuilds", [])]
+        services = app.state.get("services")
+        tasks = [*app.state.get("background", []), *(services.operations.rebuilds if services else [])]
         for task in tasks:
             task.cancel()
         if tasks:

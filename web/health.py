@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from litestar import MediaType, Response, get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 
-from store.database import ping
+from store.operations import Operations
 
 
 @get("/healthz", media_type=MediaType.TEXT, include_in_schema=False)
-async def healthz(state: State) -> Response[str]:
-    if not await ping(state.pool):
+async def healthz(operations: NamedDependency[Operations]) -> Response[str]:
+    if not await operations.available():
         return Response("database unavailable\n", status_code=503, headers={"Retry-After": "5"})
     return Response("ok\n")

@@ -1,0 +1,41 @@
+"""What an operator asks of the store beyond orders: is the database there, where each
+read model stands, a rebuild, and the last run of `orders verify`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import asyncpg
+
+from store.database import ping
+from store.log.integrity import VerifyRun, last_run
+from store.read.replay import READ_MODELS, rebuild
+from store.read.status import ReadModelStatus, read_model_status
+from store.read.subscriptions import SubscriptionRunner
+
+
+class Operations:
+    """The database's state for operators, and this instance's subscription runners."""
+
+    def __init__(self, pool: asyncpg.Pool, runners: Sequence[SubscriptionRunner] = ()) -> None:
+        self.pool = pool
+        self.runners = list(runners)
+        self.rebuilds: set[asyncio.Task[int]] = set()
+
+    async def available(self) -> bool:
+        return await ping(self.pool)
+
+    async def read_models(self) -> list[ReadModelStatus]:
+        return await read_model_status(self.pool)
+
+    async def last_verify_run(self) -> VerifyRun | None:
+        return await last_run(self.pool)
+
+    def start_rebuild(self, name: str) -> asyncio.Task[int]:
+        """Rebuild read model `name` (one of READ_MODELS) in the background; the app stops it on shutdown."""
+        assert name in READ_MODELS, name
+        task = asyncio.create_task(rebuild(self.pool, name))
+        self.rebuilds.add(task)
+        task.add_done_callback(self.rebuilds.discard)
+        return task
