@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import uuid4
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, HttpMethod, Request, Response, delete, get, post, route
 from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
@@ -79,6 +79,18 @@ def _order_id(raw: str) -> str:
 class OrderApi(Controller):
     path = "/orders"
     tags = ("orders",)
+
+    @route("/", http_method=HttpMethod.OPTIONS, status_code=204, include_in_schema=False)
+    async def allowed_methods(self, request: Request[Any, Any, Any]) -> Response[None]:
+        """OPTIONS /api/orders: Allow names every method of the path.
+
+        Litestar 2.25 registers a controller's handlers one at a time, in the order of their names,
+        and answers OPTIONS with the methods of the first one only (POST). This handler is named to
+        come first, so Litestar makes no OPTIONS handler of its own here.
+        """
+        template = request.scope.get("path_template")
+        methods = next(r.methods for r in request.app.routes if r.path == template)
+        return Response(None, status_code=204, headers={"Allow": ", ".join(sorted(methods))})
 
     @post(
         "/",

@@ -17,6 +17,7 @@ from domain.rules import (
     AMOUNT_PATTERN,
     CURRENCIES,
     CURRENCY_PATTERN,
+    CUSTOMER_ID_PATTERN,
     MAX_CUSTOMER_ID,
     MAX_ITEM_NAME,
     MAX_NOTE,
@@ -39,7 +40,7 @@ CustomerId = Annotated[
     Meta(
         min_length=1,
         max_length=MAX_CUSTOMER_ID,
-        pattern=TEXT_PATTERN,
+        pattern=CUSTOMER_ID_PATTERN,
         description=f"1 to {MAX_CUSTOMER_ID} printable characters, not blank.",
         examples=["customer-42"],
     ),
