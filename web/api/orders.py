@@ -13,7 +13,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
-from domain.errors import CurrencyMismatch
+from domain.errors import CurrencyMismatch, VersionNotFound
 from domain.money import parse_amount
 from domain.order import AddItem, CancelOrder, CreateOrder, PlaceOrder, RemoveItem
 from domain.rules import MAX_CUSTOMER_ID, MAX_QUANTITY, MAX_SKU, SKU_PATTERN
@@ -32,7 +32,7 @@ from web.api.parameters import (
     IfMatch,
     PathOrderId,
 )
-from web.api.problems import FieldError, http_problem, invalid, refused, responses
+from web.api.problems import FieldError, invalid, refused, responses
 from web.api.schemas import (
     UUID_PATTERN,
     AddItemBody,
@@ -137,7 +137,10 @@ class OrderApi(Controller):
         orders: NamedDependency[Orders],
         order_id: PathOrderId,
         version: Annotated[
-            int | None, QueryParameter(ge=1, le=2**31 - 1, description="Show this version")
+            int | None,
+            QueryParameter(
+                ge=1, le=2**31 - 1, description="Show this version; with at, as it was known then"
+            ),
         ] = None,
         at: Annotated[datetime | None, QueryParameter(description="Show the order as it was then")] = None,
         if_none_match: Annotated[
@@ -145,14 +148,20 @@ class OrderApi(Controller):
         ] = None,
     ) -> Response[OrderView]:
         stream = _order_id(order_id)
-        if version is not None and at is not None:
-            raise http_problem(400, "Ask for a version or a moment (at), not both.")
-        if version is None and at is None and if_none_match:
+        moment = None if at is None else at if at.tzinfo else at.replace(tzinfo=UTC)
+        if version is not None and moment is not None:
+            # Both: the version, as it was known at that moment.
+            reached = await orders.version_at(stream, moment)
+            if version > reached:
+                when = moment.isoformat()
+                detail = f"Order {stream} was at version {reached} at {when}; version {version} came later."
+                raise refused(VersionNotFound(detail))
+            moment = None
+        if version is None and moment is None and if_none_match:
             # The read model's row is never stale, so a current copy is known without a fold.
             summary = await orders.summary(stream)
             if _matches(if_none_match, summary.version):
                 return _not_modified(summary.version)
-        moment = None if at is None else at if at.tzinfo else at.replace(tzinfo=UTC)
         shown = await orders.order_at(stream, version, moment)
         if if_none_match and _matches(if_none_match, shown.order.version):
             return _not_modified(shown.order.version)
