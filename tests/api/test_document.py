@@ -121,3 +121,15 @@ async def test_the_customer_id_pattern_is_the_rule(document: dict[str, Any], cus
     else:
         allowed = True
     assert bool(re.fullmatch(pattern, customer_id)) is allowed
+
+
+async def test_only_place_may_leave_its_body_out(document: dict[str, Any]) -> None:
+    bodies = {
+        (path, method): operation["requestBody"]["required"]
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if "requestBody" in operation
+    }
+    assert [key for key, required in bodies.items() if not required] == [
+        ("/api/orders/{order_id}/place", "post")
+    ]

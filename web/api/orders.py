@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import uuid4
@@ -11,6 +12,7 @@ from litestar import Controller, HttpMethod, Request, Response, delete, get, pos
 from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Operation, RequestBody
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from domain.errors import CurrencyMismatch, VersionNotFound
@@ -52,11 +54,21 @@ from web.forms import FormError
 WRITE_PROBLEMS = responses(400, 403, 404, 409, 412, 413, 422, 429, 503)
 
 
+@dataclass
+class OptionalBody(Operation):
+    """An operation whose body may be left out (Litestar documents every body as required)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.request_body, RequestBody):
+            self.request_body.required = False
+
+
 def _order_write(
     route: type[post | delete],
     path: str,
     summary: str,
     check_body: Callable[[Request[Any, Any, Any]], Awaitable[None]] | None = None,
+    operation_class: type[Operation] = Operation,
 ) -> HTTPRouteHandler:
     """A command on one order: 200 with the order and its new ETag, or a problem."""
     return route(
@@ -66,6 +78,7 @@ def _order_write(
         response_headers=[ETAG, REPLAYED],
         responses=WRITE_PROBLEMS,
         summary=summary,
+        operation_class=operation_class,
     )
 
 
@@ -200,7 +213,11 @@ class OrderApi(Controller):
         return await writes.run(RemoveItem(stream, sku, quantity), write)
 
     @_order_write(
-        post, "/{order_id:str}/place", "Place a draft order", strict_body(PlaceOrderBody, optional=True)
+        post,
+        "/{order_id:str}/place",
+        "Place a draft order",
+        strict_body(PlaceOrderBody, optional=True),
+        OptionalBody,
     )
     async def place_order(
         self,
