@@ -9,6 +9,8 @@ Patterns are JSON Schema patterns: anchored, and read the same by Python's re.
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Iterable
 
 from domain.errors import (
     InvalidCancelReason,
@@ -48,6 +50,35 @@ TEXT_PATTERN = f"^{NO_CONTROL}*{VISIBLE}{NO_CONTROL}*$"
 NOTE_PATTERN = f"^{NO_CONTROL}*$"
 REASON_PATTERN = f"^[^{_CONTROL_BUT_LAYOUT}]*{VISIBLE}[^{_CONTROL_BUT_LAYOUT}]*$"
 CURRENCY_PATTERN = "^[A-Z]{3}$"
+
+
+def _character_class(codes: Iterable[int]) -> str:
+    """A class of these code points, written as literal ranges, so JSON Schema reads it as Python does."""
+    ranges: list[list[int]] = []
+    for code in codes:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    literal = {ord(c): f"\\{c}" for c in "\\]^-["}
+
+    def char(code: int) -> str:
+        return chr(code).translate(literal)
+
+    return (
+        "[" + "".join(char(low) if low == high else f"{char(low)}-{char(high)}" for low, high in ranges) + "]"
+    )
+
+
+# What check_customer_id accepts, as it reads it: characters str.isprintable() accepts, one of them
+# kept by str.strip(). Built from those methods, so it is exact for the running Python's Unicode.
+_PRINTABLE_CODES = [code for code in range(sys.maxunicode + 1) if chr(code).isprintable()]
+CUSTOMER_ID_PATTERN = (
+    f"^{_character_class(_PRINTABLE_CODES)}*"
+    f"{_character_class(code for code in _PRINTABLE_CODES if not chr(code).isspace())}"
+    f"{_character_class(_PRINTABLE_CODES)}*$"
+)
+del _PRINTABLE_CODES
 SKU_PATTERN = f"^[A-Za-z0-9._-]{{1,{MAX_SKU}}}$"
 
 # 0.01 to the highest price, at most two decimals, no sign, exponent or leading

@@ -207,7 +207,8 @@ async def test_cancelling_without_a_reason(
         ("version=abc", 400, "“abc” is not a version: versions are whole numbers from 1."),
         ("version=3", 404, "has 2 versions; there is no version 3."),
         ("at=yesterday", 400, "“yesterday” is not a moment: use ISO 8601"),
-        ("version=1&at=2026-01-01T00:00:00Z", 400, "Ask for a version or a moment (at), not both."),
+        ("version=1&at=2000-01-01T00:00:00Z", 404, "did not exist yet at 2000-01-01T00:00:00+00:00"),
+        ("version=3&at=2100-01-01T00:00:00Z", 404, "was at version 2 at 2100-01-01T00:00:00+00:00"),
     ],
 )
 async def test_history_out_of_range(api: Api, query: str, status: int, message: str) -> None:

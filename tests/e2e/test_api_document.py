@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from domain.errors import InvalidInput
+from domain.rules import check_customer_id
 from tests.support.api import Api
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -84,3 +86,50 @@ async def test_the_ui_loads_its_own_files_and_no_inline_script(module_api: Api) 
         assert asset.status_code == 200, source
     assert (await module_api.client.get("/schema/swagger-ui/../docs.py")).status_code == 404
     assert (await module_api.client.get("/schema/swagger-ui/LICENSE")).status_code == 404
+
+
+async def test_options_allows_every_documented_method(module_api: Api, document: dict[str, Any]) -> None:
+    order = await module_api.create_order()
+    for path, item in document["paths"].items():
+        url = path.replace("{order_id}", order).replace("{sku}", "TEA-1")
+        response = await module_api.client.options(url)
+        assert response.status_code == 204, url
+        allowed = {method.strip() for method in response.headers["allow"].split(",")}
+        assert allowed == {method.upper() for method in item} | {"OPTIONS"}, url
+
+
+@pytest.mark.parametrize(
+    "customer_id",
+    [
+        "customer-42",
+        " a ",
+        "Zoë 李",
+        "a\u200bb",
+        "soft\xadhyphen",
+        "no\xa0break",
+        "\u3000",
+        "x\U0001f600",
+        "\ue000",
+    ],
+)
+async def test_the_customer_id_pattern_is_the_rule(document: dict[str, Any], customer_id: str) -> None:
+    pattern = document["components"]["schemas"]["CreateOrderBody"]["properties"]["customer_id"]["pattern"]
+    try:
+        check_customer_id(customer_id)
+    except InvalidInput:
+        allowed = False
+    else:
+        allowed = True
+    assert bool(re.fullmatch(pattern, customer_id)) is allowed
+
+
+async def test_only_place_may_leave_its_body_out(document: dict[str, Any]) -> None:
+    bodies = {
+        (path, method): operation["requestBody"]["required"]
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if "requestBody" in operation
+    }
+    assert [key for key, required in bodies.items() if not required] == [
+        ("/api/orders/{order_id}/place", "post")
+    ]

@@ -272,3 +272,11 @@ async def test_a_price_in_another_currency_than_the_orders(api: Api, ledger: Led
     assert response.json()["errors"] == [
         {"field": "unit_price.currency", "message": "This order is in EUR; give the unit price in EUR."}
     ]
+
+
+async def test_a_version_as_it_was_known_at_a_moment(api: Api) -> None:
+    order_id = await api.draft_with_items(("TEA-1", "Green tea", "3.50", 2))
+    response = await api.client.get(f"/api/orders/{order_id}?version=1&at=2100-01-01T00:00:00Z")
+    assert response.status_code == 200, response.text
+    assert response.json()["version"] == 1
+    assert response.json()["latest_version"] == 2

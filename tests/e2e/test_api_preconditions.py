@@ -90,20 +90,25 @@ async def test_a_stale_expected_version_in_the_body(api: Api, ledger: Ledger) ->
     assert fresh.status_code == 200
 
 
-async def test_if_match_and_expected_version_must_agree(api: Api, ledger: Ledger) -> None:
+async def test_if_match_first_then_expected_version(api: Api, ledger: Ledger) -> None:
     order_id = await api.draft_with_items(TEA)
+    place = f"/api/orders/{order_id}/place"
     async with ledger.unchanged(order_id):
-        response = await api.client.post(
-            f"/api/orders/{order_id}/place", json={"expected_version": 1}, headers={"If-Match": '"2"'}
-        )
-    assert_problem(response, 400, "If-Match and expected_version disagree")
+        stale_header = await api.client.post(place, json={"expected_version": 2}, headers={"If-Match": '"1"'})
+        stale_body = await api.client.post(place, json={"expected_version": 1}, headers={"If-Match": '"2"'})
+    assert_problem(stale_header, 412, "the request expected version 1, it is now at version 2")
+    problem = assert_problem(stale_body, 409, "the request expected version 1, it is now at version 2")
+    assert problem["type"] == "urn:orders:problem:stale-version"
+    both = await api.client.post(place, json={"expected_version": 2}, headers={"If-Match": '"1", "2"'})
+    assert both.status_code == 200, both.text
 
 
-async def test_a_malformed_if_match(api: Api, ledger: Ledger) -> None:
+@pytest.mark.parametrize("value", ["2", "0", "null", '"2', "W/2"])
+async def test_an_if_match_that_lists_no_etag_matches_nothing(api: Api, ledger: Ledger, value: str) -> None:
     order_id = await api.draft_with_items(TEA)
     async with ledger.unchanged(order_id):
-        response = await api.client.post(f"/api/orders/{order_id}/place", headers={"If-Match": "2"})
-    assert_problem(response, 400, "", "If-Match")
+        response = await api.client.post(f"/api/orders/{order_id}/place", headers={"If-Match": value})
+    assert_problem(response, 412, "it is now at version 2")
 
 
 async def test_if_match_on_an_unknown_order(api: Api) -> None:

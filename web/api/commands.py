@@ -22,7 +22,7 @@ from domain.order import Command
 from store.application import Envelope, Orders, StaleVersion
 from store.idempotency import IdempotencyKeys
 from web.api.bodies import fingerprint
-from web.api.problems import TYPE_PREFIX, ApiProblem, Problem, http_problem, refused, stale
+from web.api.problems import TYPE_PREFIX, ApiProblem, Problem, refused, stale
 from web.api.schemas import WriteResult
 from web.api.views import event_view, order_view
 
@@ -56,35 +56,39 @@ class Write(msgspec.Struct, frozen=True):
 
 
 def _if_match_versions(header: str) -> set[int] | None:
-    """The versions an If-Match header accepts (strong comparison); None for "*"."""
+    """The versions an If-Match header accepts (strong comparison); None for "*".
+
+    A value that lists no strong tag of a version (W/"2", "abc", 2) matches none: 412, as for any
+    tag that does not match (RFC 9110, 13.1.1).
+    """
     if header.strip() == "*":
         return None
-    tags = _ENTITY_TAG.findall(header)
-    if not tags:
-        raise http_problem(400, 'If-Match takes the ETag of the order, such as "3", or *.')
     # Versions are PostgreSQL integers; a larger tag matches no order.
     return {
         int(opaque)
-        for weak, opaque in tags
+        for weak, opaque in _ENTITY_TAG.findall(header)
         if not weak and opaque.isdigit() and opaque.isascii() and len(opaque) <= 10 and int(opaque) < 2**31
     }
 
 
 async def _expected_version(orders: Orders, order_id: str, write: Write) -> tuple[int | None, bool]:
-    """The version to hold the command to, and whether it came from If-Match (412) or the body (409)."""
+    """The version to hold the command to, and whether it came from If-Match (412) or the body (409).
+
+    If-Match is evaluated first; when it matches, an expected_version in the body still has to.
+    """
     if not write.if_match:
         return write.expected_version, False
     versions = _if_match_versions(write.if_match)
     if versions is None:
         return write.expected_version, False
-    if write.expected_version is not None and versions != {write.expected_version}:
-        raise http_problem(400, "If-Match and expected_version disagree; send one of them.")
-    if len(versions) == 1:
+    if len(versions) == 1 and write.expected_version in (None, *versions):
         return versions.pop(), True
     summary = await orders.summary(order_id)
     if summary.version not in versions:
         raise stale(min(versions, default=0), summary.version, precondition=True)
-    return summary.version, True
+    if write.expected_version is None:
+        return summary.version, True
+    return write.expected_version, write.expected_version == summary.version
 
 
 class Writes:

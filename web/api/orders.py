@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import uuid4
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, HttpMethod, Request, Response, delete, get, post, route
 from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Operation, RequestBody
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
-from domain.errors import CurrencyMismatch
+from domain.errors import CurrencyMismatch, VersionNotFound
 from domain.money import parse_amount
 from domain.order import AddItem, CancelOrder, CreateOrder, PlaceOrder, RemoveItem
 from domain.rules import MAX_CUSTOMER_ID, MAX_QUANTITY, MAX_SKU, SKU_PATTERN
@@ -32,7 +34,7 @@ from web.api.parameters import (
     IfMatch,
     PathOrderId,
 )
-from web.api.problems import FieldError, http_problem, invalid, refused, responses
+from web.api.problems import FieldError, invalid, refused, responses
 from web.api.schemas import (
     UUID_PATTERN,
     AddItemBody,
@@ -52,11 +54,21 @@ from web.forms import FormError
 WRITE_PROBLEMS = responses(400, 403, 404, 409, 412, 413, 422, 429, 503)
 
 
+@dataclass
+class OptionalBody(Operation):
+    """An operation whose body may be left out (Litestar documents every body as required)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.request_body, RequestBody):
+            self.request_body.required = False
+
+
 def _order_write(
     route: type[post | delete],
     path: str,
     summary: str,
     check_body: Callable[[Request[Any, Any, Any]], Awaitable[None]] | None = None,
+    operation_class: type[Operation] = Operation,
 ) -> HTTPRouteHandler:
     """A command on one order: 200 with the order and its new ETag, or a problem."""
     return route(
@@ -66,6 +78,7 @@ def _order_write(
         response_headers=[ETAG, REPLAYED],
         responses=WRITE_PROBLEMS,
         summary=summary,
+        operation_class=operation_class,
     )
 
 
@@ -79,6 +92,18 @@ def _order_id(raw: str) -> str:
 class OrderApi(Controller):
     path = "/orders"
     tags = ("orders",)
+
+    @route("/", http_method=HttpMethod.OPTIONS, status_code=204, include_in_schema=False)
+    async def allowed_methods(self, request: Request[Any, Any, Any]) -> Response[None]:
+        """OPTIONS /api/orders: Allow names every method of the path.
+
+        Litestar 2.25 registers a controller's handlers one at a time, in the order of their names,
+        and answers OPTIONS with the methods of the first one only (POST). This handler is named to
+        come first, so Litestar makes no OPTIONS handler of its own here.
+        """
+        template = request.scope.get("path_template")
+        methods = next(r.methods for r in request.app.routes if r.path == template)
+        return Response(None, status_code=204, headers={"Allow": ", ".join(sorted(methods))})
 
     @post(
         "/",
@@ -125,7 +150,10 @@ class OrderApi(Controller):
         orders: NamedDependency[Orders],
         order_id: PathOrderId,
         version: Annotated[
-            int | None, QueryParameter(ge=1, le=2**31 - 1, description="Show this version")
+            int | None,
+            QueryParameter(
+                ge=1, le=2**31 - 1, description="Show this version; with at, as it was known then"
+            ),
         ] = None,
         at: Annotated[datetime | None, QueryParameter(description="Show the order as it was then")] = None,
         if_none_match: Annotated[
@@ -133,14 +161,20 @@ class OrderApi(Controller):
         ] = None,
     ) -> Response[OrderView]:
         stream = _order_id(order_id)
-        if version is not None and at is not None:
-            raise http_problem(400, "Ask for a version or a moment (at), not both.")
-        if version is None and at is None and if_none_match:
+        moment = None if at is None else at if at.tzinfo else at.replace(tzinfo=UTC)
+        if version is not None and moment is not None:
+            # Both: the version, as it was known at that moment.
+            reached = await orders.version_at(stream, moment)
+            if version > reached:
+                when = moment.isoformat()
+                detail = f"Order {stream} was at version {reached} at {when}; version {version} came later."
+                raise refused(VersionNotFound(detail))
+            moment = None
+        if version is None and moment is None and if_none_match:
             # The read model's row is never stale, so a current copy is known without a fold.
             summary = await orders.summary(stream)
             if _matches(if_none_match, summary.version):
                 return _not_modified(summary.version)
-        moment = None if at is None else at if at.tzinfo else at.replace(tzinfo=UTC)
         shown = await orders.order_at(stream, version, moment)
         if if_none_match and _matches(if_none_match, shown.order.version):
             return _not_modified(shown.order.version)
@@ -179,7 +213,11 @@ class OrderApi(Controller):
         return await writes.run(RemoveItem(stream, sku, quantity), write)
 
     @_order_write(
-        post, "/{order_id:str}/place", "Place a draft order", strict_body(PlaceOrderBody, optional=True)
+        post,
+        "/{order_id:str}/place",
+        "Place a draft order",
+        strict_body(PlaceOrderBody, optional=True),
+        OptionalBody,
     )
     async def place_order(
         self,

@@ -17,6 +17,7 @@ from domain.rules import (
     AMOUNT_PATTERN,
     CURRENCIES,
     CURRENCY_PATTERN,
+    CUSTOMER_ID_PATTERN,
     MAX_CUSTOMER_ID,
     MAX_ITEM_NAME,
     MAX_NOTE,
@@ -47,7 +48,7 @@ CustomerId = Annotated[
     str,
     _text(
         MAX_CUSTOMER_ID,
-        TEXT_PATTERN,
+        CUSTOMER_ID_PATTERN,
         f"1 to {MAX_CUSTOMER_ID} printable characters, not blank.",
         "customer-42",
     ),
