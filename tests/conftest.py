@@ -25,13 +25,13 @@ import pytest_asyncio
 from litestar.testing import AsyncTestClient
 
 from domain.order import fold
-from store.database import connect_pool, embedded_postgres
+from store.database import embedded_postgres
 from store.log.event_store import EventStore
 from store.migrations import migrate
 from store.read.read_model import OrderSummary, ReadModel
 from tests.support.api import Api
 from tests.support.app import make_app
-from tests.support.databases import database_name, fresh_database, fresh_database_sync
+from tests.support.databases import database_name, fresh_database, fresh_database_sync, open_pool
 from tests.support.figures import print_figures
 from tests.support.ledger import Ledger
 from tests.support.page_client import PageClient
@@ -110,9 +110,8 @@ async def database_url(server_url: str, template_database: str) -> AsyncIterator
 
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await connect_pool(database_url, min_size=1, max_size=8)
-    yield pool
-    await pool.close()
+    async with open_pool(database_url, max_size=8) as pool:
+        yield pool
 
 
 @pytest.fixture
@@ -246,9 +245,8 @@ async def module_api(module_database_url: str) -> AsyncIterator[Api]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def module_ledger(module_database_url: str) -> AsyncIterator[Ledger]:
-    pool = await connect_pool(module_database_url, min_size=1, max_size=2)
-    yield Ledger(pool)
-    await pool.close()
+    async with open_pool(module_database_url, max_size=2) as pool:
+        yield Ledger(pool)
 
 
 # Real uvicorn servers, in processes of their own.
@@ -280,9 +278,8 @@ def server(shared_database: str) -> Iterator[str]:
 
 @pytest.fixture
 async def shared_pool(shared_database: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await connect_pool(shared_database, min_size=1, max_size=4)
-    yield pool
-    await pool.close()
+    async with open_pool(shared_database, max_size=4) as pool:
+        yield pool
 
 
 @pytest.fixture

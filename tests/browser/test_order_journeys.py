@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from playwright.sync_api import Page, expect
 
@@ -24,6 +27,19 @@ def add_item(page: Page, sku: str, name: str, price: str, quantity: str) -> None
     page.fill("#add-unit_price", price)
     page.fill("#add-quantity", quantity)
     page.click("button:has-text('Add item')")
+
+
+@contextmanager
+def someone_else_on(chromium: Any, page: Page, order_id: str) -> Iterator[Page]:
+    """The order open in a second browser of its own, as another person would have it."""
+    where = urlsplit(page.url)
+    context = chromium.new_context(base_url=f"{where.scheme}://{where.netloc}")
+    other = context.new_page()
+    try:
+        other.goto(f"/orders/{order_id}")
+        yield other
+    finally:
+        context.close()
 
 
 def total(page: Page) -> Any:
@@ -177,10 +193,7 @@ def test_a_change_made_elsewhere_appears_live_and_typed_input_survives(page: Pag
     add_item(page, "A-1", "Apple", "1.00", "1")
     total(page).to_have_text("1.00 EUR")
     page.fill("#add-name", "half-typed name")
-    other_context = chromium.new_context(base_url=page.url.split("/orders")[0])
-    other = other_context.new_page()
-    try:
-        other.goto(f"/orders/{order_id}")
+    with someone_else_on(chromium, page, order_id) as other:
         add_item(other, "B-1", "Bread", "2.00", "1")
         expect(other.locator(".summary .total")).to_have_text("3.00 EUR")
         expect(page.locator(".summary .total")).to_have_text("3.00 EUR", timeout=2000)
@@ -198,24 +211,17 @@ def test_a_change_made_elsewhere_appears_live_and_typed_input_survives(page: Pag
         expect(page.locator("#version-slider")).to_have_value("1")
         page.click("text=Show the latest")
         total(page).to_have_text("7.00 EUR")
-    finally:
-        other_context.close()
 
 
 def test_the_event_log_shows_new_events_at_the_top_while_you_watch(page: Page, chromium: Any) -> None:
     order_id = create_order(page, "journey-log")
     page.goto("/events")
     expect(page.locator("#event-rows tr").first).to_contain_text("OrderCreated")
-    other_context = chromium.new_context(base_url=page.url.split("/events")[0])
-    other = other_context.new_page()
-    try:
-        other.goto(f"/orders/{order_id}")
+    with someone_else_on(chromium, page, order_id) as other:
         add_item(other, "L-1", "Lamp", "20.00", "1")
         expect(other.locator(".summary .total")).to_have_text("20.00 EUR")
         expect(page.locator("#event-rows tr").first).to_contain_text("ItemAdded", timeout=2000)
         expect(page.locator("#event-rows tr").first).to_contain_text(order_id[:8])
-    finally:
-        other_context.close()
 
 
 def test_a_live_update_leaves_the_time_travel_controls_to_the_person_using_them(
@@ -225,10 +231,7 @@ def test_a_live_update_leaves_the_time_travel_controls_to_the_person_using_them(
     add_item(page, "A-1", "Apple", "1.00", "1")
     total(page).to_have_text("1.00 EUR")
     page.wait_for_timeout(500)  # this page's own live update lands first
-    other_context = chromium.new_context(base_url=page.url.split("/orders")[0])
-    other = other_context.new_page()
-    try:
-        other.goto(f"/orders/{order_id}")
+    with someone_else_on(chromium, page, order_id) as other:
         # Half-way through typing a moment: the field keeps it and the focus.
         page.fill("#moment", "2026-11-28T09:")
         add_item(other, "B-1", "Bread", "2.00", "1")
@@ -255,5 +258,3 @@ def test_a_live_update_leaves_the_time_travel_controls_to_the_person_using_them(
         page.mouse.up()
         expect(page).to_have_url(re.compile(rf"/orders/{order_id}/history\?version=1$"))
         total(page).to_have_text("0.00 EUR")
-    finally:
-        other_context.close()

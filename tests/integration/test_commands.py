@@ -271,10 +271,19 @@ async def test_concurrent_adds_without_a_version_check_all_succeed(
 # stores on one database are two instances, each with its own memory of that.
 
 
+@pytest.fixture
+def other(pool: asyncpg.Pool) -> EventStore:
+    """A second app instance's store on the test's database."""
+    return EventStore(pool)
+
+
 async def test_a_command_on_an_order_another_instance_moved_on_sees_that_change(
-    store: EventStore, pool: asyncpg.Pool, read_model_matches_log: ReadModelCheck, order_id: str
+    store: EventStore,
+    other: EventStore,
+    pool: asyncpg.Pool,
+    read_model_matches_log: ReadModelCheck,
+    order_id: str,
 ) -> None:
-    other = EventStore(pool)
     await handle(store, CreateOrder(order_id, "customer-1", "EUR"), command_id=uuid4())
     await handle(store, AddItem(order_id, "TEA-1", "Green tea", 450, 1), command_id=uuid4())
     await handle(other, AddItem(order_id, "MUG-2", "Mug", 1200, 1), command_id=uuid4())
@@ -288,9 +297,8 @@ async def test_a_command_on_an_order_another_instance_moved_on_sees_that_change(
 
 
 async def test_a_command_refused_on_what_this_instance_last_saw_is_judged_on_the_log(
-    store: EventStore, pool: asyncpg.Pool, order_id: str
+    store: EventStore, other: EventStore, pool: asyncpg.Pool, order_id: str
 ) -> None:
-    other = EventStore(pool)
     await handle(store, CreateOrder(order_id, "customer-1", "EUR"), command_id=uuid4())
     # This instance last saw the order empty; the other one filled it.
     await handle(other, AddItem(order_id, "TEA-1", "Green tea", 450, 1), command_id=uuid4())
@@ -303,9 +311,8 @@ async def test_a_command_refused_on_what_this_instance_last_saw_is_judged_on_the
 
 
 async def test_an_expected_version_newer_than_this_instance_saw_is_checked_on_the_log(
-    store: EventStore, pool: asyncpg.Pool, order_id: str
+    store: EventStore, other: EventStore, pool: asyncpg.Pool, order_id: str
 ) -> None:
-    other = EventStore(pool)
     await handle(store, CreateOrder(order_id, "customer-1", "EUR"), command_id=uuid4())
     await handle(other, AddItem(order_id, "TEA-1", "Green tea", 450, 1), command_id=uuid4())
 

@@ -37,6 +37,18 @@ async def timers(pool: asyncpg.Pool) -> dict[str, int]:
     return {r["order_id"]: r["version"] for r in await pool.fetch("SELECT * FROM draft_expiry_timers")}
 
 
+@pytest.fixture
+def arming(database_url: str, pool: asyncpg.Pool) -> SubscriptionRunner:
+    """The subscription that arms a timer for each draft."""
+    return SubscriptionRunner(database_url, pool, DraftExpiryTimers())
+
+
+@pytest.fixture
+def expiry(store: EventStore) -> DraftExpiry:
+    """The workflow that fires due timers; drafts expire after EXPIRY seconds."""
+    return DraftExpiry(Orders(store.pool), EXPIRY)
+
+
 async def fire_when_due(expiry: DraftExpiry) -> Counter[str]:
     """Fire timers until one has been fired; return the outcomes."""
 
@@ -49,14 +61,13 @@ async def fire_when_due(expiry: DraftExpiry) -> Counter[str]:
 
 
 async def test_an_untouched_draft_is_cancelled_by_the_system_with_its_timer_as_cause(
-    database_url: str, pool: asyncpg.Pool, store: EventStore
+    database_url: str, pool: asyncpg.Pool, store: EventStore, arming: SubscriptionRunner, expiry: DraftExpiry
 ) -> None:
     order_id = await draft(store)
-    arming = SubscriptionRunner(database_url, pool, DraftExpiryTimers())
     await arming.catch_up()
     assert await timers(pool) == {order_id: 2}
 
-    assert await fire_when_due(DraftExpiry(Orders(store.pool), EXPIRY)) == {"expired": 1}
+    assert await fire_when_due(expiry) == {"expired": 1}
 
     events = await store.read_stream(order_id)
     judged, expired = events[1], events[2]
@@ -77,12 +88,10 @@ async def test_an_untouched_draft_is_cancelled_by_the_system_with_its_timer_as_c
 
 
 async def test_an_order_changed_after_the_timer_judged_it_keeps_the_change(
-    database_url: str, pool: asyncpg.Pool, store: EventStore
+    pool: asyncpg.Pool, store: EventStore, arming: SubscriptionRunner, expiry: DraftExpiry
 ) -> None:
     order_id = await draft(store)
-    arming = SubscriptionRunner(database_url, pool, DraftExpiryTimers())
     await arming.catch_up()
-    expiry = DraftExpiry(Orders(store.pool), EXPIRY)
     await asyncio.sleep(EXPIRY)
     (due,) = await pool.fetch("SELECT * FROM draft_expiry_timers")  # the timer judges version 2
     # A person adds an item after the judgement, before the timer fires.
@@ -100,24 +109,21 @@ async def test_an_order_changed_after_the_timer_judged_it_keeps_the_change(
 
 
 async def test_placed_and_cancelled_orders_never_expire(
-    database_url: str, pool: asyncpg.Pool, store: EventStore
+    pool: asyncpg.Pool, store: EventStore, arming: SubscriptionRunner, expiry: DraftExpiry
 ) -> None:
     placed, cancelled, untouched = await draft(store), await draft(store), await draft(store)
     await place(store, placed)
     await cancel(store, cancelled)
-    await SubscriptionRunner(database_url, pool, DraftExpiryTimers()).catch_up()
+    await arming.catch_up()
     assert await timers(pool) == {untouched: 2}
-    assert await fire_when_due(DraftExpiry(Orders(store.pool), EXPIRY)) == {"expired": 1}
+    assert await fire_when_due(expiry) == {"expired": 1}
     assert [e.type for e in await store.read_stream(placed)][-1] == "OrderPlaced"
     assert (await store.read_stream(cancelled))[-1].event == OrderCancelled("Changed my mind")
 
 
-async def test_a_timer_fired_twice_cancels_once(
-    database_url: str, pool: asyncpg.Pool, store: EventStore
-) -> None:
+async def test_a_timer_fired_twice_cancels_once(store: EventStore, expiry: DraftExpiry) -> None:
     """A crash after the cancel but before the timer is forgotten fires it again: the store writes once."""
     order_id = await draft(store)
-    expiry = DraftExpiry(Orders(store.pool), EXPIRY)
     timer = timer_id(order_id, 2)
     assert await expiry.fire(order_id, 2, timer, str(uuid4())) == "expired"
     assert await expiry.fire(order_id, 2, timer, str(uuid4())) == "expired"

@@ -14,6 +14,7 @@ from uuid import uuid4
 
 import asyncpg
 
+from store.database import connect_pool
 from tests.support.servers import with_database
 
 
@@ -42,6 +43,16 @@ async def fresh_database(server_url: str, prefix: str, template: str | None = No
         yield url
     finally:
         await drop_database(server_url, name)
+
+
+@asynccontextmanager
+async def open_pool(url: str, max_size: int) -> AsyncIterator[asyncpg.Pool]:
+    """A small pool on `url`, closed on the way out."""
+    pool = await connect_pool(url, min_size=1, max_size=max_size)
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 @contextmanager

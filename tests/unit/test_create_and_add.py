@@ -27,28 +27,13 @@ from domain.order import (
     Event,
     ItemAdded,
     Line,
-    Order,
     OrderCreated,
     PlaceOrder,
     RemoveItem,
     decide,
     fold,
 )
-
-ORDER = "order-1"
-CREATED = OrderCreated(ORDER, "customer-7", "EUR")
-
-
-def given(*events: Event) -> Order:
-    return fold(events)
-
-
-def refused(command: Command, state: Order, error: type[DomainError], says: str) -> DomainError:
-    with pytest.raises(DomainError) as raised:
-        decide(command, state)
-    assert type(raised.value) is error
-    assert says in raised.value.message
-    return raised.value
+from tests.support.decider import CREATED, ORDER, given, refused
 
 
 def add(sku: str = "TEA-1", name: str = "Green tea", price: int = 350, quantity: int = 1) -> AddItem:

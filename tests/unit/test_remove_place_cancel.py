@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from domain.errors import (
-    DomainError,
     EmptyOrder,
     InvalidCancelReason,
     InvalidQuantity,
@@ -24,34 +23,19 @@ from domain.order import (
     ItemAdded,
     ItemRemoved,
     Line,
-    Order,
     OrderCancelled,
-    OrderCreated,
     OrderPlaced,
     PlaceOrder,
     RemoveItem,
     decide,
     fold,
 )
+from tests.support.decider import CREATED, ORDER, given, refused
 
-ORDER = "order-1"
-CREATED = OrderCreated(ORDER, "customer-7", "EUR")
 TEA = ItemAdded("TEA-1", "Green tea", 350, 5)
 CAKE = ItemAdded("CAKE-2", "Lemon cake", 1999, 3)
 PLACED = OrderPlaced(350 * 5)
 CANCELLED = OrderCancelled("changed my mind")
-
-
-def given(*events: Event) -> Order:
-    return fold(events)
-
-
-def refused(command: Command, state: Order, error: type[DomainError], says: str) -> DomainError:
-    with pytest.raises(DomainError) as raised:
-        decide(command, state)
-    assert type(raised.value) is error
-    assert says in raised.value.message
-    return raised.value
 
 
 # ----------------------------------------------------------------- RemoveItem

@@ -17,16 +17,6 @@ TEA = ("TEA-1", "Green tea", "3.50", 2)
 MUG = {"sku": "MUG-2", "name": "Mug", "unit_price": price("12.00"), "quantity": 1}
 
 
-@pytest.fixture
-def api(module_api: Api) -> Api:
-    return module_api
-
-
-@pytest.fixture
-def ledger(module_ledger: Ledger) -> Ledger:
-    return module_ledger
-
-
 def key(name: str) -> dict[str, str]:
     """A key unique to this test run's database (the module shares one)."""
     return {"Idempotency-Key": f"{name}-{id(name)}"}

@@ -16,16 +16,6 @@ TEA = ("TEA-1", "Green tea", "3.50", 2)
 MUG = ("MUG-2", "Mug", "12.00", 1)
 
 
-@pytest.fixture
-def api(module_api: Api) -> Api:
-    return module_api
-
-
-@pytest.fixture
-def ledger(module_ledger: Ledger) -> Ledger:
-    return module_ledger
-
-
 async def test_creating_an_order(api: Api, ledger: Ledger) -> None:
     response = await api.client.post("/api/orders", json={"customer_id": "alice", "currency": "GBP"})
     assert response.status_code == 201

@@ -12,16 +12,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 TEA = ("TEA-1", "Green tea", "3.50", 2)
 
 
-@pytest.fixture
-def api(module_api: Api) -> Api:
-    return module_api
-
-
-@pytest.fixture
-def ledger(module_ledger: Ledger) -> Ledger:
-    return module_ledger
-
-
 @pytest.mark.parametrize("tag", ['"2"', 'W/"2"', '"1", "2"', "*"])
 async def test_a_current_copy_is_not_sent_again(api: Api, tag: str) -> None:
     order_id = await api.draft_with_items(TEA)

@@ -73,16 +73,6 @@ def case_id(case: tuple[str, Any, str]) -> str:
     return f"{field}={shown!r}"
 
 
-@pytest.fixture
-def api(module_api: Api) -> Api:
-    return module_api
-
-
-@pytest.fixture
-def ledger(module_ledger: Ledger) -> Ledger:
-    return module_ledger
-
-
 def item_with(field: str, value: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"sku": "CUP-1", "name": "Cup", "unit_price": price("12.00"), "quantity": 2}
     if field.startswith("unit_price."):
