@@ -412,28 +412,13 @@ async def measure_export(lab: Lab, sizes: Sizes) -> list[Row]:
             growth.setdefault(events, []).append((result["hwm_after_kb"] - result["hwm_before_kb"]) / 1024)
             rates.setdefault(events, []).append(result["events"] / result["seconds"])
     large, small = sizes.export_large, sizes.export_small
-    rows = [
-        Row(
-            f"Export NDJSON {large:,} events: peak RSS growth",
-            median(growth[large]),
-            "MB",
-            f"{small:,} events (MB)",
-            median(growth[small]),
-            "flat (ratio ~1)",
-            growth[large],
-            growth[small],
-        ),
-        Row(
-            f"Export NDJSON {large:,} events: rate",
-            median(rates[large]),
-            "events/s",
-            f"{small:,} events (events/s)",
-            median(rates[small]),
-            "-",
-            rates[large],
-            rates[small],
-        ),
-    ]
+
+    def row(what: str, by_size: dict[int, list[float]], unit: str, target: str) -> Row:
+        label, baseline = f"Export NDJSON {large:,} events: {what}", f"{small:,} events ({unit})"
+        big, few = by_size[large], by_size[small]
+        return Row(label, median(big), unit, baseline, median(few), target, big, few)
+
+    rows = [row("peak RSS growth", growth, "MB", "flat (ratio ~1)"), row("rate", rates, "events/s", "-")]
     for row in rows:
         show(row)
     return rows
