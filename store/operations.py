@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from store.database import ping
-from store.log.integrity import VerifyRun, last_run
+from store.log.verify_runs import VerifyRun, last_run
 from store.read.replay import READ_MODELS, rebuild
 from store.read.status import ReadModelStatus, read_model_status
 from store.read.subscriptions import SubscriptionRunner

@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import msgspec
 
 from domain.order import Order, fold
 from domain.serialization import decode_event
+from store.log.verify_runs import Finding, Report, VerifyRun, record_run
+
+__all__ = ["Finding", "Report", "VerifyRun", "event_hash", "verify"]
 
 # The kinds of finding, in the order a report lists them.
 KINDS = {
@@ -30,43 +32,6 @@ KINDS = {
     "command": "commands match their events",
 }
 BATCH = 500
-KEPT_FINDINGS = 100
-
-
-class Finding(msgspec.Struct, frozen=True):
-    kind: str
-    stream_id: str
-    detail: str
-
-
-class Report(msgspec.Struct):
-    started_at: datetime
-    finished_at: datetime
-    streams: int
-    events: int
-    read_model_rows: int
-    digest: str
-    findings: list[Finding]
-
-    @property
-    def ok(self) -> bool:
-        return not self.findings
-
-
-class VerifyRun(msgspec.Struct, frozen=True):
-    """A run as recorded for the admin page."""
-
-    started_at: datetime
-    finished_at: datetime
-    streams: int
-    events: int
-    problems: int
-    findings: list[Finding]
-    digest: str
-
-    @property
-    def ok(self) -> bool:
-        return self.problems == 0
 
 
 def event_hash(
@@ -124,22 +89,6 @@ WHERE coalesce(e.metadata->>'command_id', '') <> ''
        OR e.version NOT BETWEEN c.first_version AND c.last_version)
 ORDER BY e.stream_id, e.version
 """
-_SAVE_ANCHORS = """
-INSERT INTO verified_heads (stream_id, version, hash, verified_at)
-SELECT * FROM unnest($1::text[], $2::int[], $3::bytea[], $4::timestamptz[])
-ON CONFLICT (stream_id) DO UPDATE SET
-    version = EXCLUDED.version, hash = EXCLUDED.hash, verified_at = EXCLUDED.verified_at
-"""
-_SAVE_RUN = """
-INSERT INTO verify_runs (started_at, finished_at, streams, events, problems, findings, digest)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)
-"""
-_LAST_RUN = """
-SELECT started_at, finished_at, streams, events, problems, findings::text, digest
-FROM verify_runs ORDER BY id DESC LIMIT 1
-"""
-
-_findings_decoder = msgspec.json.Decoder(list[Finding])
 
 
 class _Verifier:
@@ -264,7 +213,7 @@ async def verify(pool: asyncpg.Pool, *, record: bool = True) -> Report:
         sorted(verifier.findings, key=lambda f: (kinds.index(f.kind), f.stream_id)),
     )
     if record:
-        await _record(pool, report, verifier.sound_heads)
+        await record_run(pool, report, verifier.sound_heads)
     return report
 
 
@@ -283,38 +232,6 @@ async def _check_the_rest(conn: Any, verifier: _Verifier) -> None:
         verifier.found(
             "command", stream_id, f"version {version} names command {command_id}, which did not write it"
         )
-
-
-async def _record(pool: asyncpg.Pool, report: Report, heads: list[tuple[str, int, bytes]]) -> None:
-    async with pool.acquire() as conn, conn.transaction():
-        for start in range(0, len(heads), 10_000):
-            chunk = heads[start : start + 10_000]
-            await conn.execute(
-                _SAVE_ANCHORS,
-                [h[0] for h in chunk],
-                [h[1] for h in chunk],
-                [h[2] for h in chunk],
-                [report.finished_at] * len(chunk),
-            )
-        await conn.execute(
-            _SAVE_RUN,
-            report.started_at,
-            report.finished_at,
-            report.streams,
-            report.events,
-            len(report.findings),
-            msgspec.json.encode(report.findings[:KEPT_FINDINGS]).decode(),
-            report.digest,
-        )
-
-
-async def last_run(pool: asyncpg.Pool) -> VerifyRun | None:
-    """The most recent verify run, or None when there has been none."""
-    row = await pool.fetchrow(_LAST_RUN)
-    if row is None:
-        return None
-    started, finished, streams, events, problems, findings, digest = row
-    return VerifyRun(started, finished, streams, events, problems, _findings_decoder.decode(findings), digest)
 
 
 async def _check_batch(conn: Any, verifier: _Verifier, streams: list[list[asyncpg.Record]]) -> None:
