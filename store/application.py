@@ -10,6 +10,7 @@ here for every entry point (docs/architecture.md, "Refusals").
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Literal
@@ -18,8 +19,9 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from domain.access import Action, Actor, Forbidden, require, sees, system_actor
 from domain.errors import DomainError, InvalidInput, NotFound, OrderNotFound, StateConflict, VersionNotFound
-from domain.order import Command, Order
+from domain.order import Command, CreateOrder, Order
 from store.log.commands import CommandResult, StaleVersion, handle
 from store.log.event_store import EventStore, LogQuery, RecordedEvent
 from store.log.export import export
@@ -51,7 +53,7 @@ __all__ = [
     "refusal_kind",
 ]
 
-RefusalKind = Literal["invalid", "conflict", "not_found", "stale"]
+RefusalKind = Literal["invalid", "conflict", "not_found", "stale", "forbidden"]
 
 
 def refusal_kind(error: DomainError | StaleVersion) -> RefusalKind:
@@ -60,10 +62,12 @@ def refusal_kind(error: DomainError | StaleVersion) -> RefusalKind:
     invalid: a value breaks a rule whatever the order's state, so the request
     must change; conflict: the order's current state refuses a sound request;
     not_found: no such order or version; stale: the sender decided on a
-    version the order has moved on from.
+    version the order has moved on from; forbidden: the actor's role may not.
     """
     if isinstance(error, StaleVersion):
         return "stale"
+    if isinstance(error, Forbidden):
+        return "forbidden"
     if isinstance(error, NotFound):
         return "not_found"
     if isinstance(error, StateConflict):
@@ -83,7 +87,6 @@ class Envelope(msgspec.Struct, frozen=True):
     command_id: UUID
     expected_version: int | None = None
     merge: bool = False
-    actor: str = "anonymous"
     correlation_id: UUID | None = None
     causation_id: str | None = None
     requested_at: datetime | None = None
@@ -96,12 +99,27 @@ class OrderAt(msgspec.Struct, frozen=True):
     latest: int
 
 
+# Who acts when nobody in particular does: the CLI's own work, tests of the store.
+SERVICE = system_actor("service")
+
+
 class Orders:
-    """Every command and query on orders."""
+    """Every command and query on orders, as one actor may make them (`acting_as`).
+
+    Each method checks the actor's role first (domain/access.py). A customer
+    acts on their own orders only: any other order is not found, exactly as
+    a missing one, so its existence does not leak.
+    """
 
     def __init__(
-        self, pool: asyncpg.Pool, *, snapshot_every: int = DEFAULT_EVERY, notifier: Notifier | None = None
+        self,
+        pool: asyncpg.Pool,
+        *,
+        snapshot_every: int = DEFAULT_EVERY,
+        notifier: Notifier | None = None,
+        actor: Actor = SERVICE,
     ) -> None:
+        self.actor = actor
         self.pool = pool
         self.store = EventStore(pool, notifier=notifier)
         self.snapshots = Snapshots(pool, every=snapshot_every)
@@ -109,16 +127,39 @@ class Orders:
         self.summaries = Summaries(pool)
         self.outbox = Outbox(pool)
 
+    def acting_as(self, actor: Actor) -> Orders:
+        """The same service (stores, caches) for `actor`'s requests."""
+        acting = copy.copy(self)
+        acting.actor = actor
+        return acting
+
+    async def _reach(self, order_id: str, action: Action = "read_orders") -> None:
+        """Refuse an actor who may not do `action`, or a customer asking for another's order."""
+        require(self.actor, action)
+        if self.actor.is_customer:
+            row = await self.read_model.get_order(order_id)
+            if row is None or not sees(self.actor, row.customer_id):
+                raise OrderNotFound(f"There is no order {order_id}.")
+
     # ------------------------------------------------------------ commands
 
     async def execute(self, command: Command, envelope: Envelope) -> CommandResult:
-        """Decide and append, exactly once per command id (store/log/commands.py)."""
+        """Decide and append, exactly once per command id (store/log/commands.py), as the actor.
+
+        A customer's new order is always their own, whatever customer id it names.
+        """
+        if isinstance(command, CreateOrder):
+            require(self.actor, "write_orders")
+            if self.actor.is_customer:
+                command = msgspec.structs.replace(command, customer_id=self.actor.customer_id or "")
+        else:
+            await self._reach(command.order_id, "write_orders")
         return await handle(
             self.store,
             command,
             command_id=envelope.command_id,
             expected_version=envelope.expected_version,
-            actor=envelope.actor,
+            actor=self.actor,
             correlation_id=envelope.correlation_id,
             causation_id=envelope.causation_id,
             requested_at=envelope.requested_at,
@@ -135,6 +176,7 @@ class Orders:
 
     async def latest_version(self, order_id: str, *, has: int | None = None) -> int:
         """The order's version now; VersionNotFound when it does not reach version `has`."""
+        await self._reach(order_id)
         latest = await self.store.stream_version(order_id)
         if latest == 0:
             raise OrderNotFound(f"There is no order {order_id}.")
@@ -144,6 +186,7 @@ class Orders:
 
     async def version_at(self, order_id: str, moment: datetime) -> int:
         """The order's version as it stood at `moment`."""
+        await self._reach(order_id)
         version = await self.store.version_at(order_id, moment)
         if version == 0:
             await self.latest_version(order_id)
@@ -164,15 +207,18 @@ class Orders:
 
     async def state(self, order_id: str, version: int) -> Order:
         """The order after its first `version` events, for a version already known to exist."""
+        await self._reach(order_id)
         order, _ = await self.snapshots.load(order_id, version)
         return order
 
     async def events(self, order_id: str, up_to: int | None = None, *, after: int = 0) -> list[RecordedEvent]:
         """The order's events after version `after`, up to `up_to` (default: all)."""
+        await self._reach(order_id)
         return await self.store.read_stream(order_id, up_to, after_version=after)
 
     async def event_page(self, order_id: str, after: int, limit: int) -> list[RecordedEvent]:
         """Up to `limit` of the order's events after version `after`."""
+        await self._reach(order_id)
         events = await read_stream_page(self.pool, order_id, after, limit)
         if not events and (after == 0 or not await read_stream_page(self.pool, order_id, 0, 1)):
             raise OrderNotFound(f"There is no order {order_id}.")
@@ -180,6 +226,7 @@ class Orders:
 
     async def summary(self, order_id: str) -> OrderSummary:
         """The order's read-model row, never stale: the append that changes the order writes it."""
+        await self._reach(order_id)
         row = await self.read_model.get_order(order_id)
         if row is None:
             raise OrderNotFound(f"There is no order {order_id}.")
@@ -188,20 +235,27 @@ class Orders:
     # -------------------------------------------------------- many orders
 
     async def list_orders(self, query: OrderQuery) -> OrderList:
-        """Newest first, keyset paged, from the read model."""
+        """Newest first, keyset paged, from the read model; a customer's list is of their orders."""
+        require(self.actor, "read_orders")
+        if self.actor.is_customer:
+            query = msgspec.structs.replace(query, customer=self.actor.customer_id, exact=True)
         return await self.read_model.list_orders(query)
 
     async def order_ids_of(self, customer_id: str) -> set[str]:
-        return await self.read_model.order_ids_of(customer_id)
+        require(self.actor, "read_orders")
+        return await self.read_model.order_ids_of(customer_id) if sees(self.actor, customer_id) else set()
 
     async def customer_summary(self, customer_id: str) -> CustomerSummary | None:
-        return await self.summaries.customer_summary(customer_id)
+        require(self.actor, "read_orders")
+        return await self.summaries.customer_summary(customer_id) if sees(self.actor, customer_id) else None
 
     async def sales_by_day(self, days: int) -> list[DaySales]:
+        require(self.actor, "read_log")
         return await self.summaries.sales_by_day(days)
 
     async def notifications(self, query: NotificationQuery) -> tuple[NotificationPage, int]:
         """A page of notifications, and how many of the order's events still await theirs."""
+        require(self.actor, "read_log")
         awaited = await self.outbox.awaited(query.order_id) if query.order_id else 0
         return await self.outbox.page(query), awaited
 
@@ -209,12 +263,18 @@ class Orders:
 
     async def log_page(self, after: Checkpoint, limit: int) -> list[tuple[RecordedEvent, Checkpoint]]:
         """The whole log after `after`, in commit-safe order: a reader keeping the cursor misses nothing."""
+        require(self.actor, "read_log")
         return await read_log_page(self.pool, after, limit)
 
     async def read_log(self, query: LogQuery) -> list[RecordedEvent]:
         """Events newest first, for people reading the log."""
+        require(self.actor, "read_log")
         return await self.store.read_log(query)
 
-    def export(self, fmt: str, order_id: str | None = None) -> AsyncIterator[bytes]:
+    async def export(self, fmt: str, order_id: str | None = None) -> AsyncIterator[bytes]:
         """The log (or one order's stream) as stored, streamed in chunks."""
+        if order_id is None:
+            require(self.actor, "read_log")
+        else:
+            await self._reach(order_id)
         return export(self.pool, fmt, order_id)

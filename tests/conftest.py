@@ -29,6 +29,7 @@ from store.database import embedded_postgres
 from store.log.event_store import EventStore
 from store.migrations import migrate
 from store.read.read_model import OrderSummary, ReadModel
+from tests.support.accounts import session_at, token_at
 from tests.support.api import Api
 from tests.support.app import make_app
 from tests.support.databases import database_name, fresh_database, fresh_database_sync, open_pool
@@ -37,6 +38,7 @@ from tests.support.ledger import Ledger
 from tests.support.page_client import PageClient
 from tests.support.servers import uvicorn_process, uvicorn_server
 from tests.support.subscriptions import Recorder
+from web.access import SESSION_COOKIE
 
 BROWSER_TESTS = Path(__file__).resolve().parent / "browser"
 EventRows = Callable[[str], Awaitable[list[asyncpg.Record]]]
@@ -200,6 +202,8 @@ async def client(database_url: str) -> AsyncIterator[AsyncTestClient[Any]]:
     # keeps a runner that ignores its cancel (see test_app_lifecycle) from hanging the teardown.
     app = make_app(database_url, csrf_secret="test-secret", pool_size=4, subscriptions=False)
     async with AsyncTestClient(app=app) as client:
+        # Signed in as an admin, who may use every page; tests of the other roles sign in as them.
+        client.cookies.set(SESSION_COOKIE, await session_at(database_url, "ada", "admin"))
         yield client
 
 
@@ -213,6 +217,7 @@ async def app_client(database_url: str) -> AsyncIterator[PageClient]:
     """The app with its workflows running, a quick relay, and a draft expiry of 1.5 seconds."""
     app = make_app(database_url, csrf_secret="test-secret", pool_size=6, draft_expiry=1.5)
     async with AsyncTestClient(app=app) as client:
+        client.cookies.set(SESSION_COOKIE, await session_at(database_url, "ada", "admin"))
         yield PageClient(client)
 
 
@@ -221,6 +226,8 @@ async def running_api(database_url: str) -> AsyncIterator[Api]:
     """The app with its subscriptions, as a program using /api meets it."""
     app = make_app(database_url, csrf_secret="test-secret", pool_size=4)
     async with AsyncTestClient(app=app) as client:
+        # A clerk's token: every order command and query (tests of the other roles use their own).
+        client.headers["Authorization"] = "Bearer " + await token_at(database_url, "till", "clerk")
         yield Api(client)
 
 
@@ -283,10 +290,13 @@ async def shared_pool(shared_database: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
-async def http(server: str) -> AsyncIterator[httpx.AsyncClient]:
+async def http(server: str, shared_database: str) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the shared server's forms, with the CSRF cookie and header."""
     limits = httpx.Limits(max_connections=120, max_keepalive_connections=120)
     async with httpx.AsyncClient(base_url=server, timeout=60, limits=limits) as client:
+        client.cookies.set(
+            SESSION_COOKIE, await session_at(shared_database, f"clerk-{uuid4().hex[:8]}", "clerk")
+        )
         await client.get("/orders")  # the CSRF cookie
         client.headers["x-csrftoken"] = client.cookies["csrftoken"]
         yield client

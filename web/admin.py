@@ -14,6 +14,7 @@ from litestar.response import Template
 
 from store.operations import Operations
 from store.read.replay import READ_MODELS, RebuildInProgress
+from web.access import ADMINISTER
 
 
 async def _context(operations: Operations) -> dict[str, Any]:
@@ -32,6 +33,7 @@ async def _context(operations: Operations) -> dict[str, Any]:
 
 class AdminController(Controller):
     path = "/admin/projections"
+    opt = ADMINISTER
 
     @get("/")
     async def projections(self, request: HTMXRequest, operations: NamedDependency[Operations]) -> Template:

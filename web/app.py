@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from litestar import Litestar, get
+from litestar import Litestar, Request, Router, get
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.htmx import HTMXPlugin, HTMXRequest
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from domain.access import NOBODY, Actor
+from store.access.access_log import AccessLog
+from store.access.accounts import Accounts
+from store.access.sessions import Sessions
+from store.access.setup import SetupLinks
+from store.access.throttle import Throttle
+from store.access.tokens import Tokens
 from store.application import Orders
 from store.database import connect_pool
 from store.log.live import LiveFeed
@@ -29,6 +38,7 @@ from store.read.projections import PROJECTIONS
 from store.read.subscriptions import SubscriptionRunner
 from store.workflows.outbox import Sender
 from store.workflows.runners import workflow_runners
+from web.access import PUBLIC, authorize, check_every_route_declares_access
 from web.admin import AdminController
 from web.api import api_router
 from web.api.docs import SwaggerUI
@@ -45,8 +55,14 @@ from web.ratelimit import WriteLimiter
 from web.sales import SalesController
 from web.security import security_headers
 from web.settings import Settings
+from web.signin import SignIn
 
 ROOT = Path(__file__).resolve().parent.parent
+BEARER = SecurityScheme(
+    type="http",
+    scheme="bearer",
+    description="An API token from `orders tokens add NAME --role ROLE` (or the accounts page).",
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,12 @@ class Services:
     orders: Orders  # every command and query on orders: the application layer
     feed: LiveFeed  # wakes live pages when events are appended (LISTEN/NOTIFY)
     operations: Operations  # health, read models' standing, rebuilds, the last verify run
+    accounts: Accounts  # people: names, roles, passwords
+    sessions: Sessions  # who is signed in, in the database so every instance agrees
+    tokens: Tokens  # programs' API tokens
+    throttle: Throttle  # failed sign-ins, counted to refuse guessing
+    access_log: AccessLog  # sign-ins, sign-outs, accounts and tokens changed
+    setup_links: SetupLinks  # the one-time link that makes the first admin
 
 
 def _provide(name: str) -> Provide:
@@ -65,7 +87,16 @@ def _provide(name: str) -> Provide:
     return Provide(service, sync_to_thread=False)
 
 
-DEPENDENCIES = {field.name: _provide(field.name) for field in fields(Services)}
+def _orders(state: State, request: Request[Any, Any, Any]) -> Orders:
+    """The application layer acting as whoever made this request (the guard found out who)."""
+    orders: Orders = state.services.orders
+    actor: Actor | None = request.scope.get("actor")  # type: ignore[assignment]
+    return orders.acting_as(actor or NOBODY)
+
+
+DEPENDENCIES = {field.name: _provide(field.name) for field in fields(Services)} | {
+    "orders": Provide(_orders, sync_to_thread=False)
+}
 
 
 def create_app(settings: Settings, *, notification_sender: Sender | None = None) -> Litestar:
@@ -87,8 +118,20 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             if settings.subscriptions
             else []
         )
+        idle, longest = (
+            timedelta(minutes=settings.session_idle_minutes),
+            timedelta(hours=settings.session_hours),
+        )
         app.state.services = services = Services(
-            orders=orders, feed=LiveFeed(database_url, pool), operations=Operations(pool, app.state.runners)
+            orders=orders,
+            feed=LiveFeed(database_url, pool),
+            operations=Operations(pool, app.state.runners),
+            accounts=Accounts(pool),
+            sessions=Sessions(pool, idle=idle, absolute=longest),
+            tokens=Tokens(pool),
+            throttle=Throttle(pool),
+            access_log=AccessLog(pool),
+            setup_links=SetupLinks(pool),
         )
         # The workflows (notifications and their relay, draft expiry): see store/workflows.
         app.state.workflows = (
@@ -114,8 +157,9 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
         if "pool" in app.state:
             await app.state.pool.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
+            SignIn,
             OrderController,
             EventLogController,
             HistoryController,
@@ -128,7 +172,7 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             api_router,
             healthz,
             home,
-            create_static_files_router(path="/static", directories=[ROOT / "static"]),
+            create_static_files_router(path="/static", directories=[ROOT / "static"], opt=PUBLIC),
         ],
         on_startup=[open_database],
         on_shutdown=[close_database],
@@ -143,7 +187,7 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
         request_class=HTMXRequest,
         request_max_body_size=MAX_BODY_BYTES,
         before_send=[security_headers],
-        guards=[WriteLimiter(settings.write_limit)] if settings.write_limit else [],
+        guards=[authorize, *([WriteLimiter(settings.write_limit)] if settings.write_limit else [])],
         allowed_hosts=(
             AllowedHostsConfig(list(settings.allowed_hosts), www_redirect=False)
             if settings.allowed_hosts
@@ -158,9 +202,15 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             "Errors are RFC 9457 problem details; an order's version is its ETag.",
             path="/schema",
             render_plugins=[SwaggerUI()],
+            # The document is open to all; what it describes asks for a token.
+            openapi_router=Router(path="/schema", route_handlers=[], opt=PUBLIC),
+            components=Components(security_schemes={"bearer": BEARER}),
+            security=[{"bearer": []}],
         ),
         exception_handlers=dict(EXCEPTION_HANDLERS),
     )
+    check_every_route_declares_access(app)
+    return app
 
 
 def _template_functions(engine: JinjaTemplateEngine) -> None:
@@ -168,6 +218,6 @@ def _template_functions(engine: JinjaTemplateEngine) -> None:
     register_workflow_globals(engine)
 
 
-@get("/", include_in_schema=False)
+@get("/", include_in_schema=False, opt=PUBLIC)
 async def home() -> Redirect:
     return Redirect("/orders", status_code=303)

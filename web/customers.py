@@ -12,11 +12,13 @@ from litestar.response import Template
 from domain.errors import InvalidCustomerId
 from domain.rules import check_customer_id
 from store.application import Orders
+from web.access import READ_ORDERS
 from web.orders import list_context
 
 
 class CustomerController(Controller):
     path = "/customers"
+    opt = READ_ORDERS  # a customer reaches their own page only (the application layer sees to it)
 
     @get("/{customer_id:str}")
     async def customer(

@@ -7,11 +7,12 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
 from domain.errors import DomainError
 from store.database import UNAVAILABLE, DatabaseUnavailable
+from web.access import login_url
 from web.api import problems as api_problems
 from web.refusals import status_of
 
@@ -20,6 +21,7 @@ MAX_BODY_BYTES = 64 * 1024
 # The pages' titles for HTTP's errors; the API's problems use HTTP's own phrases.
 PAGE_TITLES = {
     400: "Bad request",
+    401: "Sign in",
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
@@ -30,6 +32,8 @@ PAGE_TITLES = {
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if exc.status_code == 401:
+        return not_signed_in(request, exc.detail)
     detail = exc.detail
     if exc.status_code == 413:
         detail = (
@@ -39,6 +43,18 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
         )
     title = PAGE_TITLES.get(exc.status_code, "Error")
     return _error(request, exc.status_code, title, detail, exc.headers)
+
+
+def not_signed_in(request: Request[Any, Any, Any], detail: str) -> Response[Any]:
+    """Nobody known: a program is told how to authenticate, a person is sent to sign in."""
+    if _for_api(request):
+        problem = api_problems.http_problem(401, "Send an API token: Authorization: Bearer <token>.")
+        return api_problems.respond(request, problem, {"WWW-Authenticate": 'Bearer realm="orders"'})
+    url = login_url(request.url.path, request.url.query)
+    if getattr(request, "htmx", False):
+        # htmx follows HX-Redirect with a full page load, rather than swapping the sign-in page in.
+        return Response(None, status_code=401, headers={"HX-Redirect": url})
+    return Redirect(url, status_code=303)
 
 
 def refused(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:

@@ -17,6 +17,7 @@ from domain.rules import MAX_CUSTOMER_ID
 from store.application import LogQuery, Orders
 from store.log.live import LiveFeed
 from web import forms
+from web.access import READ_LOG
 from web.forms import FormError
 
 PAGE_SIZE = 50
@@ -28,6 +29,7 @@ def _moment(raw: str | None) -> datetime | None:
 
 class EventLogController(Controller):
     path = "/events"
+    opt = READ_LOG
 
     @get("/")
     async def event_log(

@@ -6,9 +6,10 @@ from litestar import MediaType, Response, get
 from litestar.di import NamedDependency
 
 from store.operations import Operations
+from web.access import PUBLIC
 
 
-@get("/healthz", media_type=MediaType.TEXT, include_in_schema=False)
+@get("/healthz", media_type=MediaType.TEXT, include_in_schema=False, opt=PUBLIC)
 async def healthz(operations: NamedDependency[Operations]) -> Response[str]:
     if not await operations.available():
         return Response("database unavailable\n", status_code=503, headers={"Retry-After": "5"})

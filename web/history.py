@@ -15,6 +15,7 @@ from domain.diff import diff
 from domain.errors import NotFound, VersionNotFound
 from store.application import Orders
 from web import forms
+from web.access import READ_LOG, READ_ORDERS
 from web.forms import FormError
 from web.order_view import PLAY_SPEEDS, order_context, parse_order_id
 from web.orders import FormProblem
@@ -49,6 +50,7 @@ async def _moment_problem(
 
 class HistoryController(Controller):
     path = "/orders"
+    opt = READ_ORDERS
 
     @get("/{order_id:str}/history")
     async def history(
@@ -139,19 +141,19 @@ class HistoryController(Controller):
         self, orders: NamedDependency[Orders], order_id: FromPath[str], format: FromQuery[str] = "ndjson"
     ) -> Stream:
         stream = parse_order_id(order_id)
-        return _export(orders, format, stream, f"order-{stream}")
+        return await _export(orders, format, stream, f"order-{stream}")
 
 
-def _export(orders: Orders, fmt: str, stream: str | None, name: str) -> Stream:
+async def _export(orders: Orders, fmt: str, stream: str | None, name: str) -> Stream:
     if fmt not in MEDIA_TYPES:
         raise ClientException(f"Exports come as format={' or format='.join(MEDIA_TYPES)}.")
     return Stream(
-        orders.export(fmt, stream),
+        await orders.export(fmt, stream),
         media_type=MEDIA_TYPES[fmt],
         headers={"content-disposition": f'attachment; filename="{name}.{fmt}"'},
     )
 
 
-@get("/events/export", include_in_schema=False)
+@get("/events/export", include_in_schema=False, opt=READ_LOG)
 async def export_log(orders: NamedDependency[Orders], format: FromQuery[str] = "ndjson") -> Stream:
-    return _export(orders, format, None, "events")
+    return await _export(orders, format, None, "events")

@@ -22,6 +22,7 @@ from store.log.event_store import RecordedEvent
 from store.log.live import LiveFeed
 from store.read.subscriptions import Checkpoint
 from web import forms
+from web.access import READ_LOG, READ_ORDERS
 from web.forms import FormError
 from web.presentation import describe
 
@@ -70,7 +71,7 @@ async def _follow(
 
 
 class LiveController(Controller):
-    @get("/orders/{order_id:str}/live")
+    @get("/orders/{order_id:str}/live", opt=READ_ORDERS)
     async def order_live(
         self,
         request: Request[Any, Any, Any],
@@ -103,7 +104,7 @@ class LiveController(Controller):
 
         return ServerSentEvent(_follow(feed, appended))
 
-    @get("/events/live")
+    @get("/events/live", opt=READ_LOG)
     async def log_live(
         self,
         request: Request[Any, Any, Any],

@@ -18,6 +18,7 @@ from store.application import NotificationQuery, Orders
 from store.workflows.expiry import is_expiry
 from store.workflows.outbox import NOTIFIED_EVENTS, STATES
 from web import forms
+from web.access import READ_LOG
 from web.forms import FormError
 from web.presentation import TimelineEntry
 
@@ -78,6 +79,7 @@ def _cause(raw: str | None) -> UUID | None:
 
 class NotificationController(Controller):
     path = "/notifications"
+    opt = READ_LOG
 
     @get("/")
     async def notifications(

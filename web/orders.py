@@ -19,6 +19,7 @@ from domain.order import Command, Order, PlaceOrder
 from domain.rules import MAX_CUSTOMER_ID
 from store.application import Envelope, OrderQuery, Orders, StaleVersion
 from web import forms
+from web.access import READ_ORDERS, WRITE_ORDERS
 from web.forms import Form, FormError
 from web.order_view import order_context, parse_order_id
 from web.refusals import MALFORMED, status_of
@@ -85,6 +86,7 @@ class PostedForm:
 
 class OrderController(Controller):
     path = "/orders"
+    opt = READ_ORDERS  # the form posts declare WRITE_ORDERS
     dependencies: Mapping[str, Provide] = {"posted": Provide(PostedForm, sync_to_thread=False)}
 
     @get("/")
@@ -104,7 +106,7 @@ class OrderController(Controller):
             return Template("_orders_table.html", context=context)
         return Template("orders.html", context={**context, "problem": None, "values": {}})
 
-    @post("/")
+    @post("/", opt=WRITE_ORDERS)
     async def create_order(self, request: HTMXRequest, orders: NamedDependency[Orders]) -> Any:
         form: Form = dict(await request.form())
         try:
@@ -146,19 +148,19 @@ class OrderController(Controller):
         context["status_changed"] = context["order"].status != status
         return Template("_live_update.html", context=context)
 
-    @post("/{order_id:str}/items")
+    @post("/{order_id:str}/items", opt=WRITE_ORDERS)
     async def add_item(self, posted: NamedDependency[PostedForm]) -> Response[Any]:
         return await posted.handle("add", forms.add_item)
 
-    @post("/{order_id:str}/items/{sku:str}/remove")
+    @post("/{order_id:str}/items/{sku:str}/remove", opt=WRITE_ORDERS)
     async def remove_item(self, posted: NamedDependency[PostedForm], sku: FromPath[str]) -> Response[Any]:
         return await posted.handle(f"remove:{sku}", lambda form, order: forms.remove_item(form, order, sku))
 
-    @post("/{order_id:str}/place")
+    @post("/{order_id:str}/place", opt=WRITE_ORDERS)
     async def place(self, posted: NamedDependency[PostedForm]) -> Response[Any]:
         return await posted.handle("place", lambda _form, order: PlaceOrder(order))
 
-    @post("/{order_id:str}/cancel")
+    @post("/{order_id:str}/cancel", opt=WRITE_ORDERS)
     async def cancel(self, posted: NamedDependency[PostedForm]) -> Response[Any]:
         return await posted.handle("cancel", forms.cancel_order)
 

@@ -17,6 +17,7 @@ STATUS: dict[RefusalKind, int] = {
     "conflict": 409,  # the request is sound; the order's current state refuses it
     "not_found": 404,
     "stale": 409,  # decided on an older version (an If-Match header makes it 412)
+    "forbidden": 403,  # the actor's role may not
 }
 PRECONDITION_FAILED = 412
 

@@ -13,6 +13,7 @@ from litestar.response import Template
 
 from store.application import Orders
 from store.read.read_model import DaySales
+from web.access import READ_LOG
 
 WIDTH, HEIGHT, MARGIN = 720, 240, 40
 
@@ -62,6 +63,7 @@ def chart(currency: str, rows: list[DaySales], first: date, days: int) -> Chart:
 
 class SalesController(Controller):
     path = "/sales"
+    opt = READ_LOG
 
     @get("/")
     async def sales(self, orders: NamedDependency[Orders], days: FromQuery[int] = 30) -> Template:

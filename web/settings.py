@@ -37,6 +37,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     allowed_hosts: tuple[str, ...] = ()  # Host headers answered, with the port; (): any
     draft_expiry: float = DEFAULT_DRAFT_EXPIRY  # seconds a draft may stay untouched
     snapshot_every: int = DEFAULT_EVERY  # events between an order's snapshots
+    session_idle_minutes: float = 120.0  # a session ends after this long without a request
+    session_hours: float = 12.0  # and this long after its sign-in, whatever happens
 
 
 def from_environment(environ: Mapping[str, str], *, write_limit: str | None = None) -> Settings:
@@ -50,7 +52,22 @@ def from_environment(environ: Mapping[str, str], *, write_limit: str | None = No
         ),
         draft_expiry=_draft_expiry(environ.get("ORDERS_DRAFT_EXPIRY_SECONDS", "")),
         snapshot_every=_snapshot_every(environ.get("ORDERS_SNAPSHOT_EVERY", "")),
+        session_idle_minutes=_positive(environ, "ORDERS_SESSION_IDLE_MINUTES", 120.0),
+        session_hours=_positive(environ, "ORDERS_SESSION_HOURS", 12.0),
     )
+
+
+def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < TEN_YEARS:
+        raise SettingsError(f"{name} must be a number more than 0, not {raw!r}")
+    return value
 
 
 def _write_limit(raw: str | None) -> RateLimit | None:

@@ -14,10 +14,14 @@ from uuid import UUID
 
 import msgspec
 
+from domain.access import Actor
 from domain.errors import DomainError
 from domain.order import AddItem, Command, Event, ItemAdded, ItemRemoved, Order, RemoveItem, decide, fold
 from store.log.event_store import AppendResult, ConcurrencyError, EventStore, Metadata
 from store.log.snapshots import Snapshots
+
+# Who wrote before there were accounts; tests of the handler alone write as this.
+ANONYMOUS = Actor("anonymous", "anonymous", "system")
 
 # A writer that asked for no version check is retried this often on a race,
 # after a short random pause so that racing writers spread out.
@@ -45,7 +49,7 @@ async def handle(
     *,
     command_id: UUID,
     expected_version: int | None = None,
-    actor: str = "anonymous",
+    actor: Actor = ANONYMOUS,
     correlation_id: UUID | None = None,
     requested_at: datetime | None = None,
     snapshots: Snapshots | None = None,
@@ -65,7 +69,8 @@ async def handle(
         command_id=str(command_id),
         correlation_id=str(correlation_id or command_id),
         causation_id=causation_id,
-        actor=actor,
+        actor=actor.name,
+        actor_id=actor.id,
         requested_at=requested_at.isoformat() if requested_at else None,
     )
     for attempt in range(RACE_RETRIES + 1):

@@ -20,7 +20,8 @@ class Metadata(msgspec.Struct, frozen=True, gc=False):
     command_id: str = ""
     correlation_id: str = ""
     causation_id: str | None = None
-    actor: str = "anonymous"
+    actor: str = "anonymous"  # the account's name (events from before accounts: "anonymous")
+    actor_id: str | None = None  # the account's id, a token's, or system:<name>
     requested_at: str | None = None
 
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID, uuid5
 
+from domain.access import Actor
 from domain.errors import DomainError
 from domain.order import CancelOrder, ItemAdded, ItemRemoved, OrderCancelled, OrderCreated, OrderPlaced
 from store.application import Envelope, Orders, StaleVersion
@@ -31,6 +32,8 @@ log = logging.getLogger("orders.expiry")
 EXPIRED_REASON = "expired"
 SYSTEM_ACTOR = "system"
 DEFAULT_DRAFT_EXPIRY = 7 * 24 * 3600.0
+# The draft expiry writes as this actor; its name, "system", is what is_expiry looks for.
+EXPIRY_ACTOR = Actor("system:draft-expiry", SYSTEM_ACTOR, "system")
 TIMER_NAMESPACE = UUID("0b9f6a8e-3c55-4f0e-9a4e-7d2c1e5b8f31")
 
 
@@ -116,12 +119,12 @@ class DraftExpiry:
             envelope = Envelope(
                 timer,
                 expected_version=version,
-                actor=SYSTEM_ACTOR,
                 correlation_id=_uuid(correlation),
                 causation_id=str(timer),
                 requested_at=datetime.now(UTC),
             )
-            await self.orders.execute(CancelOrder(order_id, EXPIRED_REASON), envelope)
+            cancel = CancelOrder(order_id, EXPIRED_REASON)
+            await self.orders.acting_as(EXPIRY_ACTOR).execute(cancel, envelope)
         except StaleVersion:
             outcome = "changed"  # touched after the timer judged it: the change wins
         except DomainError as error:

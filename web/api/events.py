@@ -10,6 +10,7 @@ from litestar.params import QueryParameter
 
 from store.application import Orders
 from store.read.subscriptions import Checkpoint
+from web.access import READ_LOG, WHO_MAY
 from web.api.problems import responses
 from web.api.schemas import LogPage
 from web.api.views import event_view
@@ -29,7 +30,14 @@ def checkpoint(raw: str | None) -> Checkpoint:
     return Checkpoint(int(tx_id), int(position))
 
 
-@get("/events", tags=["events"], responses=responses(400, 503), summary="The whole log, in commit order")
+@get(
+    "/events",
+    tags=["events"],
+    responses=responses(400, 401, 403, 503),
+    summary="The whole log, in commit order",
+    description=WHO_MAY["read_log"],
+    opt=READ_LOG,
+)
 async def event_log(
     orders: NamedDependency[Orders],
     after: Annotated[

@@ -20,6 +20,7 @@ from domain.money import parse_amount
 from domain.order import AddItem, CancelOrder, CreateOrder, PlaceOrder, RemoveItem
 from domain.rules import MAX_CUSTOMER_ID, MAX_QUANTITY, MAX_SKU, SKU_PATTERN
 from store.application import OrderQuery, Orders
+from web.access import READ_ORDERS, WHO_MAY, WRITE_ORDERS
 from web.api import explain
 from web.api.bodies import strict_body
 from web.api.commands import Write, Writes, etag
@@ -51,7 +52,7 @@ from web.api.views import event_view, order_view, summary_view
 from web.forms import FormError
 
 # 429 only when the app limits writes (ORDERS_WRITE_LIMIT).
-WRITE_PROBLEMS = responses(400, 403, 404, 409, 412, 413, 422, 429, 503)
+WRITE_PROBLEMS = responses(400, 401, 403, 404, 409, 412, 413, 422, 429, 503)
 
 
 @dataclass
@@ -78,7 +79,9 @@ def _order_write(
         response_headers=[ETAG, REPLAYED],
         responses=WRITE_PROBLEMS,
         summary=summary,
+        description=WHO_MAY["write_orders"],
         operation_class=operation_class,
+        opt=WRITE_ORDERS,
     )
 
 
@@ -92,6 +95,7 @@ def _order_id(raw: str) -> str:
 class OrderApi(Controller):
     path = "/orders"
     tags = ("orders",)
+    opt = READ_ORDERS  # the writes declare WRITE_ORDERS
 
     @route("/", http_method=HttpMethod.OPTIONS, status_code=204, include_in_schema=False)
     async def allowed_methods(self, request: Request[Any, Any, Any]) -> Response[None]:
@@ -110,8 +114,10 @@ class OrderApi(Controller):
         status_code=201,
         before_request=strict_body(CreateOrderBody),
         response_headers=[ETAG, LOCATION, REPLAYED],
-        responses=responses(400, 403, 413, 422, 429, 503),
+        responses=responses(400, 401, 403, 413, 422, 429, 503),
         summary="Create an order",
+        description=WHO_MAY["write_orders"],
+        opt=WRITE_ORDERS,
     )
     async def create_order(
         self,
@@ -123,7 +129,12 @@ class OrderApi(Controller):
         write = Write("/api/orders", data, idempotency_key=idempotency_key, created=True)
         return await writes.run(command, write)
 
-    @get("/", responses=responses(400, 503), summary="List orders, newest first")
+    @get(
+        "/",
+        responses=responses(400, 401, 403, 503),
+        summary="List orders, newest first",
+        description=WHO_MAY["read_orders"] + " A customer's list holds its own orders only.",
+    )
     async def list_orders(
         self,
         orders: NamedDependency[Orders],
@@ -140,10 +151,11 @@ class OrderApi(Controller):
         "/{order_id:str}",
         response_headers=[ETAG],
         responses={
-            **responses(400, 404, 503),
+            **responses(400, 401, 403, 404, 503),
             304: ResponseSpec(None, description="Not Modified: the client's copy is current"),
         },
         summary="Get an order, now or as it was at a version or a moment",
+        description=WHO_MAY["read_orders"],
     )
     async def get_order(
         self,
@@ -247,7 +259,12 @@ class OrderApi(Controller):
         write = Write(f"/api/orders/{stream}/cancel", data, if_match, data.expected_version, idempotency_key)
         return await writes.run(CancelOrder(stream, data.reason), write)
 
-    @get("/{order_id:str}/events", responses=responses(400, 404, 503), summary="An order's events, paged")
+    @get(
+        "/{order_id:str}/events",
+        responses=responses(400, 401, 403, 404, 503),
+        summary="An order's events, paged",
+        description=WHO_MAY["read_orders"],
+    )
     async def order_events(
         self,
         orders: NamedDependency[Orders],

@@ -13,6 +13,7 @@ from litestar.exceptions import ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
+from domain.access import Forbidden
 from domain.errors import DomainError, NotFound
 from web import forms
 from web.api import explain
@@ -76,7 +77,7 @@ REFUSAL_TITLES = {
 def refused(error: DomainError, field: str | None = None) -> ApiProblem:
     """A domain refusal as a problem, in the domain's words; its type is named after the error."""
     status = status_of(error)
-    if isinstance(error, NotFound):
+    if isinstance(error, NotFound | Forbidden):
         return http_problem(status, error.message)
     kind = re.sub(r"(?<!^)(?=[A-Z])", "-", type(error).__name__).lower()
     named = field or error.field

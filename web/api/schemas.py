@@ -184,11 +184,15 @@ class OrderView(Struct, frozen=True):
 
 
 class EventMetadata(Struct, frozen=True):
+    """Who wrote the event and on which command: `actor` is the account's (or token's, or the
+    system's) name, `actor_id` its id; events from before accounts existed say "anonymous"."""
+
     command_id: str
     correlation_id: str
     actor: str
     causation_id: str | None = None
     requested_at: str | None = None
+    actor_id: str | None = None
 
 
 class EventView(Struct, frozen=True):

@@ -40,7 +40,7 @@ async def test_creating_an_order(api: Api, ledger: Ledger) -> None:
     assert event["type"] == "OrderCreated"
     assert event["version"] == 1
     assert event["data"] == {"order_id": order_id, "customer_id": "alice", "currency": "GBP"}
-    assert event["metadata"]["actor"] == "anonymous"
+    assert event["metadata"]["actor"] == "till"  # the token's name, set by the server
     assert await ledger.event_types(order_id) == ["OrderCreated"]
 
 

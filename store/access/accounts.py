@@ -1,0 +1,109 @@
+"""Accounts of people: a name, a role (a customer is bound to one customer id), an Argon2id password."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from uuid import UUID, uuid4
+
+import asyncpg
+import msgspec
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from domain.access import Actor, Role, check_binding
+
+_HASHER = PasswordHasher()
+# Checked when the name is unknown, so a wrong name costs the same time as a wrong password.
+_DECOY = _HASHER.hash("a password no account has")
+
+
+class NameTaken(Exception):
+    pass
+
+
+class Account(msgspec.Struct, frozen=True):
+    account_id: UUID
+    name: str
+    role: Role
+    customer_id: str | None
+    disabled_at: datetime | None
+    created_at: datetime
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(str(self.account_id), self.name, self.role, self.customer_id)
+
+
+_COLUMNS = "account_id, name, role, customer_id, disabled_at, created_at"
+_ADD = f"""
+INSERT INTO accounts (account_id, name, role, customer_id, password_hash) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (name) DO NOTHING RETURNING {_COLUMNS}
+"""
+_LIST = f"SELECT {_COLUMNS} FROM accounts ORDER BY name"
+_BY_NAME = f"SELECT {_COLUMNS}, password_hash FROM accounts WHERE name = $1"
+# Disabling an account ends its sessions in the same statement, on every instance at once.
+_DISABLE = f"""
+WITH ended AS (DELETE FROM sessions WHERE account_id = (SELECT account_id FROM accounts WHERE name = $1))
+UPDATE accounts SET disabled_at = coalesce(disabled_at, now()) WHERE name = $1 RETURNING {_COLUMNS}
+"""
+_SET_ROLE = f"UPDATE accounts SET role = $2, customer_id = $3 WHERE name = $1 RETURNING {_COLUMNS}"
+_SET_PASSWORD = f"UPDATE accounts SET password_hash = $2 WHERE name = $1 RETURNING {_COLUMNS}"
+_ADMINS = "SELECT count(*) FROM accounts WHERE role = 'admin' AND disabled_at IS NULL"
+
+
+def account_row(row: asyncpg.Record) -> Account:
+    return Account(*row[:6])
+
+
+async def hash_password(password: str) -> str:
+    # Argon2 takes tens of milliseconds of CPU: off the event loop.
+    return await asyncio.to_thread(_HASHER.hash, password)
+
+
+class Accounts:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def add(self, name: str, role: Role, password: str, customer_id: str | None = None) -> Account:
+        check_binding(role, customer_id)
+        row = await self.pool.fetchrow(_ADD, uuid4(), name, role, customer_id, await hash_password(password))
+        if row is None:
+            raise NameTaken(f"There is already an account called {name}.")
+        return account_row(row)
+
+    async def list(self) -> list[Account]:
+        return [account_row(row) for row in await self.pool.fetch(_LIST)]
+
+    async def find(self, name: str) -> Account | None:
+        row = await self.pool.fetchrow(_BY_NAME, name)
+        return None if row is None else account_row(row)
+
+    async def check_password(self, name: str, password: str) -> Account | None:
+        """The enabled account if `password` is its own; None otherwise, in about the same time."""
+        row = await self.pool.fetchrow(_BY_NAME, name) if "\x00" not in name else None
+        stored = _DECOY if row is None else row["password_hash"]
+        try:
+            await asyncio.to_thread(_HASHER.verify, stored, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if row is None or row["disabled_at"] is not None:
+            return None
+        return account_row(row)
+
+    async def disable(self, name: str) -> Account | None:
+        row = await self.pool.fetchrow(_DISABLE, name)
+        return None if row is None else account_row(row)
+
+    async def set_role(self, name: str, role: Role, customer_id: str | None = None) -> Account | None:
+        check_binding(role, customer_id)
+        row = await self.pool.fetchrow(_SET_ROLE, name, role, customer_id)
+        return None if row is None else account_row(row)
+
+    async def set_password(self, name: str, password: str) -> Account | None:
+        row = await self.pool.fetchrow(_SET_PASSWORD, name, await hash_password(password))
+        return None if row is None else account_row(row)
+
+    async def admins(self) -> int:
+        count: int = await self.pool.fetchval(_ADMINS)
+        return count

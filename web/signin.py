@@ -1,0 +1,150 @@
+"""Signing in and out, and the one-time link that creates the first admin.
+
+A session id is made at each sign-in (the one the browser had is ended), lives
+only in an HttpOnly, SameSite=Lax cookie (Secure over HTTPS) and in the
+database as its SHA-256.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
+from litestar.params import FromQuery
+from litestar.response import Redirect, Template
+
+from domain.access import Actor, check_account_name, check_password
+from domain.errors import InvalidInput
+from store.access.access_log import AccessLog
+from store.access.accounts import Accounts
+from store.access.sessions import Sessions
+from store.access.setup import SetupLinks
+from store.access.throttle import Throttle
+from web.access import PUBLIC, SESSION_COOKIE, who
+
+WRONG = "The name or the password is wrong."
+
+
+def safe_next(raw: str | None) -> str:
+    """Where to go after signing in: a path on this site only (never another host)."""
+    if not raw or not raw.startswith("/") or raw.startswith("//") or "\\" in raw or raw.startswith("/login"):
+        return "/orders"
+    return raw
+
+
+def client_of(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _signed_in(request: Request[Any, Any, Any], session_id: str, to: str) -> Redirect:
+    secure = request.url.scheme == "https"
+    cookie = Cookie(
+        key=SESSION_COOKIE, value=session_id, httponly=True, samesite="lax", secure=secure, path="/"
+    )
+    return Redirect(to, status_code=303, cookies=[cookie])
+
+
+class SignIn(Controller):
+    opt = PUBLIC  # reaching the sign-in page needs no sign-in
+
+    @get("/login")
+    async def login_form(self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Any:
+        actor = await who(request)
+        if actor is not None:
+            return Redirect(safe_next(next), status_code=303)
+        return Template("login.html", context={"next": safe_next(next), "problem": None, "username": ""})
+
+    @post("/login")
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        accounts: NamedDependency[Accounts],
+        sessions: NamedDependency[Sessions],
+        throttle: NamedDependency[Throttle],
+        access_log: NamedDependency[AccessLog],
+    ) -> Any:
+        form = await request.form()
+        username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
+        to, client = safe_next(str(form.get("next", ""))), client_of(request)
+
+        def again(problem: str, status: int, **headers: str) -> Template:
+            context = {"next": to, "problem": problem, "username": username}
+            return Template("login.html", context=context, status_code=status, headers=headers)
+
+        wait = await throttle.wait(username, client)
+        if wait > 0:
+            minutes = max(1, round(wait / 60))
+            message = f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
+            await access_log.record("sign-in refused", None, username[:200], "throttled", client)
+            return again(message, 429, **{"Retry-After": str(int(wait) + 1)})
+        account = await accounts.check_password(username, password) if username and password else None
+        if account is None:
+            await throttle.failed(username, client)
+            await access_log.record("sign-in failed", None, username[:200], "", client)
+            return again(WRONG, 401)
+        old = request.cookies.get(SESSION_COOKIE)
+        if old:
+            await sessions.end(old)  # a new id at every sign-in: a planted one is worth nothing
+        session_id = await sessions.begin(str(account.account_id))
+        await access_log.record("signed in", account.actor, account.name, "", client)
+        return _signed_in(request, session_id, to)
+
+    @post("/logout")
+    async def logout(
+        self,
+        request: Request[Any, Any, Any],
+        sessions: NamedDependency[Sessions],
+        access_log: NamedDependency[AccessLog],
+    ) -> Redirect:
+        form = await request.form()
+        actor = await who(request)
+        session = request.cookies.get(SESSION_COOKIE)
+        if actor is not None and form.get("everywhere"):
+            await sessions.end_all(actor.id)
+            await access_log.record("signed out everywhere", actor, actor.name, "", client_of(request))
+        elif session:
+            await sessions.end(session)
+            if actor is not None:
+                await access_log.record("signed out", actor, actor.name, "", client_of(request))
+        response = Redirect("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    @get("/setup")
+    async def setup_form(
+        self, setup_links: NamedDependency[SetupLinks], token: FromQuery[str] = ""
+    ) -> Template:
+        if not await setup_links.valid(token):
+            raise NotFoundException("This set-up link is used or unknown; an admin exists already.")
+        return Template("setup.html", context={"token": token, "problem": None, "username": ""})
+
+    @post("/setup")
+    async def setup(
+        self,
+        request: Request[Any, Any, Any],
+        setup_links: NamedDependency[SetupLinks],
+        sessions: NamedDependency[Sessions],
+        access_log: NamedDependency[AccessLog],
+    ) -> Any:
+        form = await request.form()
+        token, username = str(form.get("token", "")), str(form.get("username", "")).strip()
+        password, again = str(form.get("password", "")), str(form.get("password_again", ""))
+        if not await setup_links.valid(token):
+            raise NotFoundException("This set-up link is used or unknown; an admin exists already.")
+        try:
+            check_account_name(username)
+            check_password(password)
+            if password != again:
+                raise InvalidInput("The two passwords differ.")
+        except InvalidInput as error:
+            context = {"token": token, "problem": error.message, "username": username}
+            return Template("setup.html", context=context, status_code=422)
+        account = await setup_links.first_admin(token, username, password)
+        if account is None:
+            raise NotFoundException("This set-up link is used or unknown; an admin exists already.")
+        actor: Actor = account.actor
+        await access_log.record("first admin created", actor, actor.name, "through the set-up link")
+        return _signed_in(request, await sessions.begin(actor.id), "/orders")
