@@ -12,6 +12,7 @@ from litestar.params import FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
+from domain.access import MAX_ACCOUNT_NAME
 from domain.order import EVENT_TYPES
 from domain.rules import MAX_CUSTOMER_ID
 from store.application import LogQuery, Orders
@@ -43,9 +44,11 @@ class EventLogController(Controller):
         since: FromQuery[str | None] = None,
         until: FromQuery[str | None] = None,
         before: FromQuery[int | None] = None,
+        actor: FromQuery[str | None] = None,
     ) -> Template:
         type_name = type if type in EVENT_TYPES else None
         customer = (customer or "").strip()[:MAX_CUSTOMER_ID] or None
+        actor = (actor or "").strip()[:MAX_ACCOUNT_NAME] or None
         try:
             stream = forms.order_id(order.strip()) if order and order.strip() else None
             start, end = _moment(since), _moment(until)
@@ -54,7 +57,9 @@ class EventLogController(Controller):
         # The page shows only what is below the horizon, so the live stream that
         # starts there neither repeats nor misses an event.
         horizon = await feed.horizon()
-        query = LogQuery(before, PAGE_SIZE + 1, type_name, stream, customer, start, end, horizon.tx_id + 1)
+        query = LogQuery(
+            before, PAGE_SIZE + 1, type_name, stream, customer, start, end, horizon.tx_id + 1, actor
+        )
         events = await orders.read_log(query)
         filters = {
             "type": type_name or "",
@@ -62,6 +67,7 @@ class EventLogController(Controller):
             "customer": customer or "",
             "since": since or "",
             "until": until or "",
+            "actor": actor or "",
         }
         context: dict[str, Any] = {
             "events": events[:PAGE_SIZE],

@@ -114,6 +114,7 @@ class LiveController(Controller):
         type: FromQuery[str | None] = None,
         order: FromQuery[str | None] = None,
         customer: FromQuery[str | None] = None,
+        actor: FromQuery[str | None] = None,
     ) -> ServerSentEvent:
         type_name = type if type in EVENT_TYPES else None
         stream = _parse_id(order) if order else None
@@ -132,8 +133,10 @@ class LiveController(Controller):
                     customers_orders.add(recorded.stream_id)
                 if recorded.stream_id not in customers_orders:
                     return False
-            return (type_name is None or recorded.type == type_name) and (
-                stream is None or recorded.stream_id == stream
+            return (
+                (type_name is None or recorded.type == type_name)
+                and (stream is None or recorded.stream_id == stream)
+                and (not actor or recorded.metadata.actor == actor)
             )
 
         after = checkpoint

@@ -75,7 +75,12 @@ class PostedForm:
                 problem = msgspec.structs.replace(problem, form="general")
             if problem.stale:
                 seen = problem_version(form)
-                context["changes"] = [e for e in context["entries"] if e.recorded.version > seen]
+                changes = [e for e in context["entries"] if e.recorded.version > seen]
+                context["changes"] = changes
+                who = sorted({e.recorded.metadata.actor for e in changes})
+                if who:
+                    message = f"{problem.message} Changed since by {', '.join(who)}."
+                    problem = msgspec.structs.replace(problem, message=message)
         context["problem"] = problem
         return Template(
             "_order_main.html" if self.request.htmx else "order.html",

@@ -8,6 +8,7 @@ from uuid import uuid4
 
 import msgspec
 
+from domain.access import Action, may
 from domain.diff import OrderDiff, diff
 from domain.money import format_amount
 from domain.order import (
@@ -83,6 +84,12 @@ def new_command_id() -> str:
     return str(uuid4())
 
 
+def allowed(request: Any, action: Action) -> bool:
+    """Whether whoever made `request` may do `action`: pages show only the forms that would work."""
+    actor = request.scope.get("actor") if request is not None else None
+    return actor is not None and may(actor, action)
+
+
 def register_filters(engine: Any) -> None:
     engine.engine.filters.update(money=money, timestamp=timestamp, signed_money=signed_money)
-    engine.engine.globals.update(new_command_id=new_command_id)
+    engine.engine.globals.update(new_command_id=new_command_id, allowed=allowed)

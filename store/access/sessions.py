@@ -38,6 +38,17 @@ _BEGIN = "INSERT INTO sessions (id_hash, account_id, expires_at) VALUES ($1, $2,
 _END = "DELETE FROM sessions WHERE id_hash = $1 RETURNING account_id"
 _END_ALL = "DELETE FROM sessions WHERE account_id = $1"
 _PURGE = "DELETE FROM sessions WHERE expires_at < now() OR last_seen_at < now() - $1::interval"
+# What housekeeping forgets: sessions past any expiry, failed sign-ins past the throttle's window.
+_FORGET = """
+WITH gone AS (DELETE FROM sessions WHERE expires_at < now())
+DELETE FROM sign_in_failures WHERE at < now() - interval '1 day'
+"""
+
+
+async def forget_expired(pool: asyncpg.Pool) -> bool:
+    """Housekeeping (a leader loop): drop expired sessions and day-old failed sign-ins."""
+    await pool.execute(_FORGET)
+    return False
 
 
 class Sessions:

@@ -51,6 +51,7 @@ class LogQuery(msgspec.Struct, frozen=True):
     since: datetime | None = None
     until: datetime | None = None
     below_tx: int | None = None  # only transactions below this horizon (xid8)
+    actor: str | None = None  # only what this account (or token, or system actor) wrote, by name
 
 
 class AppendResult(msgspec.Struct, frozen=True):
@@ -150,7 +151,7 @@ SELECT {EVENT_COLUMNS} FROM events
 WHERE position < $1 AND ($2::text IS NULL OR type = $2) AND ($3::text IS NULL OR stream_id = $3)
   AND ($4::text IS NULL OR stream_id IN (SELECT order_id FROM order_read_model WHERE customer_id = $4))
   AND ($5::timestamptz IS NULL OR recorded_at >= $5) AND ($6::timestamptz IS NULL OR recorded_at < $6)
-  AND ($7::text IS NULL OR tx_id < $7::text::xid8)
+  AND ($7::text IS NULL OR tx_id < $7::text::xid8) AND ($9::text IS NULL OR metadata->>'actor' = $9)
 ORDER BY position DESC LIMIT $8
 """
 
@@ -275,11 +276,20 @@ class EventStore:
     async def read_log(self, query: LogQuery) -> list[RecordedEvent]:
         """Events newest first, for people reading the log."""
         q = query
-        if any("\x00" in text for text in (q.type_name, q.stream_id, q.customer_id) if text):
+        if any("\x00" in text for text in (q.type_name, q.stream_id, q.customer_id, q.actor) if text):
             return []  # PostgreSQL text cannot hold NUL, so nothing matches
         start = 2**63 - 1 if q.before is None else q.before
         below = None if q.below_tx is None else str(q.below_tx)
         rows = await self.pool.fetch(
-            _READ_LOG, start, q.type_name, q.stream_id, q.customer_id, q.since, q.until, below, q.limit
+            _READ_LOG,
+            start,
+            q.type_name,
+            q.stream_id,
+            q.customer_id,
+            q.since,
+            q.until,
+            below,
+            q.limit,
+            q.actor,
         )
         return [recorded_event(row) for row in rows]

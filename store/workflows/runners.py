@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Protocol
 
+from store.access.sessions import forget_expired
 from store.application import Orders
 from store.idempotency import IdempotencyKeys
 from store.leader import Leader
@@ -106,6 +108,10 @@ def workflow_runners(
         LeaderLoop(
             url, "idempotency_keys", IdempotencyKeys(orders.pool).purge, interval=600.0, lock_retry=lock_retry
         )
+    )
+    # Housekeeping: sessions past their expiry, failed sign-ins past the throttle's window.
+    runners.append(
+        LeaderLoop(url, "access_housekeeping", partial(forget_expired, orders.pool), interval=600.0)
     )
     runners.append(
         LeaderLoop(

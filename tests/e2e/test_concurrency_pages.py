@@ -26,7 +26,7 @@ def assert_stale(page: Page, form: str) -> None:
     assert page.status == 409
     assert page.problems[form] == (
         "This order changed while you were looking at it: you saw version 2, it is now at version 4. "
-        "Nothing was changed; check the order below and submit again."
+        "Nothing was changed; check the order below and submit again. Changed since by ada."
     )
     assert "<li>Version 3: Added 1 × Cup (CUP-1) at 12.00 EUR" in page.html
     assert "<li>Version 4: Added 1 × Green tea (TEA-1) at 3.50 EUR" in page.html
