@@ -1,4 +1,4 @@
-"""Who did it: each event names its account, the log filters by it, a stale form names who changed the order."""
+"""Who did it: each event names its account, the log filters by it, a stale form names who changed it."""
 
 from __future__ import annotations
 
