@@ -18,7 +18,7 @@ from typing import Any
 from uuid import uuid4
 
 from bench import workload
-from bench.lab import Lab, Sample, Trial, TrialGroup, app_orders
+from bench.lab import Lab, Sample, Trial, TrialGroup, app_orders, clerk_session
 from bench.profiles import DatabaseWaits, join, py_spy
 from bench.results import Row, Target, explain, extras, values
 from domain.order import AddItem, CreateOrder
@@ -69,6 +69,7 @@ WHY_MEMORY = (
 class Server:
     url: str
     pid: int
+    session: str = ""  # a clerk's signed-in session on the server's database ("" for hello world)
 
 
 def free_port() -> int:
@@ -105,7 +106,8 @@ async def uvicorn(app: str, database_url: str = "", workers: int = 1) -> AsyncIt
                 log.seek(0)
                 tail = log.read().decode(errors="replace")[-3000:]
                 raise RuntimeError(f"{app}: {error}; its output ends with:\n{tail}") from None
-            yield Server(f"http://127.0.0.1:{port}", process.pid)
+            session = await clerk_session(database_url) if database_url else ""
+            yield Server(f"http://127.0.0.1:{port}", process.pid, session)
         finally:
             if process.returncode is None:
                 process.terminate()
@@ -162,6 +164,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 async def generate_load(lab: Lab, server: Server, scenario: str, path: str, profile: bool) -> Sample:
+    """The load of CONNECTIONS users, each signed in as a clerk of the server's database."""
     seconds = lab.settings.profile_seconds if profile else lab.settings.seconds
     await lab.checkpoint()
     process = await asyncio.create_subprocess_exec(
@@ -178,6 +181,8 @@ async def generate_load(lab: Lab, server: Server, scenario: str, path: str, prof
         str(seconds),
         "--warmup",
         str(lab.settings.warmup),
+        "--session",
+        server.session,
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
     )

@@ -10,11 +10,14 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import asyncpg
 
 from bench.profiles import DatabaseWaits, InProcessProfile, join
+from store.access.accounts import Accounts
+from store.access.sessions import Sessions
 from store.application import Orders
 from store.database import connect_pool
 from store.log.event_store import EventStore
@@ -98,6 +101,18 @@ async def app_store(
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        await pool.close()
+
+
+async def clerk_session(url: str) -> str:
+    """A clerk's signed-in session on the database at `url`: the load signs in as people do."""
+    pool = await connect_pool(url, min_size=1, max_size=1)
+    try:
+        name = f"bench-{uuid.uuid4().hex[:8]}"
+        account = await Accounts(pool).add(name, "clerk", "a bench password, long enough")
+        sessions = Sessions(pool, idle=timedelta(hours=1), absolute=timedelta(hours=2))
+        return await sessions.begin(str(account.account_id))
+    finally:
         await pool.close()
 
 

@@ -127,8 +127,12 @@ async def workflow(connection: Connection) -> None:
     await connection.expect("POST", f"{order}/place", 303, {})
 
 
-async def user(host: str, port: int, scenario: str, path: str, deadline: float, tally: Tally) -> None:
+async def user(
+    host: str, port: int, scenario: str, path: str, deadline: float, tally: Tally, session: str
+) -> None:
     connection = Connection(host, port, tally)
+    if session:
+        connection.cookies["session"] = session  # signed in, as every person using the pages is
     try:
         await connection.expect("GET", path, 200)  # the CSRF cookie, as a browser's first page
         while time.perf_counter() < deadline:
@@ -150,19 +154,23 @@ async def user(host: str, port: int, scenario: str, path: str, deadline: float, 
 
 
 async def load(
-    url: str, scenario: str, path: str, connections: int, seconds: float, warmup: float
+    url: str, scenario: str, path: str, connections: int, seconds: float, warmup: float, session: str = ""
 ) -> dict[str, object]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     if warmup > 0:
         warm = Tally()
         deadline = time.perf_counter() + warmup
-        await asyncio.gather(*(user(host, port, scenario, path, deadline, warm) for _ in range(connections)))
+        await asyncio.gather(
+            *(user(host, port, scenario, path, deadline, warm, session) for _ in range(connections))
+        )
     print("measuring", flush=True)  # the parent starts its own counters (and profilers) now
     tally = Tally()
     started, cpu_started = time.perf_counter(), time.process_time()
     deadline = started + seconds
-    await asyncio.gather(*(user(host, port, scenario, path, deadline, tally) for _ in range(connections)))
+    await asyncio.gather(
+        *(user(host, port, scenario, path, deadline, tally, session) for _ in range(connections))
+    )
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
     latencies = sorted(tally.latencies)
@@ -187,8 +195,11 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--session", default="", help="a signed-in session's cookie value")
     args = parser.parse_args()
-    result = uvloop.run(load(args.url, args.scenario, args.path, args.connections, args.seconds, args.warmup))
+    result = uvloop.run(
+        load(args.url, args.scenario, args.path, args.connections, args.seconds, args.warmup, args.session)
+    )
     print(json.dumps(result), flush=True)
     return 0
 

@@ -216,6 +216,11 @@ class Orders:
         await self._reach(order_id)
         return await self.store.read_stream(order_id, up_to, after_version=after)
 
+    async def authors(self, order_id: str, after: int, up_to: int) -> list[str]:
+        """Who made the order's changes after version `after`, up to `up_to`, by name."""
+        await self._reach(order_id)
+        return await self.store.actors(order_id, after, up_to)
+
     async def event_page(self, order_id: str, after: int, limit: int) -> list[RecordedEvent]:
         """Up to `limit` of the order's events after version `after`."""
         await self._reach(order_id)

@@ -133,6 +133,7 @@ class HistoryController(Controller):
             "order": after,
             "latest": latest,
             "currency": after.currency,
+            "authors": await orders.authors(stream, min(start, end), max(start, end)),
         }
         return Template("_diff.html" if request.htmx else "diff.html", context=context)
 

@@ -156,6 +156,12 @@ ORDER BY position DESC LIMIT $8
 """
 
 
+_ACTORS = """
+SELECT DISTINCT metadata->>'actor' FROM events WHERE stream_id = $1 AND version > $2 AND version <= $3
+ORDER BY 1
+"""
+
+
 def recorded_event(row: asyncpg.Record) -> RecordedEvent:
     """A row of EVENT_COLUMNS (extra columns after them are ignored)."""
     position, stream_id, version, event_id, type_name, schema_version, data, metadata, at = row[:9]
@@ -272,6 +278,10 @@ class EventStore:
         """Events by global position, oldest first, after the position `after`."""
         rows = await self.pool.fetch(_READ_ALL, after, limit)
         return [recorded_event(row) for row in rows]
+
+    async def actors(self, stream_id: str, after: int, up_to: int) -> list[str]:
+        """The names of whoever wrote the stream's versions after `after`, up to `up_to`."""
+        return [row[0] for row in await self.pool.fetch(_ACTORS, stream_id, after, up_to)]
 
     async def read_log(self, query: LogQuery) -> list[RecordedEvent]:
         """Events newest first, for people reading the log."""

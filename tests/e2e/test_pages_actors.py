@@ -64,3 +64,11 @@ async def test_a_stale_form_names_who_changed_the_order(browser: PageClient, poo
     response = await browser.post(f"/orders/{order_id}/place", {"expected_version": "2"}, htmx=True)
     assert response.status_code == 409
     assert Page(response).problems["general"].endswith("Changed since by till.")
+
+
+async def test_a_diff_names_who_made_its_changes(browser: PageClient, pool: asyncpg.Pool) -> None:
+    order_id = await browser.draft_with_items(TEA)  # ada: versions 1 and 2
+    await as_account(browser, pool, "till", "clerk")
+    await browser.post(f"/orders/{order_id}/place", htmx=True)  # till: version 3
+    assert "Changed by till</p>" in (await browser.get(f"/orders/{order_id}/diff?from_version=2")).text
+    assert "Changed by ada, till</p>" in (await browser.get(f"/orders/{order_id}/diff?from_version=1")).text
