@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from functools import cache
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -14,8 +15,16 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from domain.access import Actor, Role, check_binding
 
 _HASHER = PasswordHasher()
-# Checked when the name is unknown, so a wrong name costs the same time as a wrong password.
-_DECOY = _HASHER.hash("a password no account has")
+
+
+@cache
+def _decoy() -> str:
+    """Checked when the name is unknown, so a wrong name costs the same time as a wrong password.
+
+    Made on first use, not at import: an Argon2 hash takes its 64 MiB of memory then, and a
+    process that never checks a password (a worker serving signed-in pages) never pays it.
+    """
+    return _HASHER.hash("a password no account has")
 
 
 class NameTaken(Exception):
@@ -82,7 +91,7 @@ class Accounts:
     async def check_password(self, name: str, password: str) -> Account | None:
         """The enabled account if `password` is its own; None otherwise, in about the same time."""
         row = await self.pool.fetchrow(_BY_NAME, name) if "\x00" not in name else None
-        stored = _DECOY if row is None else row["password_hash"]
+        stored = _decoy() if row is None else row["password_hash"]
         try:
             await asyncio.to_thread(_HASHER.verify, stored, password)
         except (VerificationError, InvalidHashError):
