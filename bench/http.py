@@ -181,8 +181,7 @@ async def generate_load(lab: Lab, server: Server, scenario: str, path: str, prof
         str(seconds),
         "--warmup",
         str(lab.settings.warmup),
-        "--session",
-        server.session,
+        f"--session={server.session}",  # one argument: a session id may begin with "-"
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
     )
