@@ -38,7 +38,7 @@ def embedded_database_url(data_dir: Path) -> str:
 
     info = PostmasterInfo.read_from_pgdata(data_dir / "postgres")
     assert info is not None, "the embedded server is not running"
-    return info.get_uri()
+    return str(info.get_uri())
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
