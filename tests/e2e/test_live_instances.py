@@ -8,6 +8,9 @@ import subprocess
 import asyncpg
 import httpx
 
+from tests.support.accounts import session_for
+from web.access import SESSION_COOKIE
+
 
 async def create_and_add(client: httpx.AsyncClient, customer: str) -> None:
     await client.get("/orders")
@@ -16,6 +19,7 @@ async def create_and_add(client: httpx.AsyncClient, customer: str) -> None:
         "/orders", data={"customer_id": customer, "currency": "EUR"}, headers={"x-csrftoken": token}
     )
     assert created.status_code == 303
+    assert created.headers["location"].startswith("/orders/")
     added = await client.post(
         f"{created.headers['location']}/items",
         headers={"x-csrftoken": token},
@@ -41,8 +45,9 @@ async def settled(pool: asyncpg.Pool, timeout: float = 10.0) -> str:
 async def test_the_subscription_runs_once_and_moves_when_its_leader_stops(
     servers: list[tuple[str, subprocess.Popen[bytes]]], pool: asyncpg.Pool
 ) -> None:
+    clerk = {SESSION_COOKIE: await session_for(pool, "till", "clerk")}
     for n, (url, _) in enumerate(servers * 3):
-        async with httpx.AsyncClient(base_url=url) as client:
+        async with httpx.AsyncClient(base_url=url, cookies=clerk) as client:
             await create_and_add(client, f"customer-{n % 2}")
     leader = await settled(pool)
     pids = {process.pid: (url, process) for url, process in servers}
@@ -56,7 +61,7 @@ async def test_the_subscription_runs_once_and_moves_when_its_leader_stops(
     pids[leader_pid][1].terminate()
     pids[leader_pid][1].wait(10)
     ((survivor_url, survivor),) = [v for pid, v in pids.items() if pid != leader_pid]
-    async with httpx.AsyncClient(base_url=survivor_url) as client:
+    async with httpx.AsyncClient(base_url=survivor_url, cookies=clerk) as client:
         await create_and_add(client, "customer-0")
     started = asyncio.get_running_loop().time()
     new_leader = await settled(pool, timeout=8)

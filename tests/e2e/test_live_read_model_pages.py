@@ -10,10 +10,12 @@ import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
+from tests.support.accounts import session_at
 from tests.support.app import make_app
 from tests.support.page_client import PageClient
 from tests.support.subscriptions import insert_unknown_event
 from tests.support.waiting import eventually
+from web.access import SESSION_COOKIE
 
 
 @pytest.fixture
@@ -21,6 +23,8 @@ async def live_browser(database_url: str) -> AsyncIterator[PageClient]:
     """The app with its subscription runners, as `orders serve` runs it."""
     app = make_app(database_url, csrf_secret="test-secret", pool_size=6, subscriptions=True)
     async with AsyncTestClient(app=app) as client:
+        # An admin: these tests place orders, read the summaries and rebuild them on the admin page.
+        client.cookies.set(SESSION_COOKIE, await session_at(database_url, "root", "admin"))
         yield PageClient(client)
 
 

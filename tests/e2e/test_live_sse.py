@@ -13,12 +13,17 @@ import httpx
 
 from domain.order import fold
 from store.log.event_store import EventStore, Metadata
+from tests.support.accounts import session_at
 from tests.support.sse import sse_events
 from tests.support.subscriptions import order_events
+from web.access import SESSION_COOKIE
 
 
 async def test_a_client_reconnecting_100_times_with_last_event_id_gets_every_event_once(
-    servers: list[tuple[str, subprocess.Popen[bytes]]], pool: asyncpg.Pool, store: EventStore
+    servers: list[tuple[str, subprocess.Popen[bytes]]],
+    pool: asyncpg.Pool,
+    store: EventStore,
+    database_url: str,
 ) -> None:
     url = servers[0][0]
     writing = True
@@ -36,7 +41,8 @@ async def test_a_client_reconnecting_100_times_with_last_event_id_gets_every_eve
     writes = asyncio.create_task(writer())
     received: list[int] = []
     last_id: str | None = None
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+    viewer = {SESSION_COOKIE: await session_at(database_url, "vera", "viewer")}  # the log is staff's to read
+    async with httpx.AsyncClient(base_url=url, timeout=10, cookies=viewer) as client:
         for _reconnect in range(100):
             headers = {"Last-Event-ID": last_id} if last_id else {}
             async with client.stream("GET", "/events/live?horizon=1", headers=headers) as response:
@@ -67,12 +73,14 @@ async def test_a_client_reconnecting_100_times_with_last_event_id_gets_every_eve
 
 
 async def test_an_event_written_through_one_instance_reaches_a_stream_served_by_the_other(
-    servers: list[tuple[str, subprocess.Popen[bytes]]],
+    servers: list[tuple[str, subprocess.Popen[bytes]]], database_url: str
 ) -> None:
     (first, _), (second, _) = servers
+    clerk = {SESSION_COOKIE: await session_at(database_url, "till", "clerk")}
+    viewer = {SESSION_COOKIE: await session_at(database_url, "vera", "viewer")}
     async with (
-        httpx.AsyncClient(base_url=first, timeout=10) as writer,
-        httpx.AsyncClient(base_url=second, timeout=10) as reader,
+        httpx.AsyncClient(base_url=first, timeout=10, cookies=clerk) as writer,
+        httpx.AsyncClient(base_url=second, timeout=10, cookies=viewer) as reader,
     ):
         await writer.get("/orders")
         token = writer.cookies["csrftoken"]
@@ -81,6 +89,7 @@ async def test_an_event_written_through_one_instance_reaches_a_stream_served_by_
             data={"customer_id": "two-instances", "currency": "EUR"},
             headers={"x-csrftoken": token},
         )
+        assert created.status_code == 303
         order_path = created.headers["location"]
         async with reader.stream("GET", f"{order_path}/live?version=1") as response:
             events = sse_events(response)

@@ -12,9 +12,11 @@ import asyncpg
 from litestar.testing import AsyncTestClient
 
 from store.log.event_store import EventStore
+from tests.support.accounts import session_for
 from tests.support.app import make_app
 from tests.support.servers import ROOT
 from tests.support.tampering import behind_the_apps_back, change, orders
+from web.access import SESSION_COOKIE
 
 ORDERS = Path(sys.executable).parent / "orders"
 
@@ -46,6 +48,7 @@ async def test_orders_verify_prints_a_report_exits_non_zero_on_a_difference_and_
     app = make_app(database_url, csrf_secret="s", pool_size=2, subscriptions=False)
     client: AsyncTestClient[Any]
     async with AsyncTestClient(app=app) as client:
+        client.cookies.set(SESSION_COOKIE, await session_for(pool, "ada", "admin"))
         page = (await client.get("/admin/projections")).text
     assert "Integrity of the log" in page
     assert "1 difference found" in page

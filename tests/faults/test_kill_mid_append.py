@@ -26,8 +26,10 @@ import pytest
 
 from store.database import connect_pool
 from store.log.integrity import verify
+from tests.support.accounts import session_at
 from tests.support.figures import record
 from tests.support.servers import ROOT
+from web.access import SESSION_COOKIE
 
 pytestmark = pytest.mark.reliability
 
@@ -105,6 +107,7 @@ class Writer:
             finally:
                 self.ledger.in_flight -= 1
             assert response.status_code == 303, (url, response.status_code, response.text[:500])
+            assert response.headers["location"].startswith("/orders/"), response.headers["location"]
             return response
 
     async def command(self, url: str, form: dict[str, str], order_id: str | None, version: int) -> str:
@@ -157,7 +160,8 @@ async def test_a_hundred_kills_mid_append_lose_nothing_acknowledged(database_url
         forker.spawn()
         await until_up(base)
         limits = httpx.Limits(max_connections=WRITERS, max_keepalive_connections=WRITERS)
-        async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as http:
+        clerk = {SESSION_COOKIE: await session_at(database_url, "till", "clerk")}  # kept in the database
+        async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits, cookies=clerk) as http:
             await http.get("/orders")  # the CSRF cookie; the secret is the same in every instance
             writers = [asyncio.create_task(Writer(http, ledger, stop).run()) for _ in range(WRITERS)]
             for kill in range(KILLS):

@@ -10,6 +10,7 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
+from domain.access import Actor
 from domain.errors import (
     DomainError,
     ItemNotOnOrder,
@@ -98,7 +99,7 @@ async def test_the_handler_records_who_and_why_in_the_metadata(
         store,
         CreateOrder(order_id, "customer-1", "EUR"),
         command_id=command_id,
-        actor="clerk@example.com",
+        actor=Actor("account-7", "clerk@example.com", "clerk"),
         correlation_id=correlation_id,
     )
 
@@ -109,6 +110,7 @@ async def test_the_handler_records_who_and_why_in_the_metadata(
         "command_id": str(command_id),
         "correlation_id": str(correlation_id),
         "actor": "clerk@example.com",
+        "actor_id": "account-7",
         "causation_id": None,
         "requested_at": None,
     }

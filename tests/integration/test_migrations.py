@@ -78,7 +78,7 @@ async def test_an_idempotency_answer_kept_before_013_replays_the_same_after_it(
             "('pending', 'f2', NULL, NULL, NULL, NULL)",
             body,
         )
-        assert await migrate(conn) == ["013_idempotency_answer_opaque"]
+        assert "013_idempotency_answer_opaque" in await migrate(conn)
         rows = dict(await conn.fetch("SELECT key, answer FROM idempotency_keys"))
     finally:
         await conn.close()
