@@ -15,7 +15,7 @@ from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, NotFoundException
 from litestar.params import FromPath
-from litestar.plugins.htmx import HTMXRequest
+from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Template
 
 from domain.access import ROLES, Actor, Role, check_account_name, check_binding, check_password
@@ -153,14 +153,14 @@ class AccountsController(Controller):
         await access_log.record("account added", admin, name, detail, client_of(request))
         return await self._changed(request, accounts, f"Account {name} added ({detail}).")
 
-    @post("/{name:str}/role")
+    @post("/{name:str}/role", status_code=200)
     async def change_role(
         self,
         request: HTMXRequest,
         accounts: NamedDependency[Accounts],
         access_log: NamedDependency[AccessLog],
         name: FromPath[str],
-    ) -> Template | Redirect:
+    ) -> Template | Redirect | ClientRedirect:
         before = await self._found(accounts, name)
         form_name = f"role-{name}"
         try:
@@ -177,7 +177,8 @@ class AccountsController(Controller):
         was, now = described(before.role, before.customer_id), described(after.role, after.customer_id)
         await access_log.record("role changed", admin, name, f"{was} → {now}", client_of(request))
         if admin.id == str(after.account_id) and after.role != "admin":
-            return Redirect("/orders", status_code=303)  # these pages are no longer theirs
+            # These pages are no longer theirs; htmx loads the whole page rather than swap it in.
+            return ClientRedirect("/orders") if request.htmx else Redirect("/orders", status_code=303)
         return await self._changed(request, accounts, f"{name} is now {now}.")
 
     @post("/{name:str}/disable")
