@@ -40,6 +40,8 @@ from store.workflows.outbox import Sender
 from store.workflows.runners import workflow_runners
 from web.access import PUBLIC, authorize, check_every_route_declares_access
 from web.admin import AdminController
+from web.admin_accounts import AccountsController
+from web.admin_tokens import AccessLogController, TokensController
 from web.api import api_router
 from web.api.docs import SwaggerUI
 from web.customers import CustomerController
@@ -168,6 +170,9 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             CustomerController,
             SalesController,
             AdminController,
+            AccountsController,
+            TokensController,
+            AccessLogController,
             NotificationController,
             api_router,
             healthz,

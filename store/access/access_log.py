@@ -31,6 +31,7 @@ _PAGE = """
 SELECT entry_id, at, kind, actor_id, actor_name, subject, detail, client FROM access_log
 WHERE entry_id < $1 AND ($2::text IS NULL OR kind = $2) ORDER BY entry_id DESC LIMIT $3
 """
+_KINDS = "SELECT DISTINCT kind FROM access_log ORDER BY kind"
 
 
 class AccessLog:
@@ -51,3 +52,7 @@ class AccessLog:
     async def page(self, before: int | None = None, kind: str | None = None, limit: int = 50) -> list[Entry]:
         rows = await self.pool.fetch(_PAGE, before or 2**63 - 1, kind, limit)
         return [Entry(*row) for row in rows]
+
+    async def kinds(self) -> list[str]:
+        """The kinds of entry the log holds, to filter it by."""
+        return [row[0] for row in await self.pool.fetch(_KINDS)]

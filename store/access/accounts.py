@@ -31,6 +31,10 @@ class NameTaken(Exception):
     pass
 
 
+class LastAdmin(Exception):
+    """The change would leave no enabled admin account, and so nobody to manage the others."""
+
+
 class Account(msgspec.Struct, frozen=True):
     account_id: UUID
     name: str
@@ -59,6 +63,9 @@ UPDATE accounts SET disabled_at = coalesce(disabled_at, now()) WHERE name = $1 R
 _SET_ROLE = f"UPDATE accounts SET role = $2, customer_id = $3 WHERE name = $1 RETURNING {_COLUMNS}"
 _SET_PASSWORD = f"UPDATE accounts SET password_hash = $2 WHERE name = $1 RETURNING {_COLUMNS}"
 _ADMINS = "SELECT count(*) FROM accounts WHERE role = 'admin' AND disabled_at IS NULL"
+# Locks every enabled admin's row: of two admins demoting or disabling each other at once,
+# the second waits for the first to commit, then finds one admin fewer and is refused.
+_LOCK_ADMINS = "SELECT name FROM accounts WHERE role = 'admin' AND disabled_at IS NULL FOR UPDATE"
 
 
 def account_row(row: asyncpg.Record) -> Account:
@@ -116,3 +123,24 @@ class Accounts:
     async def admins(self) -> int:
         count: int = await self.pool.fetchval(_ADMINS)
         return count
+
+    async def set_role_leaving_an_admin(
+        self, name: str, role: Role, customer_id: str | None = None
+    ) -> Account | None:
+        """`set_role`, refused with LastAdmin when it would take the last enabled admin's role."""
+        check_binding(role, customer_id)
+        return await self._leaving_an_admin(name, role == "admin", _SET_ROLE, role, customer_id)
+
+    async def disable_leaving_an_admin(self, name: str) -> Account | None:
+        """`disable`, refused with LastAdmin when the account is the last enabled admin."""
+        return await self._leaving_an_admin(name, False, _DISABLE)
+
+    async def _leaving_an_admin(
+        self, name: str, stays_admin: bool, statement: str, *args: object
+    ) -> Account | None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            admins = [row[0] for row in await conn.fetch(_LOCK_ADMINS)]
+            if not stays_admin and admins == [name]:
+                raise LastAdmin(f"{name} is the last admin; make another account an admin first.")
+            row = await conn.fetchrow(statement, name, *args)
+        return None if row is None else account_row(row)
