@@ -1,4 +1,4 @@
-"""The `orders` command: serve the app, migrate, replay, seed, export, verify.
+"""The `orders` command: serve the app, migrate, replay, seed, export, verify; accounts and tokens.
 
 The only code that reads the process's environment: it builds the Settings
 once, from the variables and flags, and hands them down.
@@ -8,26 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 import msgspec
 
-from store.database import DatabaseUnavailable, embedded_postgres
 from store.log.export import FORMATS
 from store.read.replay import READ_MODELS
-from web.cli import jobs
-from web.settings import Settings, SettingsError, from_environment
+from web.cli import accounts, jobs
+from web.cli.startup import database, exit_with
+from web.settings import Settings, from_environment
 
 if TYPE_CHECKING:
     from litestar import Litestar
 
 # Served to people, writes are limited per client unless ORDERS_WRITE_LIMIT says otherwise.
 DEFAULT_WRITE_LIMIT = "300/minute"
-DEFAULT_DATA_DIR = ".data"
 # How `orders serve` hands its settings to uvicorn's workers (app_factory); not for people to set.
 SERVE_SETTINGS = "ORDERS_SERVE_SETTINGS"
 
@@ -55,6 +52,10 @@ def orders() -> None:
     """The event-sourced order service."""
 
 
+orders.add_command(accounts.users)
+orders.add_command(accounts.tokens)
+
+
 @orders.command()
 @click.option("--host", envvar="ORDERS_HOST", default="127.0.0.1", show_default=True, show_envvar=True)
 @click.option("--port", envvar="ORDERS_PORT", type=int, default=8000, show_default=True, show_envvar=True)
@@ -65,6 +66,13 @@ def serve(host: str, port: int, workers: int) -> None:
 
     with database(write_limit=DEFAULT_WRITE_LIMIT) as (settings, _):
         os.environ[SERVE_SETTINGS] = msgspec.json.encode(settings).decode()
+        token = asyncio.run(accounts.setup_token(settings))
+        if token:
+            click.echo(
+                f"orders: no admin account yet. Open http://{host}:{port}/setup?token={token} to create "
+                "the first admin; the link works once.",
+                err=True,
+            )
         click.echo(f"orders: serving on http://{host}:{port}", err=True)
         uvicorn.run(
             "web.cli:app_factory",
@@ -102,7 +110,7 @@ def _known_read_models(ctx: click.Context, param: click.Parameter, names: tuple[
 @click.argument("names", metavar="[NAME]...", nargs=-1, callback=_known_read_models)
 def replay(names: list[str]) -> None:
     with database() as (settings, _):
-        _exit(asyncio.run(jobs.replay_read_models(settings, names)))
+        exit_with(asyncio.run(jobs.replay_read_models(settings, names)))
 
 
 @orders.command()
@@ -110,7 +118,7 @@ def replay(names: list[str]) -> None:
 def seed(count: int) -> None:
     """Write realistic demo orders."""
     with database() as (settings, _):
-        _exit(asyncio.run(jobs.seed_orders(settings, count)))
+        exit_with(asyncio.run(jobs.seed_orders(settings, count)))
 
 
 @orders.command()
@@ -120,50 +128,11 @@ def seed(count: int) -> None:
 def export(fmt: str, order: str | None, output: str | None) -> None:
     """Write the event log as NDJSON or CSV."""
     with database() as (settings, _):
-        _exit(asyncio.run(jobs.export_log(settings, fmt, order, output)))
+        exit_with(asyncio.run(jobs.export_log(settings, fmt, order, output)))
 
 
 @orders.command()
 def verify() -> None:
     """Check every stream's hash chain and the read model; exit 1 on any difference."""
     with database() as (settings, _):
-        _exit(asyncio.run(jobs.verify_log(settings)))
-
-
-@contextmanager
-def database(*, write_limit: str | None = None) -> Iterator[tuple[Settings, list[str]]]:
-    """The settings, with the database up and migrated: DATABASE_URL, or an embedded PostgreSQL.
-
-    Yields them and the migrations just applied. Exits 2 with one line on stderr when a
-    variable makes no sense or the database cannot be reached.
-    """
-    try:
-        settings = from_environment(os.environ, write_limit=write_limit)
-    except SettingsError as error:
-        _fail(str(error))
-    with ExitStack() as stack:
-        try:
-            url = settings.database_url or _embedded(stack)
-            applied, secret = asyncio.run(jobs.prepare(url))
-        except DatabaseUnavailable as error:
-            _fail(str(error))
-        except Exception as error:  # the embedded server failed to start, most often
-            _fail(f"cannot start the database: {error}")
-        secret = settings.csrf_secret or secret  # ORDERS_SECRET, else the one made once per database
-        yield msgspec.structs.replace(settings, database_url=url, csrf_secret=secret), applied
-
-
-def _embedded(stack: ExitStack) -> str:
-    folder = Path(os.environ.get("ORDERS_DATA_DIR", DEFAULT_DATA_DIR)).resolve() / "postgres"
-    click.echo(f"orders: starting the embedded PostgreSQL in {folder}", err=True)
-    return stack.enter_context(embedded_postgres(folder))
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"orders: {message}", err=True)
-    raise SystemExit(2)
-
-
-def _exit(code: int) -> None:
-    if code:
-        raise SystemExit(code)
+        exit_with(asyncio.run(jobs.verify_log(settings)))
