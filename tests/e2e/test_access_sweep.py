@@ -69,6 +69,15 @@ RULES: dict[str, frozenset[str]] = {
     "GET /notifications": STAFF,
     "GET /admin/projections": ADMINS,
     "POST /admin/projections/{name}/rebuild": ADMINS,
+    "GET /admin/accounts": ADMINS,
+    "POST /admin/accounts": ADMINS,
+    "POST /admin/accounts/{name}/role": ADMINS,
+    "POST /admin/accounts/{name}/disable": ADMINS,
+    "POST /admin/accounts/{name}/password": ADMINS,
+    "GET /admin/tokens": ADMINS,
+    "POST /admin/tokens": ADMINS,
+    "POST /admin/tokens/{name}/revoke": ADMINS,
+    "GET /admin/access-log": ADMINS,
     "GET /api/orders": READERS,
     "POST /api/orders": WRITERS,
     "GET /api/orders/{order_id}": READERS,
@@ -95,6 +104,12 @@ ALLOWED_STATUS: dict[str, int] = {
     "POST /orders/{order_id}/place": 303,
     "POST /orders/{order_id}/cancel": 303,
     "POST /admin/projections/{name}/rebuild": 404,  # a read model that does not exist: nothing rebuilt
+    "POST /admin/accounts": 422,  # an empty form: no name, no password
+    "POST /admin/accounts/{name}/role": 404,  # no such account
+    "POST /admin/accounts/{name}/disable": 404,
+    "POST /admin/accounts/{name}/password": 404,
+    "POST /admin/tokens": 422,  # an empty form
+    "POST /admin/tokens/{name}/revoke": 404,  # no such token
     "POST /api/orders": 201,
 }
 QUERIES = {"/orders/{order_id}/history": "?version=1", "/orders/{order_id}/diff": "?from_version=1"}
