@@ -1,18 +1,26 @@
 """Debian's Chromium through Playwright, against a real uvicorn server and PostgreSQL.
 
+The people of the journeys (people.py) have accounts in the server's database and
+sign in through the sign-in page; axe-core audits what each page shows (audit.py).
 Skipped with a reason where no Chromium is installed, unless ORDERS_REQUIRE_BROWSER=1
 (CI sets it once it has installed Chromium), which turns the skip into a failure.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from store.access.sessions import digest
+from tests.browser.audit import audit, audited, kind_of
+from tests.browser.people import CLERK, PEOPLE, SETUP_TOKEN, sign_in
+from tests.support.accounts import add_account
 from tests.support.databases import fresh_database_sync
 from tests.support.servers import uvicorn_server
 
@@ -35,12 +43,31 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Iterator[None]:
+    """Each phase's report on the test, so a fixture's teardown knows whether the test passed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+async def _add_people(database_url: str) -> None:
+    connection = await asyncpg.connect(database_url)
+    try:
+        for name, role, customer_id in PEOPLE:
+            await add_account(connection, name, role, customer_id)
+        await connection.execute("INSERT INTO setup_tokens (token_hash) VALUES ($1)", digest(SETUP_TOKEN))
+    finally:
+        await connection.close()
+
+
 @pytest.fixture(scope="session")
 def app_url(server_url: str, template_database: str, chromium_path: Path) -> Iterator[str]:
     with (
         fresh_database_sync(server_url, "orders_browser", template_database) as database_url,
         uvicorn_server(database_url) as url,
     ):
+        asyncio.run(_add_people(database_url))
         yield url
 
 
@@ -57,9 +84,13 @@ def chromium(chromium_path: Path, app_url: str) -> Iterator[object]:
 
 
 @pytest.fixture
-def page(chromium: object, app_url: str) -> Iterator[object]:
-    """A fresh browser context and page; any JavaScript error fails the test."""
-    from playwright.sync_api import Browser
+def signed_out_page(chromium: object, app_url: str, request: pytest.FixtureRequest) -> Iterator[object]:
+    """A fresh browser context and page, signed in as nobody.
+
+    Any JavaScript error fails the test; so does, once the test has passed, an axe-core
+    violation on the page it ends on, or a kind of page it opened and never audited.
+    """
+    from playwright.sync_api import Browser, Frame
 
     assert isinstance(chromium, Browser)
     context = chromium.new_context(base_url=app_url, viewport={"width": 1280, "height": 900})
@@ -75,9 +106,32 @@ def page(chromium: object, app_url: str) -> Iterator[object]:
             else None
         ),
     )
+    opened: set[str] = set()
+
+    def note_page(frame: Frame) -> None:
+        if frame == page.main_frame and frame.url.startswith("http"):
+            opened.add(kind_of(frame.url))
+
+    page.on("framenavigated", note_page)
     yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.passed:
+        if page.url.startswith("http"):
+            audit(page)
+        unaudited = opened - audited(page)
+        assert not unaudited, f"pages opened and never audited with axe: {sorted(unaudited)}"
     context.close()
     assert not errors, "JavaScript errors in the console:\n" + "\n".join(errors)
+
+
+@pytest.fixture
+def page(signed_out_page: object) -> object:
+    """A page signed in as the clerk of the journeys, through the sign-in page."""
+    from playwright.sync_api import Page
+
+    assert isinstance(signed_out_page, Page)
+    sign_in(signed_out_page, CLERK)
+    return signed_out_page
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,8 @@
-"""The journeys of a person in a real Chromium, against uvicorn and PostgreSQL."""
+"""The journeys of a clerk in a real Chromium, against uvicorn and PostgreSQL.
+
+Each journey signs in through the sign-in page (the `page` fixture) and has axe-core
+audit the pages and states it shows.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from playwright.sync_api import Page, expect
+
+from tests.browser.audit import audit
+from tests.browser.people import OTHER_CLERK, signed_in_elsewhere
 
 
 def create_order(page: Page, customer: str, currency: str = "EUR") -> str:
     page.goto("/orders")
+    audit(page)
     page.fill("#customer_id", customer)
     page.fill("#currency", currency)
     page.click("text=Create order")
     page.wait_for_url(re.compile(r"/orders/[0-9a-f-]{36}$"))
+    audit(page)
     return page.url.rsplit("/", 1)[1]
 
 
@@ -31,15 +39,10 @@ def add_item(page: Page, sku: str, name: str, price: str, quantity: str) -> None
 
 @contextmanager
 def someone_else_on(chromium: Any, page: Page, order_id: str) -> Iterator[Page]:
-    """The order open in a second browser of its own, as another person would have it."""
-    where = urlsplit(page.url)
-    context = chromium.new_context(base_url=f"{where.scheme}://{where.netloc}")
-    other = context.new_page()
-    try:
+    """The order open in a second browser of its own, as another clerk would have it."""
+    with signed_in_elsewhere(chromium, page, OTHER_CLERK) as other:
         other.goto(f"/orders/{order_id}")
         yield other
-    finally:
-        context.close()
 
 
 def total(page: Page) -> Any:
@@ -59,15 +62,19 @@ def test_create_add_three_remove_one_place_without_reloading(page: Page, artifac
     page.click("button[aria-label='Remove CUP-1']")
     total(page).to_have_text("37.25 EUR")
     expect(page.locator("table.lines tbody tr")).to_have_count(2)
+    audit(page)
     page.screenshot(path=str(artifacts / "order-page.png"), full_page=True)
     page.click("#place-button")
     expect(page.locator(".summary .badge")).to_have_text("placed")
     expect(page.locator(".timeline li.event")).to_have_count(6)
     assert page.evaluate("window.__sameDocument") is True, "a command reloaded the page"
+    audit(page)
     page.goto("/orders")
+    audit(page)
     page.screenshot(path=str(artifacts / "order-list.png"), full_page=True)
     page.goto("/events")
     expect(page.locator("#event-log tbody tr").first).to_contain_text("OrderPlaced")
+    audit(page)
     page.screenshot(path=str(artifacts / "event-log.png"), full_page=True)
 
 
@@ -75,10 +82,12 @@ def test_broken_rules_are_explained_beside_their_form_and_change_nothing(page: P
     create_order(page, "journey-bob")
     page.click("button:has-text('Place order')")
     expect(page.locator("#place-problem")).to_contain_text("at least one item")
+    audit(page)
     add_item(page, "A-1", "Apple", "1.234", "1")
     expect(page.locator("#add-problem")).to_contain_text("at most 2")
     expect(page.locator("#add-unit_price")).to_have_value("1.234")
     expect(page.locator("#add-unit_price")).to_have_attribute("aria-invalid", "true")
+    audit(page)
     add_item(page, "A-1", "Apple", "1.20", "1000")
     expect(page.locator("#add-problem")).to_contain_text("1 to 999")
     expect(page.locator(".timeline li.event")).to_have_count(1)
@@ -87,6 +96,7 @@ def test_broken_rules_are_explained_beside_their_form_and_change_nothing(page: P
     page.fill("#cancel-reason", "   ")
     page.click("button:has-text('Cancel order')")
     expect(page.locator("#cancel-problem")).to_contain_text("reason")
+    audit(page)
     page.fill("#cancel-reason", "Customer changed their mind")
     page.click("button:has-text('Cancel order')")
     expect(page.locator(".summary .badge")).to_have_text("cancelled")
@@ -113,11 +123,13 @@ def test_the_slider_walks_every_version_and_the_url_can_be_reloaded(page: Page, 
         expect(page.locator(f"#event-{version}")).to_have_attribute("aria-current", "step")
     page.locator("#version-slider").fill("2")
     expect(page).to_have_url(re.compile(r"version=2$"))
+    audit(page)  # the later events, shown fainter, still readable
     page.screenshot(path=str(artifacts / "slider-old-version.png"), full_page=True)
     page.reload()
     total(page).to_have_text("1.00 EUR")
     expect(page.locator("#version-slider")).to_have_value("2")
     expect(page.locator("form.add-item")).to_have_count(0)
+    audit(page)
     page.click("text=Back to now")
     expect(page).to_have_url(re.compile(rf"/orders/{order_id}$"))
     total(page).to_have_text("5.00 EUR")
@@ -136,6 +148,7 @@ def tab_to(page: Page, selector: str, presses: int = 80) -> None:
 
 def test_keyboard_only(page: Page) -> None:
     page.goto("/orders")
+    audit(page)
     tab_to(page, "#customer_id")
     page.keyboard.type("journey-dave")
     page.keyboard.press("Tab")
@@ -144,6 +157,7 @@ def test_keyboard_only(page: Page) -> None:
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/orders/[0-9a-f-]{36}$"))
     order_id = page.url.rsplit("/", 1)[1]
+    audit(page)
     for sku, price, expected in (("K-1", "9.99", "19.98 EUR"), ("K-2", "1.00", "21.98 EUR")):
         tab_to(page, "#add-sku")
         page.keyboard.type(sku)
@@ -184,6 +198,7 @@ def test_a_phone_screen_has_no_horizontal_overflow(page: Page, artifacts: Path) 
         page.goto(url)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, f"{url} is {width} px wide on a 375 px screen"
+        audit(page)
     page.goto(order_url)
     page.screenshot(path=str(artifacts / "order-page-phone.png"), full_page=True)
 
@@ -205,6 +220,7 @@ def test_a_change_made_elsewhere_appears_live_and_typed_input_survives(page: Pag
         total(page).to_have_text("0.00 EUR")
         add_item(other, "C-1", "Cheese", "4.00", "1")
         expect(page.locator("#live-notice")).to_contain_text("Version 4 is now the latest", timeout=2000)
+        audit(page)
         total(page).to_have_text("0.00 EUR")
         # The slider's range grows to the new latest; its position stays where the person put it.
         expect(page.locator("#version-slider")).to_have_attribute("max", "4")
@@ -217,6 +233,7 @@ def test_the_event_log_shows_new_events_at_the_top_while_you_watch(page: Page, c
     order_id = create_order(page, "journey-log")
     page.goto("/events")
     expect(page.locator("#event-rows tr").first).to_contain_text("OrderCreated")
+    audit(page)
     with someone_else_on(chromium, page, order_id) as other:
         add_item(other, "L-1", "Lamp", "20.00", "1")
         expect(other.locator(".summary .total")).to_have_text("20.00 EUR")

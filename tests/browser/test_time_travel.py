@@ -6,6 +6,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from tests.browser.audit import audit
 from tests.browser.test_order_journeys import add_item, create_order, total
 
 
@@ -30,9 +31,11 @@ def test_step_play_moment_and_compare(page: Page) -> None:
     page.click("#event-2 summary")
     expect(page.locator("#event-2 .event-detail")).to_contain_text("Correlation id")
     expect(page.locator("#event-2 .event-detail")).to_contain_text("+ 1 × A-1")
+    audit(page)
     page.click("text=Compare with now")
     expect(page.locator("#compare")).to_contain_text("From version 3 to 4")
     expect(page.locator("#compare")).to_contain_text("C-1")
+    audit(page)
 
     page.locator("body").click(position={"x": 5, "y": 5})
     page.keyboard.press("ArrowLeft")
@@ -45,6 +48,7 @@ def test_step_play_moment_and_compare(page: Page) -> None:
     expect(page.locator("#version-slider")).to_have_value("4", timeout=5000)
     total(page).to_have_text("7.00 EUR")
     expect(page.locator("#event-4")).to_have_attribute("aria-current", "step")
+    audit(page)
 
     moment = page.locator("#event-2 time").first.get_attribute("datetime")
     assert moment is not None
