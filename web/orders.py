@@ -8,7 +8,7 @@ from typing import Any
 from uuid import uuid4
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, MediaType, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
@@ -111,7 +111,7 @@ class OrderController(Controller):
             return Template("_orders_table.html", context=context)
         return Template("orders.html", context={**context, "problem": None, "values": {}})
 
-    @post("/", opt=WRITE_ORDERS)
+    @post("/", opt=WRITE_ORDERS, media_type=MediaType.HTML)  # a refusal answers the page again
     async def create_order(self, request: HTMXRequest, orders: NamedDependency[Orders]) -> Any:
         form: Form = dict(await request.form())
         try:

@@ -12,6 +12,7 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
+from litestar.enums import MediaType
 from litestar.exceptions import NotFoundException
 from litestar.params import FromQuery
 from litestar.response import Redirect, Template
@@ -50,14 +51,14 @@ def _signed_in(request: Request[Any, Any, Any], session_id: str, to: str) -> Red
 class SignIn(Controller):
     opt = PUBLIC  # reaching the sign-in page needs no sign-in
 
-    @get("/login")
+    @get("/login", media_type=MediaType.HTML)
     async def login_form(self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Any:
         actor = await who(request)
         if actor is not None:
             return Redirect(safe_next(next), status_code=303)
         return Template("login.html", context={"next": safe_next(next), "problem": None, "username": ""})
 
-    @post("/login")
+    @post("/login", media_type=MediaType.HTML)
     async def login(
         self,
         request: Request[Any, Any, Any],
@@ -121,7 +122,7 @@ class SignIn(Controller):
             raise NotFoundException("This set-up link is used or unknown; an admin exists already.")
         return Template("setup.html", context={"token": token, "problem": None, "username": ""})
 
-    @post("/setup")
+    @post("/setup", media_type=MediaType.HTML)
     async def setup(
         self,
         request: Request[Any, Any, Any],

@@ -120,6 +120,7 @@ async def test_creating_an_order_with_a_bad_customer_or_currency(browser: PageCl
             response = await browser.post("/orders", typed)
         page = Page(response)
         assert response.status_code == 422, typed
+        assert response.headers["content-type"].startswith("text/html"), typed  # was JSON-typed once
         assert page.is_full_page
         assert message in page.problems["create"], typed
         assert page.inputs[field].get("aria-invalid") == "true", typed
