@@ -7,7 +7,9 @@ never refused as malformed or invalid (400, 422). Valid requests are pointed at
 seeded orders most of the time, so the commands also run against orders that
 exist, in every state. The project's schemathesis.toml, which the command line
 reads too, says what the document cannot: a valid If-Match may get 412, and
-each request carries its own Idempotency-Key.
+each request carries its own Idempotency-Key. Every call carries a clerk's
+token (who may use every operation), as a program would; the `ignored_auth`
+check also sends some without it, or with a wrong one, and wants the 401.
 """
 
 from __future__ import annotations
@@ -24,18 +26,22 @@ from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
+from tests.support.accounts import token_on
 from tests.support.databases import fresh_database_sync
 from tests.support.servers import ROOT, uvicorn_server
 
 # Orders the server holds before the run: an empty draft, a draft with lines, placed, cancelled.
 SEEDED: list[str] = []
+# The clerk's token every call sends.
+AUTHORIZATION: dict[str, str] = {}
 
 
 def _seed(base: str) -> list[str]:
     ids = []
-    with httpx.Client(base_url=base) as http:
+    with httpx.Client(base_url=base, headers=AUTHORIZATION) as http:
         for steps in ([], ["add"], ["add", "place"], ["add", "cancel"]):
             created = http.post("/api/orders", json={"customer_id": "seed", "currency": "EUR"})
+            assert created.status_code == 201, created.text
             order_id = created.json()["order"]["order_id"]
             for step in steps:
                 if step == "add":
@@ -44,11 +50,12 @@ def _seed(base: str) -> list[str]:
                         "name": "Tea",
                         "unit_price": {"amount": "3.50", "currency": "EUR"},
                     }
-                    http.post(f"/api/orders/{order_id}/items", json={**item, "quantity": 2})
+                    done = http.post(f"/api/orders/{order_id}/items", json={**item, "quantity": 2})
                 elif step == "place":
-                    http.post(f"/api/orders/{order_id}/place")
+                    done = http.post(f"/api/orders/{order_id}/place")
                 else:
-                    http.post(f"/api/orders/{order_id}/cancel", json={"reason": "Seeded"})
+                    done = http.post(f"/api/orders/{order_id}/cancel", json={"reason": "Seeded"})
+                assert done.status_code == 200, done.text
             ids.append(order_id)
     return ids
 
@@ -59,6 +66,7 @@ def api_server(server_url: str, template_database: str) -> Iterator[str]:
         fresh_database_sync(server_url, "orders_api", template_database) as url,
         uvicorn_server(url) as base,
     ):
+        AUTHORIZATION["Authorization"] = "Bearer " + token_on(url, "till", "clerk")
         SEEDED[:] = _seed(base)
         yield base
 
@@ -97,7 +105,9 @@ def test_every_operation_conforms_to_its_schema(
 ) -> None:
     operation = api_schema[path][method]
 
-    @given(case=operation.as_strategy(generation_mode=mode))
+    # The token is fixed, as `-H` fixes it on the command line: negative cases mangle the request,
+    # not the credential (ignored_auth sends the requests without it, and with a wrong one).
+    @given(case=operation.as_strategy(generation_mode=mode, headers=AUTHORIZATION))
     @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def call(case: schemathesis.Case) -> None:
         order_id = case.path_parameters.get("order_id") if case.path_parameters else None
@@ -108,7 +118,7 @@ def test_every_operation_conforms_to_its_schema(
                 case.path_parameters["order_id"] = SEEDED[pick]
                 if isinstance(case.body, dict) and isinstance(case.body.get("unit_price"), dict):
                     case.body["unit_price"]["currency"] = "EUR"  # the seeded orders' currency
-        case.call_and_validate()
+        case.call_and_validate(headers=AUTHORIZATION)
 
     call()
 

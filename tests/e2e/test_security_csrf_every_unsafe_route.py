@@ -1,14 +1,16 @@
 """Every unsafe route in the app's route table refuses a forged request.
 
-The pages' routes need the CSRF token (403 without it). The JSON API takes no
-cookies and sits outside the CSRF check, so it refuses writes that a browser
-makes on another site's behalf instead. No unsafe route escapes both.
+The pages' routes need the CSRF token (403 without it), even from a signed-in
+browser. The JSON API takes no cookies and sits outside the CSRF check, so it
+refuses writes that a browser makes on another site's behalf instead, even
+with a valid token. No unsafe route escapes both.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from tests.support.accounts import token_at
 from tests.support.figures import record
 from tests.support.ledger import Ledger
 from tests.support.page_client import PageClient
@@ -38,7 +40,8 @@ async def test_every_unsafe_page_route_refuses_a_request_without_the_csrf_token(
     refused = 0
     for route in routes:
         url, form = route.url(**values), VALID_FORMS.get(route.path, {})
-        browser.client.cookies.clear()
+        # The victim is signed in (the session cookie stays): only the CSRF cookie is missing.
+        browser.client.cookies.delete("csrftoken")
         forged: dict[str, dict[str, Any]] = {
             "no cookie, no token": {"data": form},
             "no cookie, a made-up token": {"data": form, "headers": {"x-csrftoken": "a" * 64}},
@@ -62,18 +65,20 @@ async def test_every_unsafe_page_route_refuses_a_request_without_the_csrf_token(
     assert await ledger.event_count() == before, "a forged request wrote an event"
 
     # The same requests with the token get past the check: it was the token that was missing.
-    for route in routes:
+    # Signing out ends the session the other routes need, so it goes last.
+    for route in sorted(routes, key=lambda r: r.path == "/logout"):
         url, form = route.url(**values), VALID_FORMS.get(route.path, {})
         response = await browser.client.request(
             route.method, url, data=form, headers=await browser.csrf(), follow_redirects=False
         )
         assert response.status_code != 403, (route.method, route.path)
+        assert not response.headers.get("location", "").startswith("/login?"), (route.method, route.path)
     record("CSRF: unsafe page routes checked, each refused 5 forgeries", len(routes))
     record("CSRF: forged page requests refused with 403", refused)
 
 
 async def test_every_unsafe_api_route_refuses_writes_from_other_sites(
-    browser: PageClient, ledger: Ledger
+    browser: PageClient, ledger: Ledger, database_url: str
 ) -> None:
     routes = [route for route in unsafe_routes(browser.app) if route.api]
     if not routes:
@@ -83,6 +88,8 @@ async def test_every_unsafe_api_route_refuses_writes_from_other_sites(
     assert all(guarded_by_same_origin(r) for r in routes), "an API write is not guarded"
     order_id = await browser.draft()
     values = {"order_id": order_id, "sku": "TEA-1"}
+    # A clerk's token, who may write: the refusal is the cross-site one, not a missing sign-in.
+    bearer = {"Authorization": "Bearer " + await token_at(database_url, "till", "clerk")}
     before = await ledger.event_count()
     refused = 0
     for route in routes:
@@ -93,9 +100,10 @@ async def test_every_unsafe_api_route_refuses_writes_from_other_sites(
             {"Origin": "null"},
         ):
             response = await browser.client.request(
-                route.method, route.url(**values), json={"reason": "Forged"}, headers=headers
+                route.method, route.url(**values), json={"reason": "Forged"}, headers={**bearer, **headers}
             )
             assert response.status_code == 403, (route.method, route.path, headers, response.status_code)
+            assert "only from this site's own pages" in response.json()["detail"], response.text
             refused += 1
     assert await ledger.event_count() == before, "a cross-site request wrote an event"
     record("CSRF: unsafe API routes checked, each refused 4 cross-site writes", len(routes))

@@ -46,11 +46,18 @@ async def test_security_headers_and_cookie_on_a_page_an_error_and_a_static_file(
     for name, response in responses.items():
         assert response.status_code == expected.get(name, 200), name
         assert_secure_headers(response)
+    # A signed-in browser without the CSRF cookie gets one; so does a visitor at the sign-in page.
+    browser.client.cookies.delete("csrftoken")
+    signed_in = await browser.client.get("/orders")
     browser.client.cookies.clear()
-    cookie = (await browser.client.get("/orders")).headers["set-cookie"].lower()
-    assert cookie.startswith("csrftoken=")
-    assert "httponly" in cookie
-    assert "samesite=strict" in cookie
+    anonymous = await browser.client.get("/login")
+    for response in (signed_in, anonymous):
+        assert response.status_code == 200
+        assert_secure_headers(response)
+        cookie = response.headers["set-cookie"].lower()
+        assert cookie.startswith("csrftoken=")
+        assert "httponly" in cookie
+        assert "samesite=strict" in cookie
 
 
 # Error pages made before any route handler runs: by the CSRF check, the router, or the

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
+from tests.support.accounts import session_at, token_at
 from tests.support.app import make_app
 from tests.support.figures import record
+from web.access import SESSION_COOKIE
 from web.cli import app_factory
 from web.ratelimit import RateLimit, WriteLimiter, parse_limit
 
@@ -21,7 +23,11 @@ async def limited(database_url: str) -> AsyncIterator[AsyncTestClient[Any]]:
         database_url, csrf_secret="s", pool_size=2, subscriptions=False, write_limit=RateLimit(5, 60)
     )
     async with AsyncTestClient(app=app) as client:
-        await client.get("/orders")
+        # Signed in (an admin's session for the pages, a clerk's token for the API): the limit is
+        # what refuses, not the access rules.
+        client.cookies.set(SESSION_COOKIE, await session_at(database_url, "ada", "admin"))
+        client.headers["Authorization"] = "Bearer " + await token_at(database_url, "till", "clerk")
+        assert (await client.get("/orders")).status_code == 200
         yield client
 
 
@@ -106,6 +112,8 @@ async def test_only_the_allowed_hosts_are_answered(database_url: str) -> None:
         database_url, csrf_secret="s", pool_size=2, subscriptions=False, allowed_hosts=["orders.example.com"]
     )
     async with AsyncTestClient(app=app) as client:
+        client.cookies.set(SESSION_COOKIE, await session_at(database_url, "ada", "admin"))
+        client.headers["Authorization"] = "Bearer " + await token_at(database_url, "till", "clerk")
         assert (await client.get("/orders", headers={"Host": "orders.example.com"})).status_code == 200
         for host in ("evil.example", "orders.example.com.evil.example", "www.orders.example.com"):
             response = await client.get("/orders", headers={"Host": host})
@@ -119,19 +127,23 @@ async def test_only_the_allowed_hosts_are_answered(database_url: str) -> None:
     )
 
 
+def write_limiters(guards: list[Any]) -> list[WriteLimiter]:
+    """The write limits among the app's guards (the access rules' `authorize` is always there)."""
+    return [guard for guard in guards if isinstance(guard, WriteLimiter)]
+
+
 def test_the_environment_configures_both(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://nowhere/orders")
     monkeypatch.setenv("ORDERS_SECRET", "s")
     monkeypatch.setenv("ORDERS_WRITE_LIMIT", "60/minute")
     monkeypatch.setenv("ORDERS_ALLOWED_HOSTS", "orders.example.com, localhost:8000")
     app = app_factory()
-    limiters = [guard for guard in app.guards if isinstance(guard, WriteLimiter)]
-    assert [limiter.limit for limiter in limiters] == [RateLimit(60, 60)]
+    assert [limiter.limit for limiter in write_limiters(app.guards)] == [RateLimit(60, 60)]
     assert app.allowed_hosts is not None
     assert app.allowed_hosts.allowed_hosts == ["orders.example.com", "localhost:8000"]
     monkeypatch.delenv("ORDERS_WRITE_LIMIT")
     monkeypatch.delenv("ORDERS_ALLOWED_HOSTS")
     app = app_factory()
-    assert not app.guards
+    assert not write_limiters(app.guards)
     assert not app.allowed_hosts
     assert "ORDERS_WRITE_LIMIT" not in os.environ
