@@ -68,7 +68,9 @@ class SignIn(Controller):
         access_log: NamedDependency[AccessLog],
     ) -> Any:
         form = await request.form()
-        username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
+        # PostgreSQL text holds no NUL: such a name can be no account's, and is logged escaped.
+        username = str(form.get("username", "")).strip().replace("\x00", "\\x00")
+        password = str(form.get("password", ""))
         to, client = safe_next(str(form.get("next", ""))), client_of(request)
 
         def again(problem: str, status: int, **headers: str) -> Template:

@@ -92,6 +92,8 @@ class Accounts:
         return [account_row(row) for row in await self.pool.fetch(_LIST)]
 
     async def find(self, name: str) -> Account | None:
+        if "\x00" in name:  # PostgreSQL text cannot hold NUL: no account has such a name
+            return None
         row = await self.pool.fetchrow(_BY_NAME, name)
         return None if row is None else account_row(row)
 
@@ -108,15 +110,21 @@ class Accounts:
         return account_row(row)
 
     async def disable(self, name: str) -> Account | None:
+        if "\x00" in name:  # PostgreSQL text cannot hold NUL: no account has such a name
+            return None
         row = await self.pool.fetchrow(_DISABLE, name)
         return None if row is None else account_row(row)
 
     async def set_role(self, name: str, role: Role, customer_id: str | None = None) -> Account | None:
+        if "\x00" in name:  # PostgreSQL text cannot hold NUL: no account has such a name
+            return None
         check_binding(role, customer_id)
         row = await self.pool.fetchrow(_SET_ROLE, name, role, customer_id)
         return None if row is None else account_row(row)
 
     async def set_password(self, name: str, password: str) -> Account | None:
+        if "\x00" in name:  # PostgreSQL text cannot hold NUL: no account has such a name
+            return None
         row = await self.pool.fetchrow(_SET_PASSWORD, name, await hash_password(password))
         return None if row is None else account_row(row)
 
@@ -138,6 +146,8 @@ class Accounts:
     async def _leaving_an_admin(
         self, name: str, stays_admin: bool, statement: str, *args: object
     ) -> Account | None:
+        if "\x00" in name:  # PostgreSQL text cannot hold NUL: no account has such a name
+            return None
         async with self.pool.acquire() as conn, conn.transaction():
             admins = [row[0] for row in await conn.fetch(_LOCK_ADMINS)]
             if not stays_admin and admins == [name]:

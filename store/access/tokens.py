@@ -70,5 +70,7 @@ class Tokens:
         return None if row is None else Actor(f"token:{row[0]}", row[1], row[2], row[3])
 
     async def revoke(self, name: str) -> Token | None:
+        if "\x00" in name:  # PostgreSQL text cannot hold NUL: no token has such a name
+            return None
         row = await self.pool.fetchrow(_REVOKE, name)
         return None if row is None else Token(*row)

@@ -302,3 +302,14 @@ async def add_account_at(database_url: str, name: str, role: str) -> None:
         await add_account(conn, name, role)
     finally:
         await conn.close()
+
+
+async def test_a_name_with_a_nul_is_a_wrong_name_not_an_error(client: AsyncTestClient[Any]) -> None:
+    await client.get("/login")
+    token = client.cookies["csrftoken"]
+    for name in ("ada\x00", "\x00"):
+        answer = await client.post(
+            "/login", data={"username": name, "password": "whatever it is", "_csrf_token": token}
+        )
+        assert answer.status_code == 401, name
+        assert "The name or the password is wrong." in answer.text
