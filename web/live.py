@@ -11,7 +11,6 @@ from typing import Any
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
-from litestar.exceptions import ClientException
 from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
@@ -21,9 +20,8 @@ from store.application import Orders
 from store.log.event_store import RecordedEvent
 from store.log.live import LiveFeed
 from store.read.subscriptions import Checkpoint
-from web import forms
 from web.access import READ_LOG, READ_ORDERS
-from web.forms import FormError
+from web.order_view import parse_order_id
 from web.presentation import describe
 
 POLL_SECONDS = 1.0
@@ -34,13 +32,6 @@ LOG_BATCH = 200  # LiveFeed.log_after's page: a full one means more may be waiti
 def _last_event_id(request: Request[Any, Any, Any]) -> int | None:
     raw = request.headers.get("last-event-id", "")
     return int(raw) if raw.isdigit() and len(raw) < 19 else None
-
-
-def _parse_id(raw: str) -> str:
-    try:
-        return forms.order_id(raw)
-    except FormError as error:
-        raise ClientException(error.message) from None
 
 
 # What a stream found since it last looked, and whether there may be more at once.
@@ -80,7 +71,7 @@ class LiveController(Controller):
         order_id: FromPath[str],
         version: FromQuery[int | None] = None,
     ) -> ServerSentEvent:
-        stream = _parse_id(order_id)
+        stream = parse_order_id(order_id)
         resume = _last_event_id(request)
         start = await feed.version_of(stream, resume) if resume is not None else None
         if start is None:
@@ -117,7 +108,7 @@ class LiveController(Controller):
         actor: FromQuery[str | None] = None,
     ) -> ServerSentEvent:
         type_name = type if type in EVENT_TYPES else None
-        stream = _parse_id(order) if order else None
+        stream = parse_order_id(order) if order else None
         resume = _last_event_id(request)
         checkpoint = await feed.checkpoint_of(resume) if resume is not None else None
         if checkpoint is None:
