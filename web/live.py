@@ -6,11 +6,11 @@ resumes exactly after the last event it received.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from litestar import Controller, Request, get
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
@@ -61,24 +61,41 @@ async def _follow(
             yield ServerSentEventMessage(comment="keep-alive", data=None)
 
 
-class LiveController(Controller):
-    @get("/orders/{order_id:str}/live", opt=READ_ORDERS)
-    async def order_live(
+class Live:
+    """What every live stream has: the feed, the orders, where the browser left off (Last-Event-ID)
+    and the templates its messages are written with."""
+
+    def __init__(
         self,
         request: Request[Any, Any, Any],
         feed: NamedDependency[LiveFeed],
         orders: NamedDependency[Orders],
-        order_id: FromPath[str],
-        version: FromQuery[int | None] = None,
+    ) -> None:
+        templates = request.app.template_engine
+        assert templates is not None
+        self.feed, self.orders, self.templates = feed, orders, templates
+        self.resume = _last_event_id(request)
+
+    def appended(self, event: RecordedEvent, template: str, /, **context: Any) -> ServerSentEventMessage:
+        """The message that `event` is appended: `template` rendered with `context`, its id the position."""
+        html = self.templates.get_template(template).render(**context)
+        return ServerSentEventMessage(data=html, event="appended", id=event.position)
+
+    def follow(self, appended: Callable[[], Awaitable[Batch]]) -> ServerSentEvent:
+        return ServerSentEvent(_follow(self.feed, appended))
+
+
+class LiveController(Controller):
+    dependencies: Mapping[str, Provide] = {"live": Provide(Live, sync_to_thread=False)}
+
+    @get("/orders/{order_id:str}/live", opt=READ_ORDERS)
+    async def order_live(
+        self, live: NamedDependency[Live], order_id: FromPath[str], version: FromQuery[int | None] = None
     ) -> ServerSentEvent:
-        stream = parse_order_id(order_id)
-        resume = _last_event_id(request)
+        stream, feed, orders, resume = parse_order_id(order_id), live.feed, live.orders, live.resume
         start = await feed.version_of(stream, resume) if resume is not None else None
         if start is None:
             start = version if version is not None else await orders.latest_version(stream)
-        templates = request.app.template_engine
-        assert templates is not None
-
         seen, state = start, await orders.state(stream, start)
 
         async def appended() -> Batch:
@@ -87,20 +104,16 @@ class LiveController(Controller):
             for recorded in await feed.stream_after(stream, seen):
                 sentence = describe(recorded.event, state)
                 state, seen = evolve(state, recorded.event), recorded.version
-                html = templates.get_template("_live_notice.html").render(
-                    recorded=recorded, sentence=sentence
-                )
-                messages.append(ServerSentEventMessage(data=html, event="appended", id=recorded.position))
+                notice = live.appended(recorded, "_live_notice.html", recorded=recorded, sentence=sentence)
+                messages.append(notice)
             return messages, False
 
-        return ServerSentEvent(_follow(feed, appended))
+        return live.follow(appended)
 
     @get("/events/live", opt=READ_LOG)
     async def log_live(
         self,
-        request: Request[Any, Any, Any],
-        feed: NamedDependency[LiveFeed],
-        orders: NamedDependency[Orders],
+        live: NamedDependency[Live],
         horizon: FromQuery[int | None] = None,
         type: FromQuery[str | None] = None,
         order: FromQuery[str | None] = None,
@@ -109,13 +122,11 @@ class LiveController(Controller):
     ) -> ServerSentEvent:
         type_name = type if type in EVENT_TYPES else None
         stream = parse_order_id(order) if order else None
-        resume = _last_event_id(request)
+        feed, resume = live.feed, live.resume
         checkpoint = await feed.checkpoint_of(resume) if resume is not None else None
         if checkpoint is None:
             checkpoint = Checkpoint(horizon - 1, 2**63 - 1) if horizon else await feed.horizon()
-        customers_orders = await orders.order_ids_of(customer) if customer else None
-        templates = request.app.template_engine
-        assert templates is not None
+        customers_orders = await live.orders.order_ids_of(customer) if customer else None
 
         def wanted(recorded: RecordedEvent) -> bool:
             if customers_orders is not None:
@@ -139,8 +150,7 @@ class LiveController(Controller):
             for recorded, at in batch:
                 after = at
                 if wanted(recorded):
-                    html = templates.get_template("_event_row.html").render(e=recorded, fresh=True)
-                    messages.append(ServerSentEventMessage(data=html, event="appended", id=recorded.position))
+                    messages.append(live.appended(recorded, "_event_row.html", e=recorded, fresh=True))
             return messages, len(batch) == LOG_BATCH
 
-        return ServerSentEvent(_follow(feed, appended))
+        return live.follow(appended)
