@@ -20,6 +20,7 @@ from store.log.live import LiveFeed
 from web import forms
 from web.access import READ_LOG
 from web.forms import FormError
+from web.order_view import order_filter
 
 PAGE_SIZE = 50
 
@@ -47,10 +48,10 @@ class EventLogController(Controller):
         actor: FromQuery[str | None] = None,
     ) -> Template:
         type_name = type if type in EVENT_TYPES else None
-        customer = (customer or "").strip()[:MAX_CUSTOMER_ID] or None
-        actor = (actor or "").strip()[:MAX_ACCOUNT_NAME] or None
+        customer = forms.filter_text(customer, MAX_CUSTOMER_ID)
+        actor = forms.filter_text(actor, MAX_ACCOUNT_NAME)
+        stream = order_filter(order)
         try:
-            stream = forms.order_id(order.strip()) if order and order.strip() else None
             start, end = _moment(since), _moment(until)
         except FormError as error:
             raise ClientException(error.message) from None

@@ -31,6 +31,11 @@ def text(form: Form, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def filter_text(raw: str | None, most: int) -> str | None:
+    """A list's text filter: trimmed, at most `most` characters, none when blank."""
+    return (raw or "").strip()[:most] or None
+
+
 def envelope(form: Form) -> tuple[UUID, int | None]:
     """The command id (made here when the client sent none) and the expected version, if any."""
     raw_id, raw_version = text(form, "command_id"), text(form, "expected_version")

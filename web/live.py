@@ -6,12 +6,11 @@ resumes exactly after the last event it received.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from litestar import Controller, Request, get
-from litestar.di import NamedDependency
-from litestar.exceptions import ClientException
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
@@ -21,9 +20,8 @@ from store.application import Orders
 from store.log.event_store import RecordedEvent
 from store.log.live import LiveFeed
 from store.read.subscriptions import Checkpoint
-from web import forms
 from web.access import READ_LOG, READ_ORDERS
-from web.forms import FormError
+from web.order_view import parse_order_id
 from web.presentation import describe
 
 POLL_SECONDS = 1.0
@@ -34,13 +32,6 @@ LOG_BATCH = 200  # LiveFeed.log_after's page: a full one means more may be waiti
 def _last_event_id(request: Request[Any, Any, Any]) -> int | None:
     raw = request.headers.get("last-event-id", "")
     return int(raw) if raw.isdigit() and len(raw) < 19 else None
-
-
-def _parse_id(raw: str) -> str:
-    try:
-        return forms.order_id(raw)
-    except FormError as error:
-        raise ClientException(error.message) from None
 
 
 # What a stream found since it last looked, and whether there may be more at once.
@@ -70,24 +61,41 @@ async def _follow(
             yield ServerSentEventMessage(comment="keep-alive", data=None)
 
 
-class LiveController(Controller):
-    @get("/orders/{order_id:str}/live", opt=READ_ORDERS)
-    async def order_live(
+class Live:
+    """What every live stream has: the feed, the orders, where the browser left off (Last-Event-ID)
+    and the templates its messages are written with."""
+
+    def __init__(
         self,
         request: Request[Any, Any, Any],
         feed: NamedDependency[LiveFeed],
         orders: NamedDependency[Orders],
-        order_id: FromPath[str],
-        version: FromQuery[int | None] = None,
+    ) -> None:
+        templates = request.app.template_engine
+        assert templates is not None
+        self.feed, self.orders, self.templates = feed, orders, templates
+        self.resume = _last_event_id(request)
+
+    def appended(self, event: RecordedEvent, template: str, /, **context: Any) -> ServerSentEventMessage:
+        """The message that `event` is appended: `template` rendered with `context`, its id the position."""
+        html = self.templates.get_template(template).render(**context)
+        return ServerSentEventMessage(data=html, event="appended", id=event.position)
+
+    def follow(self, appended: Callable[[], Awaitable[Batch]]) -> ServerSentEvent:
+        return ServerSentEvent(_follow(self.feed, appended))
+
+
+class LiveController(Controller):
+    dependencies: Mapping[str, Provide] = {"live": Provide(Live, sync_to_thread=False)}
+
+    @get("/orders/{order_id:str}/live", opt=READ_ORDERS)
+    async def order_live(
+        self, live: NamedDependency[Live], order_id: FromPath[str], version: FromQuery[int | None] = None
     ) -> ServerSentEvent:
-        stream = _parse_id(order_id)
-        resume = _last_event_id(request)
+        stream, feed, orders, resume = parse_order_id(order_id), live.feed, live.orders, live.resume
         start = await feed.version_of(stream, resume) if resume is not None else None
         if start is None:
             start = version if version is not None else await orders.latest_version(stream)
-        templates = request.app.template_engine
-        assert templates is not None
-
         seen, state = start, await orders.state(stream, start)
 
         async def appended() -> Batch:
@@ -96,20 +104,16 @@ class LiveController(Controller):
             for recorded in await feed.stream_after(stream, seen):
                 sentence = describe(recorded.event, state)
                 state, seen = evolve(state, recorded.event), recorded.version
-                html = templates.get_template("_live_notice.html").render(
-                    recorded=recorded, sentence=sentence
-                )
-                messages.append(ServerSentEventMessage(data=html, event="appended", id=recorded.position))
+                notice = live.appended(recorded, "_live_notice.html", recorded=recorded, sentence=sentence)
+                messages.append(notice)
             return messages, False
 
-        return ServerSentEvent(_follow(feed, appended))
+        return live.follow(appended)
 
     @get("/events/live", opt=READ_LOG)
     async def log_live(
         self,
-        request: Request[Any, Any, Any],
-        feed: NamedDependency[LiveFeed],
-        orders: NamedDependency[Orders],
+        live: NamedDependency[Live],
         horizon: FromQuery[int | None] = None,
         type: FromQuery[str | None] = None,
         order: FromQuery[str | None] = None,
@@ -117,14 +121,12 @@ class LiveController(Controller):
         actor: FromQuery[str | None] = None,
     ) -> ServerSentEvent:
         type_name = type if type in EVENT_TYPES else None
-        stream = _parse_id(order) if order else None
-        resume = _last_event_id(request)
+        stream = parse_order_id(order) if order else None
+        feed, resume = live.feed, live.resume
         checkpoint = await feed.checkpoint_of(resume) if resume is not None else None
         if checkpoint is None:
             checkpoint = Checkpoint(horizon - 1, 2**63 - 1) if horizon else await feed.horizon()
-        customers_orders = await orders.order_ids_of(customer) if customer else None
-        templates = request.app.template_engine
-        assert templates is not None
+        customers_orders = await live.orders.order_ids_of(customer) if customer else None
 
         def wanted(recorded: RecordedEvent) -> bool:
             if customers_orders is not None:
@@ -148,8 +150,7 @@ class LiveController(Controller):
             for recorded, at in batch:
                 after = at
                 if wanted(recorded):
-                    html = templates.get_template("_event_row.html").render(e=recorded, fresh=True)
-                    messages.append(ServerSentEventMessage(data=html, event="appended", id=recorded.position))
+                    messages.append(live.appended(recorded, "_event_row.html", e=recorded, fresh=True))
             return messages, len(batch) == LOG_BATCH
 
-        return ServerSentEvent(_follow(feed, appended))
+        return live.follow(appended)

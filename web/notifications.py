@@ -19,7 +19,7 @@ from store.workflows.expiry import is_expiry
 from store.workflows.outbox import NOTIFIED_EVENTS, STATES
 from web import forms
 from web.access import READ_LOG
-from web.forms import FormError
+from web.order_view import order_filter
 from web.presentation import TimelineEntry
 
 PAGE_SIZE = 50
@@ -93,11 +93,8 @@ class NotificationController(Controller):
         before: FromQuery[int | None] = None,
     ) -> Template:
         state = delivery if delivery in STATES else None
-        customer = (customer or "").strip()[:MAX_CUSTOMER_ID] or None
-        try:
-            order_id = forms.order_id(order.strip()) if order and order.strip() else None
-        except FormError as error:
-            raise ClientException(error.message) from None
+        customer = forms.filter_text(customer, MAX_CUSTOMER_ID)
+        order_id = order_filter(order)
         cause_id = _cause(cause)
         query = NotificationQuery(state, order_id, cause_id, customer, before, PAGE_SIZE)
         page, awaited = await orders.notifications(query)

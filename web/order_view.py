@@ -25,6 +25,11 @@ def parse_order_id(raw: str) -> str:
         raise ClientException(error.message) from None
 
 
+def order_filter(raw: str | None) -> str | None:
+    """The order a list is narrowed to: none when the field is blank."""
+    return parse_order_id(raw.strip()) if raw and raw.strip() else None
+
+
 async def order_context(
     orders: Orders, order_id: str, version: int | None = None, **extra: Any
 ) -> dict[str, Any]:

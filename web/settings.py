@@ -6,7 +6,8 @@ it the process's environment.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import msgspec
 
@@ -15,6 +16,7 @@ from store.workflows.expiry import DEFAULT_DRAFT_EXPIRY
 from web.ratelimit import RateLimit, parse_limit
 
 TEN_YEARS = 10 * 365 * 24 * 3600
+N = TypeVar("N", int, float)
 
 
 class SettingsError(ValueError):
@@ -59,13 +61,8 @@ def from_environment(environ: Mapping[str, str], *, write_limit: str | None = No
 
 def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
     raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < TEN_YEARS:
+    value = _number(raw, default, float)
+    if value is None or not 0 < value < TEN_YEARS:
         raise SettingsError(f"{name} must be a number more than 0, not {raw!r}")
     return value
 
@@ -78,24 +75,26 @@ def _write_limit(raw: str | None) -> RateLimit | None:
 
 
 def _draft_expiry(raw: str) -> float:
-    if not raw.strip():
-        return DEFAULT_DRAFT_EXPIRY
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise SettingsError(f"ORDERS_DRAFT_EXPIRY_SECONDS must be a number of seconds, not {raw!r}") from None
+    seconds = _number(raw, DEFAULT_DRAFT_EXPIRY, float)
+    if seconds is None:
+        raise SettingsError(f"ORDERS_DRAFT_EXPIRY_SECONDS must be a number of seconds, not {raw!r}")
     if not 0 < seconds < TEN_YEARS:
         raise SettingsError("ORDERS_DRAFT_EXPIRY_SECONDS must be more than 0 and less than ten years")
     return seconds
 
 
 def _snapshot_every(raw: str) -> int:
-    if not raw.strip():
-        return DEFAULT_EVERY
-    try:
-        every = int(raw)
-    except ValueError:
-        every = 0
-    if every < 1:
+    every = _number(raw, DEFAULT_EVERY, int)
+    if every is None or every < 1:
         raise SettingsError(f"ORDERS_SNAPSHOT_EVERY must be a whole number of events, 1 or more, not {raw!r}")
     return every
+
+
+def _number(raw: str, default: N, parse: Callable[[str], N]) -> N | None:
+    """The number `raw` spells: `default` when it is blank, None when it is not a number."""
+    if not raw.strip():
+        return default
+    try:
+        return parse(raw)
+    except ValueError:
+        return None

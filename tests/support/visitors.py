@@ -41,6 +41,19 @@ class Visitor:
             headers["x-csrftoken"] = self.csrf
         return headers
 
+    def request(
+        self, method: str, url: str, form: dict[str, str] | None, body: Any
+    ) -> tuple[dict[str, str], bytes]:
+        """The headers and content of a request: a JSON `body`, else the fields of `form`, else none."""
+        headers = self.headers(url, method)
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            return headers, json.dumps(body).encode()
+        if form is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            return headers, urlencode(form).encode()
+        return headers, b""
+
 
 async def visitors(
     client: AsyncTestClient[Any], pool: asyncpg.Pool, customer_id: str, prefix: str = "sweep"
@@ -71,13 +84,7 @@ async def ask(
 ) -> httpx.Response:
     """The whole answer to one request as `visitor` (the client's own cookies left out)."""
     client.cookies.clear()
-    headers = visitor.headers(url, method)
-    content = None
-    if body is not None:
-        content, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
-    elif form is not None:
-        content = urlencode(form).encode()
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    headers, content = visitor.request(method, url, form, body)
     return await client.request(method, url, content=content, headers=headers, follow_redirects=False)
 
 
@@ -91,13 +98,7 @@ async def first_answer(
     body: Any = None,
 ) -> tuple[int, dict[str, str]]:
     """The status and headers of the answer, without waiting for its body to end."""
-    headers = visitor.headers(url, method)
-    content = b""
-    if body is not None:
-        content, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
-    elif form is not None:
-        content = urlencode(form).encode()
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    headers, content = visitor.request(method, url, form, body)
     parts = urlsplit(url)
     scope = {
         "type": "http",

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import uuid4
 
+import msgspec
 from litestar import Controller, HttpMethod, Request, Response, delete, get, post, route
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Operation, RequestBody
@@ -17,7 +18,7 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParam
 
 from domain.errors import CurrencyMismatch, VersionNotFound
 from domain.money import parse_amount
-from domain.order import AddItem, CancelOrder, CreateOrder, PlaceOrder, RemoveItem
+from domain.order import AddItem, CancelOrder, Command, CreateOrder, PlaceOrder, RemoveItem
 from domain.rules import MAX_CUSTOMER_ID, MAX_QUANTITY, MAX_SKU, SKU_PATTERN
 from store.application import OrderQuery, Orders
 from web.access import READ_ORDERS, WHO_MAY, WRITE_ORDERS
@@ -53,6 +54,7 @@ from web.forms import FormError
 
 # 429 only when the app limits writes (ORDERS_WRITE_LIMIT).
 WRITE_PROBLEMS = responses(400, 401, 403, 404, 409, 412, 413, 422, 429, 503)
+NOT_MODIFIED = ResponseSpec(None, description="Not Modified: the client's copy is current")
 
 
 @dataclass
@@ -76,6 +78,7 @@ def _order_write(
         path,
         status_code=200,
         before_request=check_body,
+        dependencies={"order": Provide(OrderWrite, sync_to_thread=False)},
         response_headers=[ETAG, REPLAYED],
         responses=WRITE_PROBLEMS,
         summary=summary,
@@ -85,11 +88,47 @@ def _order_write(
     )
 
 
+def _order_read(path: str, summary: str, cached: bool = False) -> HTTPRouteHandler:
+    """A query on one order; when `cached`, its answer has an ETag, and 304 for a current copy."""
+    problems = responses(400, 401, 403, 404, 503)
+    return get(
+        path,
+        response_headers=[ETAG] if cached else None,
+        responses={**problems, 304: NOT_MODIFIED} if cached else problems,
+        summary=summary,
+        description=WHO_MAY["read_orders"],
+    )
+
+
 def _order_id(raw: str) -> str:
     try:
         return explain.order_id(raw)
     except FormError as error:
         raise invalid(400, [FieldError("order_id", error.message)]) from None
+
+
+class OrderWrite:
+    """A command on the order the path names, with the request's If-Match and Idempotency-Key."""
+
+    def __init__(
+        self,
+        writes: NamedDependency[Writes],
+        order_id: PathOrderId,
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> None:
+        self.writes, self.order_id = writes, order_id
+        self.if_match, self.idempotency_key = if_match, idempotency_key
+
+    def stream(self) -> str:
+        """The order's id, checked (in the handler, after its body and parameters are)."""
+        return _order_id(self.order_id)
+
+    async def run(
+        self, command: Command, target: str, body: msgspec.Struct | None, expected_version: int | None
+    ) -> Response[WriteResult]:
+        write = Write(target, body, self.if_match, expected_version, self.idempotency_key)
+        return await self.writes.run(command, write)
 
 
 class OrderApi(Controller):
@@ -147,16 +186,7 @@ class OrderApi(Controller):
         page = await orders.list_orders(OrderQuery(customer, status, after_id, limit, exact=True))
         return OrderPage([summary_view(row) for row in page.orders], page.next_after)
 
-    @get(
-        "/{order_id:str}",
-        response_headers=[ETAG],
-        responses={
-            **responses(400, 401, 403, 404, 503),
-            304: ResponseSpec(None, description="Not Modified: the client's copy is current"),
-        },
-        summary="Get an order, now or as it was at a version or a moment",
-        description=WHO_MAY["read_orders"],
-    )
+    @_order_read("/{order_id:str}", "Get an order, now or as it was at a version or a moment", cached=True)
     async def get_order(
         self,
         orders: NamedDependency[Orders],
@@ -195,34 +225,24 @@ class OrderApi(Controller):
 
     @_order_write(post, "/{order_id:str}/items", "Add an item", strict_body(AddItemBody))
     async def add_item(
-        self,
-        data: JSONBody[AddItemBody],
-        writes: NamedDependency[Writes],
-        order_id: PathOrderId,
-        if_match: IfMatch = None,
-        idempotency_key: IdempotencyKey = None,
+        self, data: JSONBody[AddItemBody], order: NamedDependency[OrderWrite]
     ) -> Response[WriteResult]:
-        stream = _order_id(order_id)
-        await _check_currency(writes.orders, stream, data.unit_price.currency)
+        stream = order.stream()
+        await _check_currency(order.writes.orders, stream, data.unit_price.currency)
         cents = parse_amount(data.unit_price.amount)
         command = AddItem(stream, data.sku, data.name, cents, data.quantity, data.note)
-        write = Write(f"/api/orders/{stream}/items", data, if_match, data.expected_version, idempotency_key)
-        return await writes.run(command, write)
+        return await order.run(command, f"/api/orders/{stream}/items", data, data.expected_version)
 
     @_order_write(delete, "/{order_id:str}/items/{sku:str}", "Remove a line, or part of its quantity")
     async def remove_item(
         self,
-        writes: NamedDependency[Writes],
-        order_id: PathOrderId,
+        order: NamedDependency[OrderWrite],
         sku: Annotated[str, PathParameter(min_length=1, max_length=MAX_SKU, pattern=SKU_PATTERN)],
         quantity: Annotated[int | None, QueryParameter(ge=1, le=MAX_QUANTITY, description=HOW_MANY)] = None,
-        if_match: IfMatch = None,
-        idempotency_key: IdempotencyKey = None,
     ) -> Response[WriteResult]:
-        stream = _order_id(order_id)
+        stream = order.stream()
         target = f"/api/orders/{stream}/items/{sku}" + ("" if quantity is None else f"?quantity={quantity}")
-        write = Write(target, None, if_match, None, idempotency_key)
-        return await writes.run(RemoveItem(stream, sku, quantity), write)
+        return await order.run(RemoveItem(stream, sku, quantity), target, None, None)
 
     @_order_write(
         post,
@@ -232,39 +252,23 @@ class OrderApi(Controller):
         OptionalBody,
     )
     async def place_order(
-        self,
-        writes: NamedDependency[Writes],
-        order_id: PathOrderId,
-        data: JSONBody[PlaceOrderBody | None] = None,
-        if_match: IfMatch = None,
-        idempotency_key: IdempotencyKey = None,
+        self, order: NamedDependency[OrderWrite], data: JSONBody[PlaceOrderBody | None] = None
     ) -> Response[WriteResult]:
-        stream = _order_id(order_id)
+        stream = order.stream()
         body = data or PlaceOrderBody()
-        write = Write(f"/api/orders/{stream}/place", body, if_match, body.expected_version, idempotency_key)
-        return await writes.run(PlaceOrder(stream), write)
+        return await order.run(PlaceOrder(stream), f"/api/orders/{stream}/place", body, body.expected_version)
 
     @_order_write(
         post, "/{order_id:str}/cancel", "Cancel a draft or placed order", strict_body(CancelOrderBody)
     )
     async def cancel_order(
-        self,
-        data: JSONBody[CancelOrderBody],
-        writes: NamedDependency[Writes],
-        order_id: PathOrderId,
-        if_match: IfMatch = None,
-        idempotency_key: IdempotencyKey = None,
+        self, data: JSONBody[CancelOrderBody], order: NamedDependency[OrderWrite]
     ) -> Response[WriteResult]:
-        stream = _order_id(order_id)
-        write = Write(f"/api/orders/{stream}/cancel", data, if_match, data.expected_version, idempotency_key)
-        return await writes.run(CancelOrder(stream, data.reason), write)
+        stream = order.stream()
+        command = CancelOrder(stream, data.reason)
+        return await order.run(command, f"/api/orders/{stream}/cancel", data, data.expected_version)
 
-    @get(
-        "/{order_id:str}/events",
-        responses=responses(400, 401, 403, 404, 503),
-        summary="An order's events, paged",
-        description=WHO_MAY["read_orders"],
-    )
+    @_order_read("/{order_id:str}/events", "An order's events, paged")
     async def order_events(
         self,
         orders: NamedDependency[Orders],
