@@ -7,11 +7,12 @@ database as its SHA-256.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.enums import MediaType
 from litestar.exceptions import NotFoundException
 from litestar.params import FromQuery
@@ -40,16 +41,41 @@ def client_of(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _signed_in(request: Request[Any, Any, Any], session_id: str, to: str) -> Redirect:
-    secure = request.url.scheme == "https"
-    cookie = Cookie(
-        key=SESSION_COOKIE, value=session_id, httponly=True, samesite="lax", secure=secure, path="/"
-    )
-    return Redirect(to, status_code=303, cookies=[cookie])
+class Doorway:
+    """What signing in and out share: the posted form, the session table, the access log, the client."""
+
+    def __init__(
+        self,
+        request: Request[Any, Any, Any],
+        sessions: NamedDependency[Sessions],
+        access_log: NamedDependency[AccessLog],
+    ) -> None:
+        self.request, self.sessions, self.access_log = request, sessions, access_log
+        self.client = client_of(request)
+
+    async def form(self) -> dict[str, str]:
+        return {name: str(value) for name, value in (await self.request.form()).items()}
+
+    async def record(self, kind: str, actor: Actor | None, subject: str, detail: str = "") -> None:
+        await self.access_log.record(kind, actor, subject[:200], detail, self.client)
+
+    async def enter(self, actor: Actor, to: str, kind: str, detail: str = "") -> Redirect:
+        """A new session for `actor`, its cookie, and the way on; the browser's old session ends."""
+        old = self.request.cookies.get(SESSION_COOKIE)
+        if old:
+            await self.sessions.end(old)  # a new id at every sign-in: a planted one is worth nothing
+        session_id = await self.sessions.begin(actor.id)
+        await self.record(kind, actor, actor.name, detail)
+        secure = self.request.url.scheme == "https"
+        cookie = Cookie(
+            key=SESSION_COOKIE, value=session_id, httponly=True, samesite="lax", secure=secure, path="/"
+        )
+        return Redirect(to, status_code=303, cookies=[cookie])
 
 
 class SignIn(Controller):
     opt = PUBLIC  # reaching the sign-in page needs no sign-in
+    dependencies: Mapping[str, Provide] = {"doorway": Provide(Doorway, sync_to_thread=False)}
 
     @get("/login", media_type=MediaType.HTML)
     async def login_form(self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Any:
@@ -61,17 +87,15 @@ class SignIn(Controller):
     @post("/login", media_type=MediaType.HTML)
     async def login(
         self,
-        request: Request[Any, Any, Any],
+        doorway: NamedDependency[Doorway],
         accounts: NamedDependency[Accounts],
-        sessions: NamedDependency[Sessions],
         throttle: NamedDependency[Throttle],
-        access_log: NamedDependency[AccessLog],
     ) -> Any:
-        form = await request.form()
+        form = await doorway.form()
         # PostgreSQL text holds no NUL: such a name can be no account's, and is logged escaped.
-        username = str(form.get("username", "")).strip().replace("\x00", "\\x00")
-        password = str(form.get("password", ""))
-        to, client = safe_next(str(form.get("next", ""))), client_of(request)
+        username = form.get("username", "").strip().replace("\x00", "\\x00")
+        password = form.get("password", "")
+        to, client = safe_next(form.get("next", "")), doorway.client
 
         def again(problem: str, status: int, **headers: str) -> Template:
             context = {"next": to, "problem": problem, "username": username}
@@ -81,37 +105,26 @@ class SignIn(Controller):
         if wait > 0:
             minutes = max(1, round(wait / 60))
             message = f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
-            await access_log.record("sign-in refused", None, username[:200], "throttled", client)
+            await doorway.record("sign-in refused", None, username, "throttled")
             return again(message, 429, **{"Retry-After": str(int(wait) + 1)})
         account = await accounts.check_password(username, password) if username and password else None
         if account is None:
             await throttle.failed(username, client)
-            await access_log.record("sign-in failed", None, username[:200], "", client)
+            await doorway.record("sign-in failed", None, username)
             return again(WRONG, 401)
-        old = request.cookies.get(SESSION_COOKIE)
-        if old:
-            await sessions.end(old)  # a new id at every sign-in: a planted one is worth nothing
-        session_id = await sessions.begin(str(account.account_id))
-        await access_log.record("signed in", account.actor, account.name, "", client)
-        return _signed_in(request, session_id, to)
+        return await doorway.enter(account.actor, to, "signed in")
 
     @post("/logout")
-    async def logout(
-        self,
-        request: Request[Any, Any, Any],
-        sessions: NamedDependency[Sessions],
-        access_log: NamedDependency[AccessLog],
-    ) -> Redirect:
-        form = await request.form()
-        actor = await who(request)
-        session = request.cookies.get(SESSION_COOKIE)
+    async def logout(self, doorway: NamedDependency[Doorway]) -> Redirect:
+        form, actor = await doorway.form(), await who(doorway.request)
+        session = doorway.request.cookies.get(SESSION_COOKIE)
         if actor is not None and form.get("everywhere"):
-            await sessions.end_all(actor.id)
-            await access_log.record("signed out everywhere", actor, actor.name, "", client_of(request))
+            await doorway.sessions.end_all(actor.id)
+            await doorway.record("signed out everywhere", actor, actor.name)
         elif session:
-            await sessions.end(session)
+            await doorway.sessions.end(session)
             if actor is not None:
-                await access_log.record("signed out", actor, actor.name, "", client_of(request))
+                await doorway.record("signed out", actor, actor.name)
         response = Redirect("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -125,16 +138,10 @@ class SignIn(Controller):
         return Template("setup.html", context={"token": token, "problem": None, "username": ""})
 
     @post("/setup", media_type=MediaType.HTML)
-    async def setup(
-        self,
-        request: Request[Any, Any, Any],
-        setup_links: NamedDependency[SetupLinks],
-        sessions: NamedDependency[Sessions],
-        access_log: NamedDependency[AccessLog],
-    ) -> Any:
-        form = await request.form()
-        token, username = str(form.get("token", "")), str(form.get("username", "")).strip()
-        password, again = str(form.get("password", "")), str(form.get("password_again", ""))
+    async def setup(self, doorway: NamedDependency[Doorway], setup_links: NamedDependency[SetupLinks]) -> Any:
+        form = await doorway.form()
+        token, username = form.get("token", ""), form.get("username", "").strip()
+        password, again = form.get("password", ""), form.get("password_again", "")
         if not await setup_links.valid(token):
             raise NotFoundException("This set-up link is used or unknown; an admin exists already.")
         try:
@@ -148,6 +155,4 @@ class SignIn(Controller):
         account = await setup_links.first_admin(token, username, password)
         if account is None:
             raise NotFoundException("This set-up link is used or unknown; an admin exists already.")
-        actor: Actor = account.actor
-        await access_log.record("first admin created", actor, actor.name, "through the set-up link")
-        return _signed_in(request, await sessions.begin(actor.id), "/orders")
+        return await doorway.enter(account.actor, "/orders", "first admin created", "through the set-up link")

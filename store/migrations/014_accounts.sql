@@ -59,13 +59,9 @@ CREATE TABLE access_log (
     client     text
 );
 
+-- One statement-level trigger refuses every change: no row of the access log is ever touched.
 CREATE FUNCTION access_log_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'the access log is append-only: % refused', TG_OP
-        USING ERRCODE = 'insufficient_privilege';
-END
+BEGIN RAISE EXCEPTION 'the access log is append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege'; END
 $$;
-CREATE TRIGGER access_log_refuse_change BEFORE UPDATE OR DELETE ON access_log
-    FOR EACH ROW EXECUTE FUNCTION access_log_is_append_only();
-CREATE TRIGGER access_log_refuse_truncate BEFORE TRUNCATE ON access_log
+CREATE TRIGGER access_log_refuse_change BEFORE UPDATE OR DELETE OR TRUNCATE ON access_log
     FOR EACH STATEMENT EXECUTE FUNCTION access_log_is_append_only();

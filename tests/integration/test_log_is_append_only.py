@@ -10,6 +10,7 @@ import pytest
 
 from domain.errors import OrderAlreadyExists
 from domain.order import AddItem, CreateOrder
+from store.access.access_log import AccessLog
 from store.log.commands import handle
 from store.log.event_store import EventStore
 from store.log.notifier import EVENTS_CHANNEL
@@ -77,3 +78,21 @@ async def test_an_append_notifies_listeners_and_a_repeat_or_a_refusal_does_not(
 
     assert first.split()[0] == second.split()[0] == order_id
     assert len(received) == 2
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE access_log SET actor_name = 'mallory'",
+        "DELETE FROM access_log",
+        "TRUNCATE access_log",
+    ],
+)
+async def test_the_access_log_refuses_every_change_but_an_insert(pool: asyncpg.Pool, statement: str) -> None:
+    log = AccessLog(pool)
+    await log.record("signed in", None, "ada", "", "127.0.0.1")
+    before = await pool.fetch("SELECT * FROM access_log ORDER BY entry_id")
+
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="the access log is append-only"):
+        await pool.execute(statement)
+    assert await pool.fetch("SELECT * FROM access_log ORDER BY entry_id") == before
