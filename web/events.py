@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from litestar import Controller, get
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ClientException
 from litestar.params import FromQuery
 from litestar.plugins.htmx import HTMXRequest
@@ -16,6 +17,7 @@ from domain.access import MAX_ACCOUNT_NAME
 from domain.order import EVENT_TYPES
 from domain.rules import MAX_CUSTOMER_ID
 from store.application import LogQuery, Orders
+from store.log.event_store import RecordedEvent
 from store.log.live import LiveFeed
 from web import forms
 from web.access import READ_LOG
@@ -29,9 +31,34 @@ def _moment(raw: str | None) -> datetime | None:
     return forms.parse_moment(raw) if raw else None
 
 
+class LogFilters:
+    """What the event log is narrowed to, read alike by its page and its live stream (`filters`)."""
+
+    def __init__(
+        self,
+        type: FromQuery[str | None] = None,
+        order: FromQuery[str | None] = None,
+        customer: FromQuery[str | None] = None,
+        actor: FromQuery[str | None] = None,
+    ) -> None:
+        self.type_name = type if type in EVENT_TYPES else None
+        self.stream = order_filter(order)
+        self.customer = forms.filter_text(customer, MAX_CUSTOMER_ID)
+        self.actor = forms.filter_text(actor, MAX_ACCOUNT_NAME)
+
+    def wanted(self, recorded: RecordedEvent) -> bool:
+        """Whether an event passes the filters (the customer's aside: it needs the read model)."""
+        return (
+            (self.type_name is None or recorded.type == self.type_name)
+            and (self.stream is None or recorded.stream_id == self.stream)
+            and (self.actor is None or recorded.metadata.actor == self.actor)
+        )
+
+
 class EventLogController(Controller):
     path = "/events"
     opt = READ_LOG
+    dependencies: Mapping[str, Provide] = {"filters": Provide(LogFilters, sync_to_thread=False)}
 
     @get("/")
     async def event_log(
@@ -39,18 +66,12 @@ class EventLogController(Controller):
         request: HTMXRequest,
         orders: NamedDependency[Orders],
         feed: NamedDependency[LiveFeed],
-        type: FromQuery[str | None] = None,
-        order: FromQuery[str | None] = None,
-        customer: FromQuery[str | None] = None,
+        filters: NamedDependency[LogFilters],
         since: FromQuery[str | None] = None,
         until: FromQuery[str | None] = None,
         before: FromQuery[int | None] = None,
-        actor: FromQuery[str | None] = None,
     ) -> Template:
-        type_name = type if type in EVENT_TYPES else None
-        customer = forms.filter_text(customer, MAX_CUSTOMER_ID)
-        actor = forms.filter_text(actor, MAX_ACCOUNT_NAME)
-        stream = order_filter(order)
+        f = filters
         try:
             start, end = _moment(since), _moment(until)
         except FormError as error:
@@ -59,21 +80,21 @@ class EventLogController(Controller):
         # starts there neither repeats nor misses an event.
         horizon = await feed.horizon()
         query = LogQuery(
-            before, PAGE_SIZE + 1, type_name, stream, customer, start, end, horizon.tx_id + 1, actor
+            before, PAGE_SIZE + 1, f.type_name, f.stream, f.customer, start, end, horizon.tx_id + 1, f.actor
         )
         events = await orders.read_log(query)
-        filters = {
-            "type": type_name or "",
-            "order": stream or "",
-            "customer": customer or "",
+        shown = {
+            "type": f.type_name or "",
+            "order": f.stream or "",
+            "customer": f.customer or "",
             "since": since or "",
             "until": until or "",
-            "actor": actor or "",
+            "actor": f.actor or "",
         }
         context: dict[str, Any] = {
             "events": events[:PAGE_SIZE],
             "next_before": events[PAGE_SIZE - 1].position if len(events) > PAGE_SIZE else None,
-            "filters": filters,
+            "filters": shown,
             "types": sorted(EVENT_TYPES),
             "live": before is None and end is None,
             "since_tx": horizon.tx_id + 1,

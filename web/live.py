@@ -15,12 +15,13 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
-from domain.order import EVENT_TYPES, evolve
+from domain.order import evolve
 from store.application import Orders
 from store.log.event_store import RecordedEvent
 from store.log.live import LiveFeed
 from store.read.subscriptions import Checkpoint
 from web.access import READ_LOG, READ_ORDERS
+from web.events import LogFilters
 from web.order_view import parse_order_id
 from web.presentation import describe
 
@@ -110,19 +111,14 @@ class LiveController(Controller):
 
         return live.follow(appended)
 
-    @get("/events/live", opt=READ_LOG)
+    @get("/events/live", opt=READ_LOG, dependencies={"filters": Provide(LogFilters, sync_to_thread=False)})
     async def log_live(
         self,
         live: NamedDependency[Live],
+        filters: NamedDependency[LogFilters],
         horizon: FromQuery[int | None] = None,
-        type: FromQuery[str | None] = None,
-        order: FromQuery[str | None] = None,
-        customer: FromQuery[str | None] = None,
-        actor: FromQuery[str | None] = None,
     ) -> ServerSentEvent:
-        type_name = type if type in EVENT_TYPES else None
-        stream = parse_order_id(order) if order else None
-        feed, resume = live.feed, live.resume
+        feed, resume, customer = live.feed, live.resume, filters.customer
         checkpoint = await feed.checkpoint_of(resume) if resume is not None else None
         if checkpoint is None:
             checkpoint = Checkpoint(horizon - 1, 2**63 - 1) if horizon else await feed.horizon()
@@ -135,11 +131,7 @@ class LiveController(Controller):
                     customers_orders.add(recorded.stream_id)
                 if recorded.stream_id not in customers_orders:
                     return False
-            return (
-                (type_name is None or recorded.type == type_name)
-                and (stream is None or recorded.stream_id == stream)
-                and (not actor or recorded.metadata.actor == actor)
-            )
+            return filters.wanted(recorded)
 
         after = checkpoint
 
