@@ -276,3 +276,19 @@ def test_orders_serve_prints_a_one_time_setup_link_while_no_admin_exists(databas
         said.append(line)
     assert any("serving on" in line for line in said)
     assert not any("setup?token=" in line for line in said)
+
+
+async def test_the_last_admin_can_be_neither_disabled_nor_demoted(
+    database_url: str, pool: asyncpg.Pool
+) -> None:
+    assert orders(database_url, "users", "add", "root", "--role", "admin", password=PASSWORD).returncode == 0
+    for refused in (("users", "disable", "root"), ("users", "role", "root", "viewer")):
+        answer = orders(database_url, *refused)
+        assert answer.returncode == 1, refused
+        assert "root is the last admin" in answer.stderr, refused
+    assert await pool.fetchrow("SELECT role, disabled_at FROM accounts WHERE name = 'root'") == (
+        "admin",
+        None,
+    )
+    assert orders(database_url, "users", "add", "ops", "--role", "admin", password=PASSWORD).returncode == 0
+    assert orders(database_url, "users", "role", "root", "viewer").returncode == 0

@@ -22,7 +22,7 @@ from rich.table import Table
 from domain.access import ROLES, Actor, Role, check_account_name, check_binding, check_password
 from domain.errors import InvalidInput
 from store.access.access_log import AccessLog
-from store.access.accounts import Accounts
+from store.access.accounts import Accounts, LastAdmin
 from store.access.accounts import NameTaken as AccountNameTaken
 from store.access.sessions import Sessions
 from store.access.setup import SetupLinks
@@ -170,7 +170,10 @@ def disable_user(name: str) -> None:
     """Disable an account: it can no longer sign in, and its sessions end at once."""
 
     async def work(access: Access) -> int:
-        account = await access.accounts.disable(name)
+        try:
+            account = await access.accounts.disable_leaving_an_admin(name)
+        except LastAdmin as error:
+            return refuse(str(error))
         if account is None:
             return refuse(f"There is no account called {name}.")
         await access.log.record("account disabled", the_command(), name, "its sessions ended")
@@ -190,7 +193,10 @@ def set_role(name: str, role: Role, customer_id: str | None) -> None:
 
     async def work(access: Access) -> int:
         before = await access.accounts.find(name)
-        after = await access.accounts.set_role(name, role, customer_id)
+        try:
+            after = await access.accounts.set_role_leaving_an_admin(name, role, customer_id)
+        except LastAdmin as error:
+            return refuse(str(error))
         if before is None or after is None:
             return refuse(f"There is no account called {name}.")
         was, now = described(before.role, before.customer_id), described(role, customer_id)
