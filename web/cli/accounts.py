@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 import click
@@ -80,6 +79,15 @@ async def _on_database(settings: Settings, work: Work) -> int:
     except (DatabaseUnavailable, *UNAVAILABLE) as error:
         click.echo(f"orders: the database went away: {error}", err=True)
         return 2
+
+
+def listed(columns: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> int:
+    """A table of `rows` under `columns` on standard output."""
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*row)
+    show(table)
+    return 0
 
 
 def refuse(message: str) -> int:
@@ -154,12 +162,13 @@ def list_users() -> None:
     """The accounts: name, role, customer, created, disabled."""
 
     async def work(access: Access) -> int:
-        table = Table("name", "role", "customer", "created", "disabled")
-        for account in await access.accounts.list():
-            row = (account.name, account.role, account.customer_id or "")
-            table.add_row(*row, when(account.created_at), when(account.disabled_at))
-        show(table)
-        return 0
+        return listed(
+            ("name", "role", "customer", "created", "disabled"),
+            (
+                (a.name, a.role, a.customer_id or "", when(a.created_at), when(a.disabled_at))
+                for a in await access.accounts.list()
+            ),
+        )
 
     run(work)
 
@@ -260,12 +269,13 @@ def list_tokens() -> None:
     """The tokens: name, role, customer, made by, created, revoked (never the secrets)."""
 
     async def work(access: Access) -> int:
-        table = Table("name", "role", "customer", "made by", "created", "revoked")
-        for token in await access.tokens.list():
-            row: tuple[Any, ...] = (token.name, token.role, token.customer_id or "", token.created_by)
-            table.add_row(*row, when(token.created_at), when(token.revoked_at))
-        show(table)
-        return 0
+        return listed(
+            ("name", "role", "customer", "made by", "created", "revoked"),
+            (
+                (t.name, t.role, t.customer_id or "", t.created_by, when(t.created_at), when(t.revoked_at))
+                for t in await access.tokens.list()
+            ),
+        )
 
     run(work)
 
