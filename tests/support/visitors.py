@@ -74,31 +74,20 @@ async def visitors(
 
 
 async def ask(
-    client: AsyncTestClient[Any],
-    visitor: Visitor,
-    method: str,
-    url: str,
-    *,
-    form: dict[str, str] | None = None,
-    body: Any = None,
+    client: AsyncTestClient[Any], visitor: Visitor, method: str, url: str, **payload: Any
 ) -> httpx.Response:
-    """The whole answer to one request as `visitor` (the client's own cookies left out)."""
+    """The whole answer to one request as `visitor` (the client's own cookies left out);
+    `payload` is the request's `form` or JSON `body`, if any."""
     client.cookies.clear()
-    headers, content = visitor.request(method, url, form, body)
+    headers, content = visitor.request(method, url, payload.get("form"), payload.get("body"))
     return await client.request(method, url, content=content, headers=headers, follow_redirects=False)
 
 
 async def first_answer(
-    client: AsyncTestClient[Any],
-    visitor: Visitor,
-    method: str,
-    url: str,
-    *,
-    form: dict[str, str] | None = None,
-    body: Any = None,
+    client: AsyncTestClient[Any], visitor: Visitor, method: str, url: str, **payload: Any
 ) -> tuple[int, dict[str, str]]:
-    """The status and headers of the answer, without waiting for its body to end."""
-    headers, content = visitor.request(method, url, form, body)
+    """The status and headers of the answer, without waiting for its body to end (as `ask`)."""
+    headers, content = visitor.request(method, url, payload.get("form"), payload.get("body"))
     parts = urlsplit(url)
     scope = {
         "type": "http",
