@@ -8,6 +8,7 @@ database as its SHA-256.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -41,17 +42,17 @@ def client_of(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
 
 
+@dataclass
 class Doorway:
     """What signing in and out share: the posted form, the session table, the access log, the client."""
 
-    def __init__(
-        self,
-        request: Request[Any, Any, Any],
-        sessions: NamedDependency[Sessions],
-        access_log: NamedDependency[AccessLog],
-    ) -> None:
-        self.request, self.sessions, self.access_log = request, sessions, access_log
-        self.client = client_of(request)
+    request: Request[Any, Any, Any]
+    sessions: NamedDependency[Sessions]
+    access_log: NamedDependency[AccessLog]
+
+    @property
+    def client(self) -> str:
+        return client_of(self.request)
 
     async def form(self) -> dict[str, str]:
         return {name: str(value) for name, value in (await self.request.form()).items()}
