@@ -41,8 +41,10 @@ from store.log.event_store import EventStore, Metadata
 from store.log.snapshots import Snapshots
 from store.migrations import migrate
 from store.read.replay import rebuild
+from tests.support.accounts import session_for
 from tests.support.servers import ROOT, uvicorn_process, with_database
 from tests.support.subscriptions import order_events
+from web.access import SESSION_COOKIE
 
 RESULTS = ROOT / "bench" / "RESULTS-read-side.md"
 RUNS = 2
@@ -226,7 +228,9 @@ async def measure_replay(lab: Lab, sizes: Sizes) -> list[Row]:
 _HREF = re.compile(r'href="/orders/([^/"]+)/')
 
 
-async def live_delays(base: str, pool: asyncpg.Pool, seconds: float, rate: float = 200.0) -> list[float]:
+async def live_delays(
+    base: str, pool: asyncpg.Pool, seconds: float, session: str, rate: float = 200.0
+) -> list[float]:
     """Append at `rate`/s for `seconds`; return the delays (ms) from append return to SSE arrival."""
     store = EventStore(pool)
     committed: dict[str, float] = {}
@@ -236,7 +240,7 @@ async def live_delays(base: str, pool: asyncpg.Pool, seconds: float, rate: float
 
     async def listen() -> None:
         async with (
-            httpx.AsyncClient(timeout=None) as client,
+            httpx.AsyncClient(timeout=None, cookies={SESSION_COOKIE: session}) as client,
             client.stream("GET", base + "/events/live", headers={"accept": "text/event-stream"}) as response,
         ):
             async for line in response.aiter_lines():
@@ -282,12 +286,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
-async def history_rate(base: str, order_id: str, version: int, seconds: float, clients: int = 8) -> float:
+async def history_rate(
+    base: str, order_id: str, version: int, seconds: float, session: str, clients: int = 8
+) -> float:
     path = f"/orders/{order_id}/history?version={version}"
     headers = {"HX-Request": "true", "HX-Target": "snapshot"}
     done = 0
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+    cookies = {SESSION_COOKIE: session}
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30, cookies=cookies) as client:
         (await client.get(path, headers=headers)).raise_for_status()  # warm-up
         stop = time.perf_counter() + seconds
 
@@ -344,10 +351,11 @@ async def measure_app(lab: Lab, sizes: Sizes) -> list[Row]:
 
         with uvicorn_process(url) as (base, _process):
             await asyncio.sleep(1.0)  # let the app's subscriptions catch up with the long order
+            session = await session_for(pool, "bench-reader", "viewer")  # people read signed in
             p50s, p99s = [], []
             for _ in range(RUNS):
                 await lab.checkpoint()
-                delays = await live_delays(base, pool, sizes.live_seconds)
+                delays = await live_delays(base, pool, sizes.live_seconds, session)
                 p50s.append(percentile(delays, 0.50))
                 p99s.append(percentile(delays, 0.99))
                 print(f"  SSE run: {len(delays)} delivered, p50 {p50s[-1]:.1f} ms, p99 {p99s[-1]:.1f} ms")
@@ -363,8 +371,8 @@ async def measure_app(lab: Lab, sizes: Sizes) -> list[Row]:
             fars, nears = [], []
             for _ in range(RUNS):
                 await lab.checkpoint()
-                fars.append(await history_rate(base, order_id, far, sizes.history_seconds))
-                nears.append(await history_rate(base, order_id, near, sizes.history_seconds))
+                fars.append(await history_rate(base, order_id, far, sizes.history_seconds, session))
+                nears.append(await history_rate(base, order_id, near, sizes.history_seconds, session))
             rows.append(
                 Row(
                     f"GET history partial v{far:,} (HX-Target: snapshot), 8 connections",
