@@ -62,7 +62,6 @@ UPDATE accounts SET disabled_at = coalesce(disabled_at, now()) WHERE name = $1 R
 """
 _SET_ROLE = f"UPDATE accounts SET role = $2, customer_id = $3 WHERE name = $1 RETURNING {_COLUMNS}"
 _SET_PASSWORD = f"UPDATE accounts SET password_hash = $2 WHERE name = $1 RETURNING {_COLUMNS}"
-_ADMINS = "SELECT count(*) FROM accounts WHERE role = 'admin' AND disabled_at IS NULL"
 # Locks every enabled admin's row: of two admins demoting or disabling each other at once,
 # the second waits for the first to commit, then finds one admin fewer and is refused.
 _LOCK_ADMINS = "SELECT name FROM accounts WHERE role = 'admin' AND disabled_at IS NULL FOR UPDATE"
@@ -115,27 +114,16 @@ class Accounts:
         row = await self.pool.fetchrow(_DISABLE, name)
         return None if row is None else account_row(row)
 
-    async def set_role(self, name: str, role: Role, customer_id: str | None = None) -> Account | None:
-        if "\x00" in name:  # PostgreSQL text cannot hold NUL: no account has such a name
-            return None
-        check_binding(role, customer_id)
-        row = await self.pool.fetchrow(_SET_ROLE, name, role, customer_id)
-        return None if row is None else account_row(row)
-
     async def set_password(self, name: str, password: str) -> Account | None:
         if "\x00" in name:  # PostgreSQL text cannot hold NUL: no account has such a name
             return None
         row = await self.pool.fetchrow(_SET_PASSWORD, name, await hash_password(password))
         return None if row is None else account_row(row)
 
-    async def admins(self) -> int:
-        count: int = await self.pool.fetchval(_ADMINS)
-        return count
-
     async def set_role_leaving_an_admin(
         self, name: str, role: Role, customer_id: str | None = None
     ) -> Account | None:
-        """`set_role`, refused with LastAdmin when it would take the last enabled admin's role."""
+        """Give the account another role; LastAdmin when that would take the last enabled admin's."""
         check_binding(role, customer_id)
         return await self._leaving_an_admin(name, role == "admin", _SET_ROLE, role, customer_id)
 

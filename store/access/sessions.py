@@ -37,7 +37,6 @@ SELECT account_id, name, role, customer_id FROM alive
 _BEGIN = "INSERT INTO sessions (id_hash, account_id, expires_at) VALUES ($1, $2, now() + $3::interval)"
 _END = "DELETE FROM sessions WHERE id_hash = $1 RETURNING account_id"
 _END_ALL = "DELETE FROM sessions WHERE account_id = $1"
-_PURGE = "DELETE FROM sessions WHERE expires_at < now() OR last_seen_at < now() - $1::interval"
 # What housekeeping forgets: sessions past any expiry, failed sign-ins past the throttle's window.
 _FORGET = """
 WITH gone AS (DELETE FROM sessions WHERE expires_at < now())
@@ -75,7 +74,3 @@ class Sessions:
     async def end_all(self, account_id: str) -> None:
         """Sign the account out everywhere."""
         await self.pool.execute(_END_ALL, account_id)
-
-    async def purge(self) -> bool:
-        await self.pool.execute(_PURGE, self.idle)
-        return False

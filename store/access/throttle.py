@@ -26,7 +26,6 @@ SELECT greatest(
 )
 """
 _FAILED = "INSERT INTO sign_in_failures (username, client) VALUES ($1, $2)"
-_PURGE = "DELETE FROM sign_in_failures WHERE at < now() - $1::interval"
 
 
 class Throttle:
@@ -46,7 +45,3 @@ class Throttle:
 
     async def failed(self, username: str, client: str) -> None:
         await self.pool.execute(_FAILED, username[:200], client)
-
-    async def purge(self) -> bool:
-        await self.pool.execute(_PURGE, WINDOW)
-        return False
