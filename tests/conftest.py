@@ -292,7 +292,9 @@ async def shared_pool(shared_database: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 async def http(server: str, shared_database: str) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the shared server's forms, with the CSRF cookie and header."""
-    limits = httpx.Limits(max_connections=120, max_keepalive_connections=120)
+    # Idle connections are dropped after 2 s, before uvicorn closes them at 5 s: a POST sent on a
+    # connection the server is closing at that moment fails with ReadError (seen on a busy CI run).
+    limits = httpx.Limits(max_connections=120, max_keepalive_connections=120, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=server, timeout=60, limits=limits) as client:
         client.cookies.set(
             SESSION_COOKIE, await session_at(shared_database, f"clerk-{uuid4().hex[:8]}", "clerk")
