@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator
 from html import unescape
 
+import anyio
 import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
@@ -149,3 +150,31 @@ async def test_the_apps_own_connections_are_named_in_pg_stat_activity(
         return found if expected <= found else None
 
     assert await eventually(names)
+
+
+async def test_the_server_ends_an_app_connection_left_idle_in_a_transaction_after_the_settings_timeout(
+    database_url: str, pool: asyncpg.Pool
+) -> None:
+    app = make_app(database_url, csrf_secret="test-secret", pool_size=3, idle_in_transaction_seconds=0.5)
+    await pool.execute("CREATE TABLE scratch (note text)")
+
+    async def leave_a_transaction_open() -> int:
+        """A bug's worth: a connection taken from the app's pool, written on, and forgotten."""
+        conn = await app.state.pool.acquire()
+        await conn.execute("BEGIN")
+        await conn.execute("INSERT INTO scratch VALUES ('never committed')")
+        pid: int = conn.get_server_pid()
+        return pid
+
+    async with AsyncTestClient(app=app) as client:
+        client.cookies.set(SESSION_COOKIE, await session_at(database_url, "ada", "admin"))
+        # On the app's own event loop, where its pool lives.
+        pid = await anyio.to_thread.run_sync(client.blocking_portal.call, leave_a_transaction_open)
+
+        async def ended() -> bool:
+            return not await pool.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid)
+
+        await eventually(ended, timeout=10)
+        assert await pool.fetchval("SELECT count(*) FROM scratch") == 0, "its write was rolled back"
+        assert (await client.get("/healthz?detail")).json()["horizon"]["holder"] is None
+        assert (await client.get("/orders")).status_code == 200, "the app goes on with a new connection"

@@ -115,6 +115,22 @@ async def test_the_server_ends_an_app_connection_left_idle_in_a_transaction(
         await app_pool.close()
 
 
+async def test_a_holder_that_is_one_of_the_apps_connections_says_so(
+    database_url: str, pool: asyncpg.Pool, store: EventStore
+) -> None:
+    app_pool = await connect_pool(database_url, min_size=1, max_size=1, role="web")
+    try:
+        async with app_pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_current_xact_id()")
+            await write_orders(store, 1, items=1)
+            report = await horizon(pool, warning_after=0.0)
+    finally:
+        await app_pool.close()
+    assert report.holder is not None
+    assert (report.holder.application_name, report.holder.ours) == ("orders:web", True)
+    assert report.lag_events >= 3
+
+
 async def test_the_server_cancels_an_app_statement_past_its_time(database_url: str) -> None:
     app_pool = await connect_pool(
         database_url, min_size=1, max_size=1, limits=SessionLimits(idle_in_transaction=60.0, statement=0.2)
