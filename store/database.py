@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 
 # Errors that mean "the database is not there right now" rather than a bug.
 UNAVAILABLE = (
@@ -31,6 +32,9 @@ UNAVAILABLE = (
 # answering without closing its sockets gives a 503 after this, never a hang.
 CONNECT_TIMEOUT = 5
 COMMAND_TIMEOUT = 60
+
+# The first half of every app connection's application_name, `orders:<role>`.
+APPLICATION = "orders"
 
 
 class DatabaseUnavailable(Exception):
@@ -70,20 +74,62 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """
 
 
-async def connect_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+class SessionLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """What the server ends on the app's connections, in seconds (web/settings.py sets them).
+
+    An open transaction holds the horizon every catch-up reader stops at
+    (docs/architecture.md, Catch-up order): a connection of the app left idle
+    in a transaction is closed by the server after `idle_in_transaction`, and
+    a statement is cancelled after `statement`.
+    """
+
+    idle_in_transaction: float = 60.0
+    statement: float = 60.0
+
+
+def session_settings(role: str, limits: SessionLimits) -> dict[str, str]:
+    """The server settings of a connection of the app: its name in pg_stat_activity and its limits."""
+    return {
+        "application_name": f"{APPLICATION}:{role}"[:63],
+        "idle_in_transaction_session_timeout": str(max(1, round(limits.idle_in_transaction * 1000))),
+        "statement_timeout": str(max(1, round(limits.statement * 1000))),
+    }
+
+
+async def connect_pool(
+    url: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    role: str = "cli",
+    limits: SessionLimits = SessionLimits(),  # noqa: B008 (frozen)
+) -> asyncpg.Pool:
+    """A pool of connections named `orders:<role>` in pg_stat_activity, with the server's `limits`."""
     try:
         pool = await asyncpg.create_pool(
             url,
             min_size=min_size,
             max_size=max_size,
             timeout=CONNECT_TIMEOUT,
-            command_timeout=COMMAND_TIMEOUT,
+            command_timeout=max(COMMAND_TIMEOUT, limits.statement),
             reset=_keep_session,
+            server_settings=session_settings(role, limits),
         )
     except UNAVAILABLE as error:
         raise DatabaseUnavailable(f"cannot reach PostgreSQL at {redact(url)}: {error}") from None
     assert pool is not None
     return pool
+
+
+async def connect_one(
+    url: str,
+    role: str,
+    *,
+    limits: SessionLimits = SessionLimits(),  # noqa: B008 (frozen)
+) -> asyncpg.Connection:
+    """A dedicated connection (a leader's lock, a LISTEN), named `orders:<role>`, with `limits`."""
+    conn: asyncpg.Connection = await asyncpg.connect(url, server_settings=session_settings(role, limits))
+    return conn
 
 
 def redact(url: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from store.database import UNAVAILABLE
+from store.database import UNAVAILABLE, connect_one
 
 
 class Leader:
@@ -89,7 +89,7 @@ class Leader:
             await asyncio.sleep(pause)
 
     async def _lead(self) -> None:
-        conn: asyncpg.Connection = await asyncpg.connect(self.url)
+        conn: asyncpg.Connection = await connect_one(self.url, self.name)
         try:
             if not self.failures:
                 self.state = "standby"

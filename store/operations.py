@@ -1,5 +1,5 @@
 """What an operator asks of the store beyond orders: is the database there, where each
-read model stands, a rebuild, and the last run of `orders verify`."""
+read model stands, a rebuild, the last run of `orders verify`, and who holds the horizon."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from store.database import ping
+from store.horizon import Horizon, horizon
 from store.log.verify_runs import VerifyRun, last_run
 from store.read.replay import READ_MODELS, rebuild
 from store.read.status import ReadModelStatus, read_model_status
@@ -18,9 +19,12 @@ from store.read.subscriptions import SubscriptionRunner
 class Operations:
     """The database's state for operators, and this instance's subscription runners."""
 
-    def __init__(self, pool: asyncpg.Pool, runners: Sequence[SubscriptionRunner] = ()) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, runners: Sequence[SubscriptionRunner] = (), *, horizon_warning: float = 30.0
+    ) -> None:
         self.pool = pool
         self.runners = list(runners)
+        self.horizon_warning = horizon_warning  # seconds of lag behind the horizon before it is "held"
         self.rebuilds: set[asyncio.Task[int]] = set()
 
     async def available(self) -> bool:
@@ -31,6 +35,10 @@ class Operations:
 
     async def last_verify_run(self) -> VerifyRun | None:
         return await last_run(self.pool)
+
+    async def horizon(self) -> Horizon:
+        """How far the catch-up readers' horizon lags behind the head, and who holds it."""
+        return await horizon(self.pool, warning_after=self.horizon_warning)
 
     def start_rebuild(self, name: str) -> asyncio.Task[int]:
         """Rebuild read model `name` (one of READ_MODELS) in the background; the app stops it on shutdown."""

@@ -28,6 +28,7 @@ async def _context(operations: Operations) -> dict[str, Any]:
         "errors": errors,
         "rebuilding": rebuilding,
         "problem": None,
+        "horizon": await operations.horizon(),  # templates/_horizon.html
     }
 
 
@@ -38,6 +39,8 @@ class AdminController(Controller):
     @get("/")
     async def projections(self, request: HTMXRequest, operations: NamedDependency[Operations]) -> Template:
         context = await _context(operations)
+        if request.htmx and request.htmx.target == "horizon":  # _horizon.html refreshing itself
+            return Template("_horizon.html", context=context)
         if request.htmx:
             return Template("_projections.html", context=context)
         context["verify_run"] = await operations.last_verify_run()

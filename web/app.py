@@ -109,7 +109,13 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
 
     async def open_database(app: Litestar) -> None:
         pool_size = settings.pool_size
-        pool = await connect_pool(database_url, min_size=min(2, pool_size), max_size=pool_size)
+        pool = await connect_pool(
+            database_url,
+            min_size=min(2, pool_size),
+            max_size=pool_size,
+            role="web",
+            limits=settings.session_limits(),
+        )
         async with pool.acquire() as conn:
             await migrate(conn)
         app.state.pool = pool
@@ -127,7 +133,7 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
         app.state.services = services = Services(
             orders=orders,
             feed=LiveFeed(database_url, pool),
-            operations=Operations(pool, app.state.runners),
+            operations=Operations(pool, app.state.runners, horizon_warning=settings.horizon_warning_seconds),
             accounts=Accounts(pool),
             sessions=Sessions(pool, idle=idle, absolute=longest),
             tokens=Tokens(pool),

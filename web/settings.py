@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import msgspec
 
+from store.database import SessionLimits
 from store.log.snapshots import DEFAULT_EVERY
 from store.workflows.expiry import DEFAULT_DRAFT_EXPIRY
 from web.ratelimit import RateLimit, parse_limit
@@ -41,6 +42,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     snapshot_every: int = DEFAULT_EVERY  # events between an order's snapshots
     session_idle_minutes: float = 120.0  # a session ends after this long without a request
     session_hours: float = 12.0  # and this long after its sign-in, whatever happens
+    # The horizon (store/horizon.py): the server ends what holds it, and the admin page warns.
+    idle_in_transaction_seconds: float = 60.0  # an app connection idle in a transaction is closed
+    statement_seconds: float = 60.0  # an app statement is cancelled
+    horizon_warning_seconds: float = 30.0  # events unseen by catch-up readers this long: a warning
+
+    def session_limits(self) -> SessionLimits:
+        return SessionLimits(
+            idle_in_transaction=self.idle_in_transaction_seconds, statement=self.statement_seconds
+        )
 
 
 def from_environment(environ: Mapping[str, str], *, write_limit: str | None = None) -> Settings:
@@ -56,6 +66,9 @@ def from_environment(environ: Mapping[str, str], *, write_limit: str | None = No
         snapshot_every=_snapshot_every(environ.get("ORDERS_SNAPSHOT_EVERY", "")),
         session_idle_minutes=_positive(environ, "ORDERS_SESSION_IDLE_MINUTES", 120.0),
         session_hours=_positive(environ, "ORDERS_SESSION_HOURS", 12.0),
+        idle_in_transaction_seconds=_positive(environ, "ORDERS_IDLE_IN_TRANSACTION_SECONDS", 60.0),
+        statement_seconds=_positive(environ, "ORDERS_STATEMENT_TIMEOUT_SECONDS", 60.0),
+        horizon_warning_seconds=_positive(environ, "ORDERS_HORIZON_WARNING_SECONDS", 30.0),
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from store.database import UNAVAILABLE
+from store.database import UNAVAILABLE, connect_one
 from store.log.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
 from store.log.notifier import EVENTS_CHANNEL
 from store.read.subscriptions import Checkpoint, read_batch
@@ -58,7 +58,7 @@ class LiveFeed:
         """Keep a LISTEN connection open, reconnecting after the database comes back."""
         while True:
             try:
-                conn = await asyncpg.connect(self.url)
+                conn = await connect_one(self.url, "live feed")
             except (*UNAVAILABLE, asyncpg.PostgresError) as error:
                 log.warning("live feed cannot connect: %s", error)
                 await asyncio.sleep(self.reconnect_delay)
