@@ -12,6 +12,7 @@ from typing import TypeVar
 import msgspec
 
 from store.log.snapshots import DEFAULT_EVERY
+from store.read.parking import OUTBOX_RETRY, SUBSCRIPTION_RETRY, RetryPolicy
 from store.workflows.expiry import DEFAULT_DRAFT_EXPIRY
 from web.ratelimit import RateLimit, parse_limit
 
@@ -41,6 +42,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     snapshot_every: int = DEFAULT_EVERY  # events between an order's snapshots
     session_idle_minutes: float = 120.0  # a session ends after this long without a request
     session_hours: float = 12.0  # and this long after its sign-in, whatever happens
+    subscription_retry: RetryPolicy = SUBSCRIPTION_RETRY  # tries of a failing event before it is parked
+    outbox_retry: RetryPolicy = OUTBOX_RETRY  # tries of an undeliverable message before it is parked
 
 
 def from_environment(environ: Mapping[str, str], *, write_limit: str | None = None) -> Settings:
@@ -56,7 +59,19 @@ def from_environment(environ: Mapping[str, str], *, write_limit: str | None = No
         snapshot_every=_snapshot_every(environ.get("ORDERS_SNAPSHOT_EVERY", "")),
         session_idle_minutes=_positive(environ, "ORDERS_SESSION_IDLE_MINUTES", 120.0),
         session_hours=_positive(environ, "ORDERS_SESSION_HOURS", 12.0),
+        subscription_retry=_retry(environ, "ORDERS_RETRY", SUBSCRIPTION_RETRY),
+        outbox_retry=_retry(environ, "ORDERS_OUTBOX_RETRY", OUTBOX_RETRY),
     )
+
+
+def _retry(environ: Mapping[str, str], prefix: str, default: RetryPolicy) -> RetryPolicy:
+    """`<prefix>_ATTEMPTS` (1 to 1000) and `<prefix>_BACKOFF_SECONDS` (the first pause, then doubling)."""
+    raw = environ.get(f"{prefix}_ATTEMPTS", "").strip()
+    attempts = _number(raw, default.attempts, int)
+    if attempts is None or not 1 <= attempts <= 1000:
+        raise SettingsError(f"{prefix}_ATTEMPTS must be a whole number from 1 to 1000, not {raw!r}")
+    backoff = _positive(environ, f"{prefix}_BACKOFF_SECONDS", default.backoff)
+    return RetryPolicy(attempts, backoff, max(backoff, default.max_backoff))
 
 
 def _positive(environ: Mapping[str, str], name: str, default: float) -> float:

@@ -5,7 +5,9 @@ in the same transaction as the checkpoint that passes its cause: a crash
 neither loses one nor writes one twice (and the unique cause event id would
 refuse a second). Delivery is at least once: the relay sends, then records
 it; a relay that dies in between sends again, and the notification id lets a
-receiver drop the repeat.
+receiver drop the repeat. A message still undelivered after the relay's
+retry policy is parked: an admin retries it or drops it with a reason
+(`ParkedMessages`, recorded in the parking log).
 """
 
 from __future__ import annotations
@@ -22,15 +24,17 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from domain.access import Actor
 from domain.money import format_amount
 from domain.order import Order, OrderCancelled, OrderPlaced, fold
 from store.log.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
+from store.read.parking import MAX_ERROR, OUTBOX_RETRY, NotParked, RetryPolicy, log_entry
 from store.read.subscriptions import Connection
 
 log = logging.getLogger("orders.notifications")
 
 OUTBOX_CHANNEL = "outbox"
-STATES = ("pending", "sent", "failed")
+STATES = ("pending", "sent", "parked", "dropped")
 NOTIFIED_EVENTS = ("OrderPlaced", "OrderCancelled")
 
 PLACED = Template(
@@ -62,11 +66,12 @@ class Notification(msgspec.Struct, frozen=True):
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    parked_at: datetime | None
 
 
 _NOTIFICATION_COLUMNS = (
     "id, cause_event_id, order_id, cause_version, customer_id, kind, subject, body, correlation_id, "
-    "causation_id, state, attempts, next_attempt_at, last_error, created_at, sent_at"
+    "causation_id, state, attempts, next_attempt_at, last_error, created_at, sent_at, parked_at"
 )
 
 
@@ -181,11 +186,19 @@ UPDATE outbox SET state = 'sent', sent_at = now(), attempts = attempts + 1, last
 WHERE id = $1 AND state = 'pending'
 """
 
+# A message out of tries is parked, and the parking log says so, in one statement.
 _FAILED = """
-UPDATE outbox SET attempts = attempts + 1, last_error = $2,
-    state = CASE WHEN attempts + 1 >= $3 THEN 'failed' ELSE 'pending' END,
-    next_attempt_at = now() + make_interval(secs => $4)
-WHERE id = $1 AND state = 'pending'
+WITH tried AS (
+    UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+        state = CASE WHEN attempts + 1 >= $3 THEN 'parked' ELSE 'pending' END,
+        parked_at = CASE WHEN attempts + 1 >= $3 THEN now() END,
+        next_attempt_at = now() + make_interval(secs => $4)
+    WHERE id = $1 AND state = 'pending'
+    RETURNING id, state, order_id, cause_event_id, cause_version, kind, last_error
+)
+INSERT INTO parking_log (kind, subscription, stream_id, event_id, version, event_type, notification_id, error)
+SELECT 'parked', 'outbox', order_id, cause_event_id, cause_version, kind, id, last_error
+FROM tried WHERE state = 'parked'
 """
 
 
@@ -193,21 +206,19 @@ WHERE id = $1 AND state = 'pending'
 class Relay:
     """Delivers due notifications through `sender`; a failure is retried with exponential backoff.
 
-    After `max_attempts` failures a notification is marked failed and left
-    for a person to look at on /notifications.
+    After `retry.attempts` failures a notification is parked, shown on the
+    admin page for a person to retry or drop.
     """
 
     pool: asyncpg.Pool
     sender: Sender
     batch_size: int = 50
-    backoff: float = 2.0
-    max_backoff: float = 3600.0
-    max_attempts: int = 10
+    retry: RetryPolicy = OUTBOX_RETRY
     send_timeout: float = 30.0
 
     def delay(self, attempts: int) -> float:
         """Seconds before the next try, after `attempts` failed ones."""
-        return float(min(self.max_backoff, self.backoff * 2 ** (attempts - 1)))
+        return self.retry.delay(attempts)
 
     async def deliver_due(self) -> bool:
         """Send one batch of due notifications; True when there may be more due now."""
@@ -221,13 +232,66 @@ class Relay:
             await asyncio.wait_for(self.sender.send(notification), self.send_timeout)
         except Exception as error:  # any failure of the sender is retried later
             attempts = notification.attempts + 1
-            message = f"{type(error).__name__}: {error}"[:500]
+            message = f"{type(error).__name__}: {error}"[:MAX_ERROR]
             log.warning("notification %s failed (attempt %s): %s", notification.id, attempts, message)
             await self.pool.execute(
-                _FAILED, notification.id, message, self.max_attempts, self.delay(attempts)
+                _FAILED, notification.id, message, self.retry.attempts, self.delay(attempts)
             )
             return
         await self.pool.execute(_SENT, notification.id)
+
+
+# ------------------------------------------------------------------ parked
+
+_PARKED = f"SELECT {_NOTIFICATION_COLUMNS} FROM outbox WHERE state = 'parked' ORDER BY id"
+
+# Due at once, and with its tries used up: one more failure parks it again.
+_RETRY = f"""
+UPDATE outbox SET state = 'pending', next_attempt_at = now(), parked_at = NULL
+WHERE id = $1 AND state = 'parked' RETURNING {_NOTIFICATION_COLUMNS}
+"""
+
+_DROP = f"""
+UPDATE outbox SET state = 'dropped' WHERE id = $1 AND state = 'parked' RETURNING {_NOTIFICATION_COLUMNS}
+"""
+
+
+class ParkedMessages:
+    """Messages the relay gave up on: list them, retry one (after a fix), or drop one with a reason."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def parked(self) -> list[Notification]:
+        return [_notification(row) for row in await self.pool.fetch(_PARKED)]
+
+    async def retry(self, notification_id: int, actor: Actor) -> Notification:
+        return await self._resolve(_RETRY, "retried", notification_id, actor, "")
+
+    async def drop(self, notification_id: int, actor: Actor, reason: str) -> Notification:
+        return await self._resolve(_DROP, "dropped", notification_id, actor, reason)
+
+    async def _resolve(
+        self, statement: str, kind: str, notification_id: int, actor: Actor, reason: str
+    ) -> Notification:
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(statement, notification_id)
+            if row is None:
+                raise NotParked(f"Message {notification_id} is not parked.")
+            n = _notification(row)
+            await log_entry(
+                *(conn, kind, "outbox", n.order_id, actor),
+                event_id=n.cause_event_id,
+                version=n.cause_version,
+                event_type=n.kind,
+                notification_id=n.id,
+                error=n.last_error or "",
+                reason=reason,
+            )
+            if kind == "retried":
+                # Delivered at commit: the relay wakes when the message is due.
+                await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
+            return n
 
 
 # ------------------------------------------------------------------ reading
