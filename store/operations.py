@@ -15,7 +15,7 @@ from store.read.projections import PROJECTIONS
 from store.read.replay import READ_MODELS, rebuild
 from store.read.status import ReadModelStatus, read_model_status
 from store.read.subscriptions import SubscriptionRunner
-from store.workflows.outbox import ParkedMessages
+from store.workflows.parked_messages import ParkedMessages
 from store.workflows.runners import WORKFLOWS
 
 

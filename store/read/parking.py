@@ -20,7 +20,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from domain.access import Actor
+from domain.access import Actor, require
 from store.database import UNAVAILABLE
 from store.log.event_store import EVENT_COLUMNS, recorded_event
 
@@ -29,11 +29,13 @@ if TYPE_CHECKING:
 
 MAX_ERROR = 500
 
-# Errors that say nothing about the event (the connection, a lost race): retried, never counted.
+# Errors that say nothing about the event (the connection, a lost race, a statement
+# cancelled or timed out while it waited): retried, never counted against it.
 NOT_THE_EVENTS_FAULT: tuple[type[Exception], ...] = (
     *UNAVAILABLE,
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
+    asyncpg.QueryCanceledError,
 )
 
 
@@ -213,6 +215,7 @@ class Parking:
         return await self._resume(subscription, stream_id, actor, reason)
 
     async def _resume(self, name: str, stream_id: str, actor: Actor, skip_reason: str | None) -> Resumed:
+        require(actor, "administer")
         await self.find(name, stream_id)
         projection = self.projections[name]
         async with self.pool.acquire() as conn, conn.transaction():

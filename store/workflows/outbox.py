@@ -7,7 +7,7 @@ refuse a second). Delivery is at least once: the relay sends, then records
 it; a relay that dies in between sends again, and the notification id lets a
 receiver drop the repeat. A message still undelivered after the relay's
 retry policy is parked: an admin retries it or drops it with a reason
-(`ParkedMessages`, recorded in the parking log).
+(store/workflows/parked_messages, recorded in the parking log).
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from domain.access import Actor
 from domain.money import format_amount
 from domain.order import Order, OrderCancelled, OrderPlaced, fold
 from store.log.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
-from store.read.parking import MAX_ERROR, OUTBOX_RETRY, NotParked, RetryPolicy, log_entry
+from store.read.parking import MAX_ERROR, OUTBOX_RETRY, RetryPolicy
 from store.read.subscriptions import Connection
 
 log = logging.getLogger("orders.notifications")
@@ -69,13 +68,13 @@ class Notification(msgspec.Struct, frozen=True):
     parked_at: datetime | None
 
 
-_NOTIFICATION_COLUMNS = (
+NOTIFICATION_COLUMNS = (
     "id, cause_event_id, order_id, cause_version, customer_id, kind, subject, body, correlation_id, "
     "causation_id, state, attempts, next_attempt_at, last_error, created_at, sent_at, parked_at"
 )
 
 
-def _notification(row: asyncpg.Record) -> Notification:
+def notification_from(row: asyncpg.Record) -> Notification:
     return Notification(*row)
 
 
@@ -178,7 +177,7 @@ WHERE id IN (
     ORDER BY next_attempt_at, id LIMIT $1
     FOR UPDATE SKIP LOCKED
 )
-RETURNING {_NOTIFICATION_COLUMNS}
+RETURNING {NOTIFICATION_COLUMNS}
 """
 
 _SENT = """
@@ -223,7 +222,7 @@ class Relay:
     async def deliver_due(self) -> bool:
         """Send one batch of due notifications; True when there may be more due now."""
         lease = self.send_timeout * 2
-        claimed = [_notification(r) for r in await self.pool.fetch(_CLAIM, self.batch_size, lease)]
+        claimed = [notification_from(r) for r in await self.pool.fetch(_CLAIM, self.batch_size, lease)]
         await asyncio.gather(*(self._deliver(n) for n in claimed))
         return len(claimed) == self.batch_size
 
@@ -241,59 +240,6 @@ class Relay:
         await self.pool.execute(_SENT, notification.id)
 
 
-# ------------------------------------------------------------------ parked
-
-_PARKED = f"SELECT {_NOTIFICATION_COLUMNS} FROM outbox WHERE state = 'parked' ORDER BY id"
-
-# Due at once, and with its tries used up: one more failure parks it again.
-_RETRY = f"""
-UPDATE outbox SET state = 'pending', next_attempt_at = now(), parked_at = NULL
-WHERE id = $1 AND state = 'parked' RETURNING {_NOTIFICATION_COLUMNS}
-"""
-
-_DROP = f"""
-UPDATE outbox SET state = 'dropped' WHERE id = $1 AND state = 'parked' RETURNING {_NOTIFICATION_COLUMNS}
-"""
-
-
-class ParkedMessages:
-    """Messages the relay gave up on: list them, retry one (after a fix), or drop one with a reason."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-
-    async def parked(self) -> list[Notification]:
-        return [_notification(row) for row in await self.pool.fetch(_PARKED)]
-
-    async def retry(self, notification_id: int, actor: Actor) -> Notification:
-        return await self._resolve(_RETRY, "retried", notification_id, actor, "")
-
-    async def drop(self, notification_id: int, actor: Actor, reason: str) -> Notification:
-        return await self._resolve(_DROP, "dropped", notification_id, actor, reason)
-
-    async def _resolve(
-        self, statement: str, kind: str, notification_id: int, actor: Actor, reason: str
-    ) -> Notification:
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(statement, notification_id)
-            if row is None:
-                raise NotParked(f"Message {notification_id} is not parked.")
-            n = _notification(row)
-            await log_entry(
-                *(conn, kind, "outbox", n.order_id, actor),
-                event_id=n.cause_event_id,
-                version=n.cause_version,
-                event_type=n.kind,
-                notification_id=n.id,
-                error=n.last_error or "",
-                reason=reason,
-            )
-            if kind == "retried":
-                # Delivered at commit: the relay wakes when the message is due.
-                await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
-            return n
-
-
 # ------------------------------------------------------------------ reading
 
 
@@ -304,7 +250,7 @@ class NotificationPage(msgspec.Struct, frozen=True):
 
 
 _LIST = f"""
-SELECT {_NOTIFICATION_COLUMNS} FROM outbox
+SELECT {NOTIFICATION_COLUMNS} FROM outbox
 WHERE id < $1 AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR order_id = $3)
   AND ($4::uuid IS NULL OR cause_event_id = $4) AND ($5::text IS NULL OR customer_id = $5)
 ORDER BY id DESC LIMIT $6
@@ -341,7 +287,7 @@ class Outbox:
         rows = await self.pool.fetch(
             _LIST, q.before or 2**63 - 1, q.state, q.order_id, q.cause, q.customer_id, limit + 1
         )
-        found = [_notification(r) for r in rows]
+        found = [notification_from(r) for r in rows]
         counts = {s: 0 for s in STATES} | {r[0]: r[1] for r in await self.pool.fetch(_COUNTS, q.order_id)}
         next_before = found[limit - 1].id if len(found) > limit else None
         return NotificationPage(found[:limit], next_before, counts)

@@ -16,7 +16,8 @@ from domain.access import Actor
 from store.log.event_store import EventStore
 from store.read.parking import Parking, RetryPolicy
 from store.read.subscriptions import SubscriptionRunner
-from store.workflows.outbox import CustomerNotifications, ParkedMessages, Relay
+from store.workflows.outbox import CustomerNotifications, Relay
+from store.workflows.parked_messages import ParkedMessages
 from tests.support.accounts import session_at
 from tests.support.app import make_app
 from tests.support.page_client import PageClient

@@ -9,7 +9,8 @@ from domain.access import Actor
 from store.log.event_store import EventStore
 from store.read.parking import NotParked, RetryPolicy
 from store.read.subscriptions import SubscriptionRunner
-from store.workflows.outbox import CustomerNotifications, ParkedMessages, Relay
+from store.workflows.outbox import CustomerNotifications, Relay
+from store.workflows.parked_messages import ParkedMessages
 from tests.support.waiting import eventually
 from tests.support.workflows import FlakySender, RecordingSender, draft, outbox_rows, place
 
