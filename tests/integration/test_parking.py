@@ -153,3 +153,27 @@ async def test_skip_records_who_when_and_why_and_applies_the_rest(
     assert entry["at"] is not None
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
         await pool.execute("DELETE FROM parking_log")
+
+
+async def test_a_retry_while_the_order_keeps_changing_applies_every_event_once_and_in_order(
+    pool: asyncpg.Pool, store: EventStore, running: tuple[Refuses, str]
+) -> None:
+    projection, _ = running
+    _, bad, _ = await bad_order_parked(pool, store, projection)
+
+    async def keep_adding() -> None:
+        for n in range(30):
+            await add_item(store, bad, f"LIVE-{n}")
+
+    writer = asyncio.create_task(keep_adding())
+
+    async def some_held() -> bool:
+        return bool(await pool.fetchval("SELECT count(*) > 10 FROM events WHERE stream_id = $1", bad))
+
+    await eventually(some_held)
+    projection.broken.clear()
+    resumed = await Parking(pool, {projection.name: projection}).retry(projection.name, bad, ADMIN)
+    assert resumed.parked_again is None
+    await writer
+    await eventually(lambda: caught_up(pool, store, bad))
+    assert await applied(pool, bad) == list(range(1, 34))  # 3 written before, 30 during the retry
