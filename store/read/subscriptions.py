@@ -94,6 +94,10 @@ class Fenced(Exception):
     """Another runner or a rebuild moved the checkpoint; start again from the table."""
 
 
+# Not a failure of any event: the leader starts again, and nothing is counted or parked.
+_RAISED_AS_THEY_ARE: tuple[type[Exception], ...] = (Fenced, *NOT_THE_EVENTS_FAULT)
+
+
 async def read_batch(
     conn: Connection, after: Checkpoint, limit: int
 ) -> list[tuple[RecordedEvent, Checkpoint]]:
@@ -179,9 +183,7 @@ class SubscriptionRunner(Leader):
                     break
                 try:
                     checkpoint, count = await self._apply(conn, rows, checkpoint)
-                except NOT_THE_EVENTS_FAULT:
-                    raise
-                except Fenced:
+                except _RAISED_AS_THEY_ARE:
                     raise
                 except Exception:
                     checkpoint, count, failure = await self._apply_one_by_one(conn, rows, checkpoint)
@@ -199,6 +201,9 @@ class SubscriptionRunner(Leader):
         """In the batch's transaction: fence the checkpoint; the streams parked for this subscription."""
         if await conn.fetchval(_FENCE, self.projection.name, str(after.tx_id), after.position) is None:
             raise Fenced(self.projection.name)
+        # A statement of its own, after the lock: its snapshot sees a retry or skip that
+        # committed while the lock was waited for (one statement would read the parked
+        # streams as they were before it, and hold back an event the retry did not apply).
         return await parked_streams_of(conn, self.projection.name)
 
     async def _advance(self, conn: Connection, rows: list[asyncpg.Record], count: int) -> Checkpoint:
