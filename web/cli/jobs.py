@@ -86,7 +86,9 @@ async def verify_log(settings: Settings) -> int:
     except (DatabaseUnavailable, *UNAVAILABLE) as error:
         click.echo(f"orders verify: the database went away: {error}", err=True)
         return 2
-    for line in report_lines(report) + set_aside_lines(set_aside):
+    lines = report_lines(report)
+    lines[-1:-1] = set_aside_lines(set_aside)  # the verdict stays the last line
+    for line in lines:
         click.echo(f"orders verify: {line}" if not line.startswith(" ") else line)
     # A skip or a drop is a person's recorded decision, not a broken log: shown, never a failure.
     return 0 if report.ok else 1
@@ -95,7 +97,7 @@ async def verify_log(settings: Settings) -> int:
 def set_aside_lines(found: list[ParkingEntry]) -> list[str]:
     """The parked events admins skipped and the parked messages they dropped, with who, when and why."""
     if not found:
-        return ["no parked events skipped, no parked messages dropped"]
+        return []
     lines = [f"{len(found):,} set aside by an admin (recorded decisions, not integrity failures):"]
     for e in found:
         what = (
