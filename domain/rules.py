@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from domain.errors import (
     InvalidCancelReason,
     InvalidCustomerId,
+    InvalidInput,
     InvalidItemName,
     InvalidItemNote,
     InvalidQuantity,
@@ -174,6 +175,21 @@ def check_cancel_reason(reason: str) -> None:
         )
     if _HAS_CONTROL_BUT_LAYOUT.search(reason):
         raise InvalidCancelReason("The reason must not contain control characters.")
+
+
+class InvalidSetAsideReason(InvalidInput):
+    field = "reason"
+
+
+def check_set_aside_reason(reason: str) -> None:
+    """Why an admin skips a parked event or drops a parked message: recorded for good."""
+    if not reason.strip() or len(reason) > MAX_REASON:
+        raise InvalidSetAsideReason(
+            f"Give a reason, 1 to {MAX_REASON} characters (this one has {len(reason.strip())}): "
+            "it is recorded with your name."
+        )
+    if _HAS_CONTROL_BUT_LAYOUT.search(reason):
+        raise InvalidSetAsideReason("The reason must not contain control characters.")
 
 
 def check_room_for_line(line_count: int) -> None:

@@ -17,6 +17,14 @@ import asyncpg
 from store.database import UNAVAILABLE, connect_one
 
 
+class JobFailed(Exception):
+    """Raised by `work` for an error of the job itself, even a database one: a failure, with its pause."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 class Leader:
     """Calls `work` while it holds the lock `key`, whenever woken and every `interval` s.
 
@@ -28,9 +36,10 @@ class Leader:
     A database error, or one of `retry_on`, gives up the lead and starts
     again; so does any other error when `retry_any_error`: logged with its
     traceback, kept in `error` (and `state` "failing") until `work` succeeds
-    again, and retried after a pause that doubles up to `max_backoff`, so a
-    job stuck on one bad input neither dies silently nor floods the log.
-    Otherwise it ends `run`.
+    again, and retried after a pause that starts at `backoff` (default
+    `lock_retry`) and doubles up to `max_backoff`, so a job stuck on one bad
+    input neither dies silently nor floods the log. Otherwise it ends `run`.
+    `work` raises JobFailed to be counted so even for a database error.
     """
 
     def __init__(
@@ -47,6 +56,7 @@ class Leader:
         retry_on: tuple[type[Exception], ...] = (),
         retry_any_error: bool = False,
         max_backoff: float = 30.0,
+        backoff: float | None = None,
     ) -> None:
         self.url = url
         self.key = key
@@ -59,6 +69,7 @@ class Leader:
         self.retry_on: tuple[type[Exception], ...] = (*UNAVAILABLE, asyncpg.PostgresError, *retry_on)
         self.retry_any_error = retry_any_error
         self.max_backoff = max_backoff
+        self.backoff = lock_retry if backoff is None else backoff
         self.state = "starting"
         self.error: str | None = None
         self.failures = 0  # in a row, of `work` itself
@@ -72,21 +83,31 @@ class Leader:
             except asyncio.CancelledError:
                 self.state = "stopped"
                 raise
+            except JobFailed as failed:
+                pause = self._failed(failed.cause)
             except self.retry_on as error:
                 self.state = "reconnecting"
                 self.log.warning("%s: %s; retrying", self.name, error)
             except Exception as error:
                 if not self.retry_any_error:
                     raise
-                # A job that must not die silently: log, give up the lead, and start again.
-                self.failures += 1
-                self.state = "failing"
-                self.error = f"{type(error).__name__}: {error}"
-                pause = min(self.lock_retry * 2 ** (self.failures - 1), self.max_backoff)
-                self.log.exception(
-                    "%s failed (%d in a row); retrying in %.0f s", self.name, self.failures, pause
-                )
+                pause = self._failed(error)
             await asyncio.sleep(pause)
+
+    def _failed(self, error: Exception) -> float:
+        """A job that must not die silently: log, give up the lead, and start again after a pause."""
+        self.failures += 1
+        self.state = "failing"
+        self.error = f"{type(error).__name__}: {error}"
+        pause = float(min(self.backoff * 2 ** (self.failures - 1), self.max_backoff))
+        self.log.error(
+            "%s failed (%d in a row); retrying in %.1f s",
+            self.name,
+            self.failures,
+            pause,
+            exc_info=(type(error), error, error.__traceback__),
+        )
+        return pause
 
     async def _lead(self) -> None:
         conn: asyncpg.Connection = await connect_one(self.url, self.name)

@@ -1,5 +1,6 @@
 """What an operator asks of the store beyond orders: is the database there, where each
-read model stands, a rebuild, the last run of `orders verify`, and who holds the horizon."""
+read model stands, a rebuild, the last run of `orders verify`, who holds the horizon, and what
+is parked."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ import asyncpg
 from store.database import ping
 from store.horizon import Horizon, horizon
 from store.log.verify_runs import VerifyRun, last_run
+from store.read.parking import Parking
+from store.read.projections import PROJECTIONS
 from store.read.replay import READ_MODELS, rebuild
 from store.read.status import ReadModelStatus, read_model_status
 from store.read.subscriptions import SubscriptionRunner
+from store.workflows.parked_messages import ParkedMessages
+from store.workflows.runners import WORKFLOWS
 
 
 class Operations:
@@ -26,6 +31,8 @@ class Operations:
         self.runners = list(runners)
         self.horizon_warning = horizon_warning  # seconds of lag behind the horizon before it is "held"
         self.rebuilds: set[asyncio.Task[int]] = set()
+        self.parking = Parking(pool, {**PROJECTIONS, **WORKFLOWS})  # events subscriptions set aside
+        self.parked_messages = ParkedMessages(pool)  # messages the outbox relay gave up on
 
     async def available(self) -> bool:
         return await ping(self.pool)

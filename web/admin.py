@@ -15,6 +15,7 @@ from litestar.response import Template
 from store.operations import Operations
 from store.read.replay import READ_MODELS, RebuildInProgress
 from web.access import ADMINISTER
+from web.admin_parked import parked_context
 
 
 async def _context(operations: Operations) -> dict[str, Any]:
@@ -44,6 +45,7 @@ class AdminController(Controller):
         if request.htmx:
             return Template("_projections.html", context=context)
         context["verify_run"] = await operations.last_verify_run()
+        context |= await parked_context(operations)
         return Template("projections.html", context=context)
 
     @post("/{name:str}/rebuild")

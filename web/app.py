@@ -41,6 +41,7 @@ from store.workflows.runners import workflow_runners
 from web.access import PUBLIC, authorize, check_every_route_declares_access
 from web.admin import AdminController
 from web.admin_accounts import AccountsController
+from web.admin_parked import ParkedController
 from web.admin_tokens import AccessLogController, TokensController
 from web.api import api_router
 from web.api.docs import SwaggerUI
@@ -122,7 +123,10 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
         notifier = Notifier(pool)
         orders = Orders(pool, snapshot_every=settings.snapshot_every, notifier=notifier)
         app.state.runners = (
-            [SubscriptionRunner(database_url, pool, projection) for projection in PROJECTIONS.values()]
+            [
+                SubscriptionRunner(database_url, pool, projection, retry=settings.subscription_retry)
+                for projection in PROJECTIONS.values()
+            ]
             if settings.subscriptions
             else []
         )
@@ -144,7 +148,12 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
         # The workflows (notifications and their relay, draft expiry): see store/workflows.
         app.state.workflows = (
             workflow_runners(
-                database_url, orders, sender=notification_sender, draft_expiry=settings.draft_expiry
+                database_url,
+                orders,
+                sender=notification_sender,
+                draft_expiry=settings.draft_expiry,
+                retry=settings.subscription_retry,
+                outbox_retry=settings.outbox_retry,
             )
             if settings.subscriptions
             else []
@@ -176,6 +185,7 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             CustomerController,
             SalesController,
             AdminController,
+            ParkedController,
             AccountsController,
             TokensController,
             AccessLogController,

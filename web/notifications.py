@@ -92,6 +92,8 @@ class NotificationController(Controller):
         customer: FromQuery[str | None] = None,
         before: FromQuery[int | None] = None,
     ) -> Template:
+        # "failed" is what a parked message was called before parking (migration 015): old links still work.
+        delivery = "parked" if delivery == "failed" else delivery
         state = delivery if delivery in STATES else None
         customer = forms.filter_text(customer, MAX_CUSTOMER_ID)
         order_id = order_filter(order)

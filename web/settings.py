@@ -13,6 +13,7 @@ import msgspec
 
 from store.database import SessionLimits
 from store.log.snapshots import DEFAULT_EVERY
+from store.read.parking import OUTBOX_RETRY, SUBSCRIPTION_RETRY, RetryPolicy
 from store.workflows.expiry import DEFAULT_DRAFT_EXPIRY
 from web.ratelimit import RateLimit, parse_limit
 
@@ -46,6 +47,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     idle_in_transaction_seconds: float = 60.0  # an app connection idle in a transaction is closed
     statement_seconds: float = 60.0  # an app statement is cancelled
     horizon_warning_seconds: float = 30.0  # events unseen by catch-up readers this long: a warning
+    subscription_retry: RetryPolicy = SUBSCRIPTION_RETRY  # tries of a failing event before it is parked
+    outbox_retry: RetryPolicy = OUTBOX_RETRY  # tries of an undeliverable message before it is parked
 
     def session_limits(self) -> SessionLimits:
         return SessionLimits(
@@ -69,7 +72,19 @@ def from_environment(environ: Mapping[str, str], *, write_limit: str | None = No
         idle_in_transaction_seconds=_positive(environ, "ORDERS_IDLE_IN_TRANSACTION_SECONDS", 60.0),
         statement_seconds=_positive(environ, "ORDERS_STATEMENT_TIMEOUT_SECONDS", 60.0),
         horizon_warning_seconds=_positive(environ, "ORDERS_HORIZON_WARNING_SECONDS", 30.0),
+        subscription_retry=_retry(environ, "ORDERS_RETRY", SUBSCRIPTION_RETRY),
+        outbox_retry=_retry(environ, "ORDERS_OUTBOX_RETRY", OUTBOX_RETRY),
     )
+
+
+def _retry(environ: Mapping[str, str], prefix: str, default: RetryPolicy) -> RetryPolicy:
+    """`<prefix>_ATTEMPTS` (1 to 1000) and `<prefix>_BACKOFF_SECONDS` (the first pause, then doubling)."""
+    raw = environ.get(f"{prefix}_ATTEMPTS", "").strip()
+    attempts = _number(raw, default.attempts, int)
+    if attempts is None or not 1 <= attempts <= 1000:
+        raise SettingsError(f"{prefix}_ATTEMPTS must be a whole number from 1 to 1000, not {raw!r}")
+    backoff = _positive(environ, f"{prefix}_BACKOFF_SECONDS", default.backoff)
+    return RetryPolicy(attempts, backoff, max(backoff, default.max_backoff))
 
 
 def _positive(environ: Mapping[str, str], name: str, default: float) -> float:

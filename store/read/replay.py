@@ -193,6 +193,8 @@ async def _rebuild_projection(
                 str(checkpoint.tx_id),
                 checkpoint.position,
             )
+            # The rebuild applied every event, held ones too: nothing is parked any more.
+            await conn.execute("DELETE FROM parked_streams WHERE subscription = $1", projection.name)
     return done
 
 

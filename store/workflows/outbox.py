@@ -5,7 +5,9 @@ in the same transaction as the checkpoint that passes its cause: a crash
 neither loses one nor writes one twice (and the unique cause event id would
 refuse a second). Delivery is at least once: the relay sends, then records
 it; a relay that dies in between sends again, and the notification id lets a
-receiver drop the repeat.
+receiver drop the repeat. A message still undelivered after the relay's
+retry policy is parked: an admin retries it or drops it with a reason
+(store/workflows/parked_messages, recorded in the parking log).
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ import msgspec
 from domain.money import format_amount
 from domain.order import Order, OrderCancelled, OrderPlaced, fold
 from store.log.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
+from store.read.parking import MAX_ERROR, OUTBOX_RETRY, RetryPolicy
 from store.read.subscriptions import Connection
 
 log = logging.getLogger("orders.notifications")
 
 OUTBOX_CHANNEL = "outbox"
-STATES = ("pending", "sent", "failed")
+STATES = ("pending", "sent", "parked", "dropped")
 NOTIFIED_EVENTS = ("OrderPlaced", "OrderCancelled")
 
 PLACED = Template(
@@ -62,15 +65,16 @@ class Notification(msgspec.Struct, frozen=True):
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    parked_at: datetime | None
 
 
-_NOTIFICATION_COLUMNS = (
+NOTIFICATION_COLUMNS = (
     "id, cause_event_id, order_id, cause_version, customer_id, kind, subject, body, correlation_id, "
-    "causation_id, state, attempts, next_attempt_at, last_error, created_at, sent_at"
+    "causation_id, state, attempts, next_attempt_at, last_error, created_at, sent_at, parked_at"
 )
 
 
-def _notification(row: asyncpg.Record) -> Notification:
+def notification_from(row: asyncpg.Record) -> Notification:
     return Notification(*row)
 
 
@@ -173,7 +177,7 @@ WHERE id IN (
     ORDER BY next_attempt_at, id LIMIT $1
     FOR UPDATE SKIP LOCKED
 )
-RETURNING {_NOTIFICATION_COLUMNS}
+RETURNING {NOTIFICATION_COLUMNS}
 """
 
 _SENT = """
@@ -181,11 +185,19 @@ UPDATE outbox SET state = 'sent', sent_at = now(), attempts = attempts + 1, last
 WHERE id = $1 AND state = 'pending'
 """
 
+# A message out of tries is parked, and the parking log says so, in one statement.
 _FAILED = """
-UPDATE outbox SET attempts = attempts + 1, last_error = $2,
-    state = CASE WHEN attempts + 1 >= $3 THEN 'failed' ELSE 'pending' END,
-    next_attempt_at = now() + make_interval(secs => $4)
-WHERE id = $1 AND state = 'pending'
+WITH tried AS (
+    UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+        state = CASE WHEN attempts + 1 >= $3 THEN 'parked' ELSE 'pending' END,
+        parked_at = CASE WHEN attempts + 1 >= $3 THEN now() END,
+        next_attempt_at = now() + make_interval(secs => $4)
+    WHERE id = $1 AND state = 'pending'
+    RETURNING id, state, order_id, cause_event_id, cause_version, kind, last_error
+)
+INSERT INTO parking_log (kind, subscription, stream_id, event_id, version, event_type, notification_id, error)
+SELECT 'parked', 'outbox', order_id, cause_event_id, cause_version, kind, id, last_error
+FROM tried WHERE state = 'parked'
 """
 
 
@@ -193,26 +205,24 @@ WHERE id = $1 AND state = 'pending'
 class Relay:
     """Delivers due notifications through `sender`; a failure is retried with exponential backoff.
 
-    After `max_attempts` failures a notification is marked failed and left
-    for a person to look at on /notifications.
+    After `retry.attempts` failures a notification is parked, shown on the
+    admin page for a person to retry or drop.
     """
 
     pool: asyncpg.Pool
     sender: Sender
     batch_size: int = 50
-    backoff: float = 2.0
-    max_backoff: float = 3600.0
-    max_attempts: int = 10
+    retry: RetryPolicy = OUTBOX_RETRY
     send_timeout: float = 30.0
 
     def delay(self, attempts: int) -> float:
         """Seconds before the next try, after `attempts` failed ones."""
-        return float(min(self.max_backoff, self.backoff * 2 ** (attempts - 1)))
+        return self.retry.delay(attempts)
 
     async def deliver_due(self) -> bool:
         """Send one batch of due notifications; True when there may be more due now."""
         lease = self.send_timeout * 2
-        claimed = [_notification(r) for r in await self.pool.fetch(_CLAIM, self.batch_size, lease)]
+        claimed = [notification_from(r) for r in await self.pool.fetch(_CLAIM, self.batch_size, lease)]
         await asyncio.gather(*(self._deliver(n) for n in claimed))
         return len(claimed) == self.batch_size
 
@@ -221,10 +231,10 @@ class Relay:
             await asyncio.wait_for(self.sender.send(notification), self.send_timeout)
         except Exception as error:  # any failure of the sender is retried later
             attempts = notification.attempts + 1
-            message = f"{type(error).__name__}: {error}"[:500]
+            message = f"{type(error).__name__}: {error}"[:MAX_ERROR]
             log.warning("notification %s failed (attempt %s): %s", notification.id, attempts, message)
             await self.pool.execute(
-                _FAILED, notification.id, message, self.max_attempts, self.delay(attempts)
+                _FAILED, notification.id, message, self.retry.attempts, self.delay(attempts)
             )
             return
         await self.pool.execute(_SENT, notification.id)
@@ -240,7 +250,7 @@ class NotificationPage(msgspec.Struct, frozen=True):
 
 
 _LIST = f"""
-SELECT {_NOTIFICATION_COLUMNS} FROM outbox
+SELECT {NOTIFICATION_COLUMNS} FROM outbox
 WHERE id < $1 AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR order_id = $3)
   AND ($4::uuid IS NULL OR cause_event_id = $4) AND ($5::text IS NULL OR customer_id = $5)
 ORDER BY id DESC LIMIT $6
@@ -277,7 +287,7 @@ class Outbox:
         rows = await self.pool.fetch(
             _LIST, q.before or 2**63 - 1, q.state, q.order_id, q.cause, q.customer_id, limit + 1
         )
-        found = [_notification(r) for r in rows]
+        found = [notification_from(r) for r in rows]
         counts = {s: 0 for s in STATES} | {r[0]: r[1] for r in await self.pool.fetch(_COUNTS, q.order_id)}
         next_before = found[limit - 1].id if len(found) > limit else None
         return NotificationPage(found[:limit], next_before, counts)

@@ -23,6 +23,7 @@ from store.access.sessions import forget_expired
 from store.application import Orders
 from store.idempotency import IdempotencyKeys
 from store.leader import Leader
+from store.read.parking import OUTBOX_RETRY, SUBSCRIPTION_RETRY, RetryPolicy
 from store.read.subscriptions import Projection, SubscriptionRunner
 from store.workflows.expiry import DEFAULT_DRAFT_EXPIRY, DraftExpiry, DraftExpiryTimers, check_interval
 from store.workflows.outbox import OUTBOX_CHANNEL, CustomerNotifications, LogSender, Relay, Sender
@@ -82,15 +83,21 @@ def workflow_runners(
     draft_expiry: float = DEFAULT_DRAFT_EXPIRY,
     poll_interval: float = 1.0,
     lock_retry: float = 1.0,
+    retry: RetryPolicy = SUBSCRIPTION_RETRY,
+    outbox_retry: RetryPolicy = OUTBOX_RETRY,
 ) -> list[Runnable]:
     """Everything that runs the workflows on this instance (each a leader candidate).
 
-    `draft_expiry` is the seconds a draft may stay untouched before the system cancels it.
+    `draft_expiry` is the seconds a draft may stay untouched before the system cancels it;
+    `retry` is how a workflow's failing event is tried before its order is parked, and
+    `outbox_retry` how a message is tried before it is parked.
     """
-    relay = Relay(orders.pool, sender or LogSender())
+    relay = Relay(orders.pool, sender or LogSender(), retry=outbox_retry)
     expiry = DraftExpiry(orders, draft_expiry)
     runners: list[Runnable] = [
-        SubscriptionRunner(url, orders.pool, w, poll_interval=poll_interval, lock_retry=lock_retry)
+        SubscriptionRunner(
+            url, orders.pool, w, poll_interval=poll_interval, lock_retry=lock_retry, retry=retry
+        )
         for w in WORKFLOWS.values()
     ]
     runners.append(

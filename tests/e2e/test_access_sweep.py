@@ -69,6 +69,11 @@ RULES: dict[str, frozenset[str]] = {
     "GET /notifications": STAFF,
     "GET /admin/projections": ADMINS,
     "POST /admin/projections/{name}/rebuild": ADMINS,
+    "GET /admin/parked": ADMINS,
+    "POST /admin/parked/retry": ADMINS,
+    "POST /admin/parked/skip": ADMINS,
+    "POST /admin/parked/messages/retry": ADMINS,
+    "POST /admin/parked/messages/drop": ADMINS,
     "GET /admin/accounts": ADMINS,
     "POST /admin/accounts": ADMINS,
     "POST /admin/accounts/{name}/role": ADMINS,
@@ -104,6 +109,10 @@ ALLOWED_STATUS: dict[str, int] = {
     "POST /orders/{order_id}/place": 303,
     "POST /orders/{order_id}/cancel": 303,
     "POST /admin/projections/{name}/rebuild": 404,  # a read model that does not exist: nothing rebuilt
+    "POST /admin/parked/retry": 404,  # an empty form names nothing parked: nothing changed
+    "POST /admin/parked/skip": 404,
+    "POST /admin/parked/messages/retry": 404,
+    "POST /admin/parked/messages/drop": 404,
     "POST /admin/accounts": 422,  # an empty form: no name, no password
     "POST /admin/accounts/{name}/role": 404,  # no such account
     "POST /admin/accounts/{name}/disable": 404,

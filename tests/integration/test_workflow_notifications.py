@@ -15,6 +15,7 @@ import asyncpg
 
 from store.log.event_store import EventStore
 from store.migrations import MIGRATIONS_DIR
+from store.read.parking import RetryPolicy
 from store.read.subscriptions import SubscriptionRunner
 from store.workflows.outbox import CustomerNotifications, Relay
 from store.workflows.runners import LeaderLoop
@@ -93,7 +94,7 @@ async def test_a_failing_sender_is_retried_with_growing_pauses_then_given_up(
     order_id = await draft(store)
     await place(store, order_id)
     await SubscriptionRunner(database_url, pool, CustomerNotifications()).catch_up()
-    relay = Relay(pool, FlakySender(failures=2), backoff=0.2, max_attempts=5)
+    relay = Relay(pool, FlakySender(failures=2), retry=RetryPolicy(attempts=5, backoff=0.2, max_backoff=3600))
     assert [relay.delay(n) for n in (1, 2, 3, 4)] == [0.2, 0.4, 0.8, 1.6]
 
     await relay.deliver_due()
@@ -116,17 +117,17 @@ async def test_a_failing_sender_is_retried_with_growing_pauses_then_given_up(
     row = await eventually(lambda: attempts(3))
     assert (row["state"], row["last_error"]) == ("sent", None)
 
-    # A sender that never succeeds: after max_attempts the message is left for a person.
+    # A sender that never succeeds: after its attempts the message is parked for a person.
     second = await draft(store)
     await place(store, second)
     await SubscriptionRunner(database_url, pool, CustomerNotifications()).catch_up()
-    hopeless = Relay(pool, FlakySender(failures=99), backoff=0.01, max_attempts=3)
+    hopeless = Relay(pool, FlakySender(failures=99), retry=RetryPolicy(attempts=3, backoff=0.01))
 
-    async def failed() -> bool:
+    async def parked() -> bool:
         await hopeless.deliver_due()
-        return (await outbox_rows(pool, second))[0]["state"] == "failed"
+        return (await outbox_rows(pool, second))[0]["state"] == "parked"
 
-    await eventually(failed)
+    await eventually(parked)
     (row,) = await outbox_rows(pool, second)
     assert row["attempts"] == 3
     assert row["last_error"] == "ConnectionError: mail server unreachable (try 3)"

@@ -17,6 +17,7 @@ from store.database import UNAVAILABLE, DatabaseUnavailable, connect_pool, share
 from store.log.export import export
 from store.log.integrity import KINDS, Report, verify
 from store.migrations import migrate
+from store.read.parking import ParkingEntry, entries
 from store.read.replay import RebuildInProgress, rebuild
 from store.seed import seed
 from web.settings import Settings
@@ -79,14 +80,35 @@ async def verify_log(settings: Settings) -> int:
         pool = await connect_pool(settings.database_url, min_size=1, max_size=2)
         try:
             report = await verify(pool)
+            set_aside = await entries(pool, ("skipped", "dropped"))
         finally:
             await pool.close()
     except (DatabaseUnavailable, *UNAVAILABLE) as error:
         click.echo(f"orders verify: the database went away: {error}", err=True)
         return 2
-    for line in report_lines(report):
+    lines = report_lines(report)
+    lines[-1:-1] = set_aside_lines(set_aside)  # the verdict stays the last line
+    for line in lines:
         click.echo(f"orders verify: {line}" if not line.startswith(" ") else line)
+    # A skip or a drop is a person's recorded decision, not a broken log: shown, never a failure.
     return 0 if report.ok else 1
+
+
+def set_aside_lines(found: list[ParkingEntry]) -> list[str]:
+    """The parked events admins skipped and the parked messages they dropped, with who, when and why."""
+    if not found:
+        return []
+    lines = [f"{len(found):,} set aside by an admin (recorded decisions, not integrity failures):"]
+    for e in found:
+        what = (
+            f"message {e.notification_id} ({e.event_type}) of order {e.stream_id}"
+            if e.kind == "dropped"
+            else f"{e.event_type} v{e.version} of order {e.stream_id} (event {e.event_id})"
+        )
+        lines.append(
+            f"  {e.at:%Y-%m-%d %H:%M:%S%z} {e.subscription}: {e.kind} {what} by {e.actor_name}: {e.reason!r}"
+        )
+    return lines
 
 
 def report_lines(report: Report, shown: int = 50) -> list[str]:
