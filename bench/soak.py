@@ -32,7 +32,7 @@ from bench.http import ROOT, worker_pids
 from bench.lab import clerk_session
 from bench.load import ITEMS, Connection, Tally
 from bench.runner import _machine_load
-from bench.soak_report import Record, growth, markdown, plain
+from bench.soak_report import Record, by_action, growth, markdown, plain, table
 from bench.soak_server import memory, server_facts, serving
 from web.access import SESSION_COOKIE
 
@@ -151,6 +151,7 @@ async def drive(record: Record, shop: Shop, server_pid: int, postmaster: int | N
         else:
             latency = 1000 * (time.perf_counter() - due)
             window.latencies.append(latency)
+            window.by_action.setdefault(action, []).append(latency)
             if action not in READS:
                 window.writes.append(latency)
             record.done[action] += 1
@@ -212,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["uv", "run", "--group", "bench", "python", "-m", "bench.soak", *given])
     output = args.output or (Path(tempfile.gettempdir()) / "orders-soak-quick.md" if args.quick else RESULTS)
     record, report = uvloop.run(soak(args, command))
-    print("\n".join(["", plain(record), "", *growth(record)]))
+    print("\n".join(["", plain(table(record)), "", "p99 ms by action:", plain(by_action(record))]))
+    print("\n".join(["", *growth(record)]))
     output.write_text(report)
     print(f"\nsoak: errors: {dict(record.errors) or 0}; wrote {output}")
     return 1 if record.errors else 0

@@ -18,6 +18,7 @@ class Window:
 
     latencies: list[float] = field(default_factory=list)  # ms, of every answered request
     writes: list[float] = field(default_factory=list)  # ms, of the form posts among them
+    by_action: dict[str, list[float]] = field(default_factory=dict)  # ms, of each action's requests
     errors: Counter[str] = field(default_factory=Counter)
     memory: dict[str, float] = field(default_factory=dict)  # the last sample taken in the window
     load: float = 0.0
@@ -68,23 +69,51 @@ def table(record: Record) -> list[list[str]]:
     return rows
 
 
-def plain(record: Record) -> str:
-    cells = table(record)
+def plain(cells: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells)
 
 
+def by_action(record: Record) -> list[list[str]]:
+    """p99 of each action in each window, to tell which one moves."""
+    actions = list(dict.fromkeys(action for w in record.windows for action in w.by_action))
+    rows = [["window", *actions]]
+    for n, w in enumerate(record.windows, 1):
+        rows.append([str(n), *(_p(w.by_action.get(action, []), 0.99) for action in actions)])
+    return rows
+
+
 def growth(record: Record) -> list[str]:
-    """Each memory figure from the second window (the first warms up) to the last."""
+    """Each memory figure from the second window (the first warms up) to the last.
+
+    PostgreSQL's private memory is judged per process: a pool that opens connections adds
+    backends, each with its own caches, which is not a leak.
+    """
     lines = []
     first, last = record.windows[min(1, len(record.windows) - 1)].memory, record.windows[-1].memory
     for name, before in first.items():
         if name.endswith("processes") or name not in last:
             continue
-        change = last[name] - before
-        verdict = "flat" if abs(change) <= max(5.0, 0.05 * before) else "GROWING"
-        lines.append(f"{name}: {before:.1f} → {last[name]:.1f} MB ({change:+.1f}), {verdict}")
+        after = last[name]
+        text = f"{name}: {before:.1f} → {after:.1f} MB ({after - before:+.1f})"
+        processes = (first.get("PostgreSQL processes", 1), last.get("PostgreSQL processes", 1))
+        if name == "PostgreSQL private" and processes[0] != processes[1]:
+            before, after = before / processes[0], after / processes[1]
+            text += (
+                f" over {processes[0]:.0f} → {processes[1]:.0f} processes, {before:.2f} → {after:.2f} each"
+            )
+        verdict = "flat" if abs(after - before) <= max(5.0, 0.05 * before) else "GROWING"
+        lines.append(f"{text}, {verdict}")
     return lines
+
+
+def _markdown_table(cells: list[list[str]]) -> list[str]:
+    head, *body = cells
+    return [
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+        *("| " + " | ".join(r) + " |" for r in body),
+    ]
 
 
 def markdown(record: Record, command: str, facts: dict[str, str], where: str) -> str:
@@ -106,9 +135,11 @@ def markdown(record: Record, command: str, facts: dict[str, str], where: str) ->
         *machine(facts, where)[:-1],
         f"- Other work on the machine (1-minute load average; PSI CPU pressure, 60 s): {facts['load']}",
         "",
-        "| " + " | ".join(cells[0]) + " |",
-        "|" + "---|" * len(cells[0]),
-        *("| " + " | ".join(row) + " |" for row in cells[1:]),
+        *_markdown_table(cells),
+        "",
+        "p99 ms by action, each window:",
+        "",
+        *_markdown_table(by_action(record)),
         "",
         "Memory from the second window to the last (flat: within 5 MB or 5%):",
         "",
@@ -117,9 +148,9 @@ def markdown(record: Record, command: str, facts: dict[str, str], where: str) ->
         "Latency runs from when the request was due to its answer, so it includes any wait of the "
         "load generator itself for a CPU. Memory is sampled from /proc every few seconds; a row "
         "shows the window's last sample: VmRSS of each uvicorn worker; PostgreSQL's private memory "
-        "is RssAnon summed over its processes, its shared memory the largest RssShmem (shared "
-        "buffers touched, which grows until they are warm), over all of the server's processes "
-        "(with DATABASE_URL, those serving other databases too).",
+        "is RssAnon summed over its processes (and the largest one's), its shared memory the "
+        "largest RssShmem (shared buffers touched, which grows until they are warm), over all of "
+        "the server's processes (with DATABASE_URL, those serving other databases too).",
         "",
     ]
     return "\n".join(lines)

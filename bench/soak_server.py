@@ -54,11 +54,12 @@ def postgres_pids(postmaster: int | None) -> list[int]:
 
 
 def memory(workers: list[int], postmaster: int | None) -> dict[str, float]:
-    """Each worker's resident memory, and PostgreSQL's: private summed, shared at its largest."""
+    """Each worker's resident memory, and PostgreSQL's: private summed and its largest, shared."""
     sample = {f"worker {n + 1} RSS": rss_mb(pid).get("VmRSS", 0.0) for n, pid in enumerate(workers)}
     server = [rss_mb(pid) for pid in postgres_pids(postmaster)]
     if server:
         sample["PostgreSQL private"] = sum(p.get("RssAnon", 0.0) for p in server)
+        sample["PostgreSQL largest private"] = max(p.get("RssAnon", 0.0) for p in server)
         sample["PostgreSQL shared"] = max(p.get("RssShmem", 0.0) for p in server)
         sample["PostgreSQL processes"] = len(server)
     return sample
