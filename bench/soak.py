@@ -107,7 +107,10 @@ class Shop:
             sku, name, price, quantity = ITEMS[items]
             form |= {"sku": sku, "name": name, "unit_price": price, "quantity": quantity}
             await self._expect("POST", f"/orders/{order}/items", 303, form)
-            (self.adding.append((order, items + 1)) if items + 1 < len(ITEMS) else self.placing.append(order))
+            if items + 1 < len(ITEMS):
+                self.adding.append((order, items + 1))
+            else:
+                self.placing.append(order)
         elif action == "place":
             order = self.placing.popleft()
             await self._expect("POST", f"/orders/{order}/place", 303, form)
