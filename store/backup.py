@@ -17,10 +17,12 @@ import asyncio
 import importlib.metadata
 import importlib.util
 import os
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import asyncpg
 import msgspec
@@ -65,32 +67,38 @@ def pg_tool(name: str) -> str:
     return str(program)
 
 
-def libpq_target(url: str) -> tuple[str, dict[str, str]]:
-    """The URL for a libpq program, its password moved to PGPASSWORD so no process list shows it."""
+@contextmanager
+def libpq_target(url: str) -> Iterator[str]:
+    """The URL for a libpq program, its password in a passfile of this user's so no process list shows it."""
     parts = urlsplit(url)
-    env = dict(os.environ)
-    if parts.password:
-        env["PGPASSWORD"] = parts.password
-        host = parts.hostname or ""
-        user = f"{parts.username}@" if parts.username else ""
-        netloc = f"{user}{host}{f':{parts.port}' if parts.port else ''}"
-        parts = parts._replace(netloc=netloc)
-    return urlunsplit(parts), env
+    if not parts.password:
+        yield url
+        return
+    fd, passfile = tempfile.mkstemp(prefix="orders-pgpass-")
+    try:
+        secret = unquote(parts.password).replace("\\", "\\\\").replace(":", "\\:")
+        os.write(fd, f"*:*:*:*:{secret}\n".encode())
+        os.close(fd)
+        credentials, _, host = parts.netloc.rpartition("@")
+        netloc = f"{credentials.split(':', 1)[0]}@{host}"
+        query = f"{parts.query}&" if parts.query else ""
+        yield urlunsplit(parts._replace(netloc=netloc, query=f"{query}passfile={quote(passfile)}"))
+    finally:
+        os.unlink(passfile)
 
 
 async def run_tool(name: str, url: str, *args: str) -> None:
     """Run a PostgreSQL program against `url`; its stderr becomes the error when it fails."""
-    target, env = libpq_target(url)
-    process = await asyncio.create_subprocess_exec(
-        pg_tool(name),
-        "--dbname",
-        target,
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await process.communicate()
+    with libpq_target(url) as target:
+        process = await asyncio.create_subprocess_exec(
+            pg_tool(name),
+            "--dbname",
+            target,
+            *args,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"{name} failed ({process.returncode}): {err.decode(errors='replace').strip()}")
 
