@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -125,13 +126,16 @@ async def test_a_restore_into_a_new_embedded_data_folder_goes_on_where_the_backu
     code, out = await run_orders("backup", str(tmp_path / "backup"), env={"DATABASE_URL": database_url})
     assert code == 0, out
 
-    env = {"ORDERS_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": ""}
-    code, out = await run_orders("restore", str(tmp_path / "backup"), env=env)
-    assert code == 0, out
-    assert out.splitlines()[-1] == "orders restore: no differences"
-
     with ExitStack() as stack:
-        server = embedded_postgres(tmp_path / "data" / "postgres", delete=True)
+        # Not under tmp_path: each pytest session takes the others' rights away from
+        # /tmp/pytest-of-<user>, and the server runs as a user of its own.
+        data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="orders-restore-")))
+        env = {"ORDERS_DATA_DIR": str(data), "DATABASE_URL": ""}
+        code, out = await run_orders("restore", str(tmp_path / "backup"), env=env)
+        assert code == 0, out
+        assert out.splitlines()[-1] == "orders restore: no differences"
+
+        server = embedded_postgres(data / "postgres", delete=True)
         url = await asyncio.to_thread(stack.enter_context, server)
         async with open_pool(url, max_size=4) as restored:
             await orders(EventStore(restored), 2)
