@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from uuid import UUID
 
 import asyncpg
 import pytest
 
 from store.log.event_store import EventStore
 from store.log.integrity import verify
-from tests.e2e.test_cli_backup import HEADS, run_orders
+from tests.e2e.test_cli_backup import HEADS, catch_up, run_orders
 from tests.support.databases import fresh_database, open_pool
 from tests.support.tampering import orders
 
@@ -59,11 +60,18 @@ async def test_an_export_imported_into_an_empty_database_is_the_same_log(
             assert await imported.fetch(AS_EXPORTED) == await pool.fetch(AS_EXPORTED)
             assert (await verify(imported, record=False)).ok
             assert await imported.fetchval("SELECT count(*) FROM customer_orders") == 5  # replayed
-            # The log goes on after the imported positions, and a retried command writes nothing.
-            await orders(EventStore(imported), 1)
-            assert await imported.fetchval(
-                "SELECT min(position) FROM events WHERE version = 1 AND position > 18"
-            )
+            # The log goes on after the imported positions; it knows the imported commands; the
+            # customers were told of the imported history where it happened, and only hear of what
+            # happens from now on.
+            command_id = json.loads(lines[-1])["metadata"]["command_id"]
+            known = await EventStore(imported).find_command(UUID(command_id))
+            assert known is not None
+            assert known.duplicate
+            await orders(EventStore(imported), 2)  # a draft, and a placed order
+            positions = await imported.fetchval("SELECT array_agg(position) FROM events WHERE position > 18")
+            assert positions == list(range(19, 26))
+            await catch_up(url, imported)
+            assert await imported.fetchval("SELECT array_agg(cause_position) FROM outbox") == [25]
 
 
 def change_amount(lines: list[str]) -> tuple[list[str], int]:
