@@ -208,13 +208,17 @@ async def restore(url: str, folder: Path, say: Say) -> Manifest:
     await run_tool("pg_restore", url, "--section=pre-data", *common, dump)
     await run_tool("pg_restore", url, "--section=data", f"--jobs={JOBS}", *common, dump)
     await _say(say, f"loaded the data in {time.monotonic() - started:.1f} s")
+    step = time.monotonic()
     await restamp(url)
+    await _say(say, f"restamped the log's transaction ids in {time.monotonic() - step:.1f} s")
+    step = time.monotonic()
     await run_tool("pg_restore", url, "--section=post-data", f"--jobs={JOBS}", *common, dump)
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
+    await _say(say, f"built the indexes, constraints and triggers in {time.monotonic() - step:.1f} s")
     await _say(say, f"restored {manifest.events:,} events in {time.monotonic() - started:.1f} s")
     return manifest
 

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import time
+
 import msgspec
 
 from store.backup import HEADS, Head, Manifest
@@ -41,10 +43,11 @@ SELECT count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::big
 async def check_restored(url: str, manifest: Manifest) -> list[Check]:
     pool = await connect_pool(url, min_size=1, max_size=3)
     try:
+        started = time.monotonic()
         report = await verify(pool)
         checks = [
             Check(
-                f"verify: {report.streams:,} streams, {report.events:,} events",
+                f"verify: {report.streams:,} streams, {report.events:,} events ({_since(started)})",
                 [f"{f.kind} {f.stream_id}: {f.detail}" for f in report.findings],
             )
         ]
@@ -69,13 +72,14 @@ async def check_restored(url: str, manifest: Manifest) -> list[Check]:
             while await runner.catch_up():
                 pass
         for name in READ_MODELS:
+            started = time.monotonic()
             tables = (ORDER_READ_MODEL,) if name == ORDER_READ_MODEL else PROJECTIONS[name].tables
             before = {t: tuple(await pool.fetchrow(_CONTENTS.format(table=t)) or ()) for t in tables}
             await rebuild(pool, name)
             after = {t: tuple(await pool.fetchrow(_CONTENTS.format(table=t)) or ()) for t in tables}
             checks.append(
                 Check(
-                    f"{name} equals a replay",
+                    f"{name} equals a replay ({_since(started)})",
                     [
                         f"{t} had {before[t][0]:,} rows, a replay gives {after[t][0]:,}"
                         + ("" if before[t][0] != after[t][0] else " with other contents")
@@ -87,6 +91,10 @@ async def check_restored(url: str, manifest: Manifest) -> list[Check]:
     finally:
         await pool.close()
     return checks
+
+
+def _since(started: float) -> str:
+    return f"{time.monotonic() - started:.1f} s"
 
 
 def _head_differences(expected: dict[str, Head], found: dict[str, Head]) -> list[str]:
