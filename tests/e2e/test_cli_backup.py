@@ -147,6 +147,20 @@ async def test_a_restore_into_a_new_embedded_data_folder_goes_on_where_the_backu
             assert await restored.fetchval("SELECT count(*) FROM outbox") == causes
 
 
+async def test_a_log_whose_subscriptions_never_ran_restores_too(
+    database_url: str, store: EventStore, server_url: str, tmp_path: Path
+) -> None:
+    await orders(store, 2)
+    code, out = await run_orders("backup", str(tmp_path / "backup"), env={"DATABASE_URL": database_url})
+    assert code == 0, out
+    async with fresh_database(server_url, "orders_restored") as restored_url:
+        code, out = await run_orders("restore", str(tmp_path / "backup"), env={"DATABASE_URL": restored_url})
+        assert code == 0, out
+        async with open_pool(restored_url, max_size=2) as restored:
+            await catch_up(restored_url, restored)
+            assert await restored.fetchval("SELECT count(*) FROM outbox") == 1  # the one placed order
+
+
 async def test_a_restore_into_a_database_that_is_not_empty_is_refused_and_changes_nothing(
     database_url: str, pool: asyncpg.Pool, store: EventStore, tmp_path: Path
 ) -> None:
