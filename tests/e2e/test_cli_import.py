@@ -90,6 +90,15 @@ def swap_in_a_stream(lines: list[str]) -> tuple[list[str], int]:
     return swapped, first + 1
 
 
+def swap_two_orders(lines: list[str]) -> tuple[list[str], int]:
+    """The last event of the first order and the first of the second swapped: each stream still in order."""
+    first = json.loads(lines[0])["stream_id"]
+    last = max(n for n, line in enumerate(lines) if json.loads(line)["stream_id"] == first)
+    swapped = list(lines)
+    swapped[last], swapped[last + 1] = lines[last + 1], lines[last]
+    return swapped, last + 2
+
+
 def delete_a_line(lines: list[str]) -> tuple[list[str], int]:
     """A stream's version 2 gone: its version 3, now on the line version 2 had, no longer follows."""
     number = next(n for n, line in enumerate(lines) if '"version":2,' in line)
@@ -102,6 +111,7 @@ def delete_a_line(lines: list[str]) -> tuple[list[str], int]:
     [
         (change_amount, "the hash does not match the event and the hash before it"),
         (swap_in_a_stream, "the lines are out of order"),
+        (swap_two_orders, "comes after position"),
         (delete_a_line, "goes from version 1 to version 3: an event is missing"),
     ],
 )
