@@ -1,17 +1,41 @@
-"""Demo data: realistic orders through the real command handler, so a new user has a history to explore."""
+"""Demo data: realistic orders, so a new user has a history to explore.
+
+`seed` sends commands through the real command handler, now; `seed_history`
+decides the same kind of commands at moments spread over past days and
+writes their events through the import's path (store/log/importing.py),
+hash chains computed as the append computes them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
+
+import asyncpg
 
 from domain.access import system_actor
 from domain.errors import DomainError
-from domain.order import AddItem, CancelOrder, Command, CreateOrder, PlaceOrder, RemoveItem
+from domain.order import (
+    AddItem,
+    CancelOrder,
+    Command,
+    CreateOrder,
+    Event,
+    PlaceOrder,
+    RemoveItem,
+    decide,
+    fold,
+    initial_state,
+)
+from domain.serialization import encode_event, event_type
 from store.application import Envelope, Orders
+from store.log.event_store import Metadata, metadata_encoder
+from store.log.importing import BATCH, LogEvent, write_events
+from store.log.integrity import event_hash
 
 CATALOG = [
     ("TEA-GREEN", "Green tea, 100 g", 450),
@@ -85,3 +109,129 @@ async def seed(orders: Orders, count: int, progress: Progress, *, concurrency: i
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     await progress(done, total)
     return done
+
+
+# ------------------------------------------------------------- a past to travel in
+
+# Orders are created more around late morning and evening, less at night and at weekends.
+HOUR_WEIGHTS = [1, 1, 1, 1, 1, 2, 3, 5, 8, 10, 12, 12, 11, 10, 9, 9, 9, 10, 12, 13, 12, 9, 5, 2]
+WEEKDAY_WEIGHTS = [10, 10, 10, 10, 11, 7, 6]
+# A draft untouched this long would have been expired (store/workflows/expiry.py): only
+# the last days' orders are left as drafts.
+DRAFTS_WITHIN = timedelta(days=5)
+SEED_ACTOR = system_actor("seed")
+
+
+def _moment(now: datetime, days: int) -> datetime:
+    """A plausible moment in the last `days` days, before `now`: weighted by weekday and hour of day."""
+    while True:
+        day = (now - timedelta(days=random.randrange(days))).date()
+        hour = random.choices(range(24), HOUR_WEIGHTS)[0]
+        moment = datetime(day.year, day.month, day.day, hour, tzinfo=UTC) + timedelta(
+            seconds=random.uniform(0, 3600)
+        )
+        if moment <= now and random.random() * 11 < WEEKDAY_WEIGHTS[day.weekday()]:
+            return moment
+
+
+def _timed_plan(order_id: str, customer: str, now: datetime, days: int) -> list[tuple[datetime, Command]]:
+    """One order's commands, each at the moment a person would have sent it; none after `now`."""
+    at = _moment(now, days)
+    plan = _plan(order_id, customer, random.randint(1, 8))
+    if isinstance(plan[-1], AddItem | RemoveItem) and now - at > DRAFTS_WITHIN:
+        plan.append(PlaceOrder(order_id))  # an old draft was placed in the end
+    timed: list[tuple[datetime, Command]] = []
+    for command in plan:
+        timed.append((at, command))
+        if isinstance(command, PlaceOrder):
+            at += timedelta(hours=random.uniform(1, 48))  # a cancel comes hours or days later
+        else:
+            at += timedelta(seconds=random.uniform(20, 600))
+    return [(moment, command) for moment, command in timed if moment <= now]
+
+
+def _events_of(timed: list[tuple[datetime, Command]]) -> list[tuple[datetime, Event, Metadata]]:
+    """Decide each command on the state before it, as the command handler would."""
+    state = initial_state
+    out: list[tuple[datetime, Event, Metadata]] = []
+    for at, command in timed:
+        try:
+            events = decide(command, state)
+        except DomainError:
+            continue  # a remove of a line already gone: skipped, as a person would
+        state = fold(events, state)
+        command_id = str(uuid4())
+        metadata = Metadata(command_id, command_id, None, SEED_ACTOR.name, SEED_ACTOR.id, at.isoformat())
+        out.extend((at, event, metadata) for event in events)
+    return out
+
+
+# jsonb's own printing of the texts: the hash chain covers them as PostgreSQL prints them.
+_AS_STORED = """
+SELECT d::jsonb::text, m::jsonb::text
+FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(d, m, n) ORDER BY n
+"""
+
+
+async def seed_history(
+    pool: asyncpg.Pool, count: int, days: int, progress: Progress, *, now: datetime | None = None
+) -> int:
+    """Write `count` orders spread over the past `days` days, through the import's path; return the events."""
+    now = now or datetime.now(UTC)
+    customers = [f"customer-{n:03d}" for n in range(max(3, count // 4))]
+    stamped: list[tuple[datetime, str, int, Event, Metadata]] = []
+    for _ in range(count):
+        order_id = str(uuid4())
+        events = _events_of(_timed_plan(order_id, random.choice(customers), now, days))
+        stamped.extend((at, order_id, n, event, meta) for n, (at, event, meta) in enumerate(events, start=1))
+    # Positions follow time, as if the orders had been written as they happened.
+    stamped.sort(key=lambda s: (s[0], s[1], s[2]))
+    await progress(0, len(stamped))
+    chain = ChainHeads()
+    done = 0
+    async with pool.acquire() as conn, conn.transaction():
+
+        async def log_events() -> AsyncIterator[tuple[int | None, LogEvent]]:
+            nonlocal done
+            for start in range(0, len(stamped), BATCH):
+                part = stamped[start : start + BATCH]
+                texts = await conn.fetch(
+                    _AS_STORED,
+                    [encode_event(s[3]).decode() for s in part],
+                    [metadata_encoder.encode(s[4]).decode() for s in part],
+                )
+                for (at, order_id, version, event, _), (data, metadata) in zip(part, texts, strict=True):
+                    yield None, chain.next(order_id, version, event, at, data, metadata)
+                done += len(part)
+                await progress(done, len(stamped))
+
+        await write_events(conn, log_events(), notify_history=True)
+    return len(stamped)
+
+
+class ChainHeads:
+    """Hashes a stream's events as the append does: each over its content and the hash before it."""
+
+    def __init__(self) -> None:
+        self.heads: dict[str, bytes] = {}
+
+    def next(
+        self, order_id: str, version: int, event: Event, at: datetime, data: str, metadata: str
+    ) -> LogEvent:
+        event_id = uuid4()
+        type_name = event_type(event)
+        digest = event_hash(
+            self.heads.get(order_id),
+            order_id,
+            version,
+            str(event_id),
+            type_name,
+            event.schema_version,
+            data,
+            metadata,
+            at,
+        )
+        self.heads[order_id] = digest
+        return LogEvent(
+            None, order_id, version, event_id, type_name, event.schema_version, at, data, metadata, digest
+        )

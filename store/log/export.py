@@ -25,12 +25,13 @@ CSV_COLUMNS = (
     "recorded_at",
     "data",
     "metadata",
+    "hash",
 )
 PAGE = 1000
 
 _SELECT = """
 SELECT position, stream_id, version, event_id::text, type, schema_version, recorded_at,
-       data::text, metadata::text
+       data::text, metadata::text, encode(hash, 'hex')
 FROM events WHERE ($1::text IS NULL OR stream_id = $1) ORDER BY position
 """
 
@@ -47,6 +48,7 @@ class ExportedEvent(msgspec.Struct, frozen=True):
     recorded_at: str
     data: msgspec.Raw
     metadata: msgspec.Raw
+    hash: str | None = None  # the stream's hash chain at this event, hex (store/log/integrity.py)
 
 
 _encoder = msgspec.json.Encoder()
@@ -72,7 +74,7 @@ async def export(pool: asyncpg.Pool, fmt: str, stream_id: str | None = None) -> 
 
 def _chunk(fmt: str, rows: list[asyncpg.Record]) -> bytes:
     if fmt == "csv":
-        return _csv_rows([(r[0], r[1], r[2], r[3], r[4], r[5], r[6].isoformat(), r[7], r[8]) for r in rows])
+        return _csv_rows([(*r[:6], r[6].isoformat(), r[7], r[8], r[9]) for r in rows])
     out = bytearray()
     for r in rows:
         line = ExportedEvent(
@@ -85,6 +87,7 @@ def _chunk(fmt: str, rows: list[asyncpg.Record]) -> bytes:
             r[6].isoformat(),
             msgspec.Raw(r[7].encode()),
             msgspec.Raw(r[8].encode()),
+            r[9],
         )
         out += _encoder.encode(line)
         out += b"\n"

@@ -16,7 +16,7 @@ import msgspec
 
 from store.log.export import FORMATS
 from store.read.replay import READ_MODELS
-from web.cli import accounts, jobs
+from web.cli import accounts, backup, jobs
 from web.cli.startup import database, exit_with
 from web.settings import Settings, from_environment
 
@@ -54,6 +54,9 @@ def orders() -> None:
 
 orders.add_command(accounts.users)
 orders.add_command(accounts.tokens)
+orders.add_command(backup.backup_command)
+orders.add_command(backup.restore_command)
+orders.add_command(backup.import_command)
 
 
 @orders.command()
@@ -115,10 +118,13 @@ def replay(names: list[str]) -> None:
 
 @orders.command()
 @click.option("--orders", "count", type=click.IntRange(min=0), default=200, show_default=True)
-def seed(count: int) -> None:
-    """Write realistic demo orders."""
+@click.option(
+    "--days", type=click.IntRange(min=1, max=3650), help="spread the orders over this many past days"
+)
+def seed(count: int, days: int | None) -> None:
+    """Write realistic demo orders (now, or over the past --days)."""
     with database() as (settings, _):
-        exit_with(asyncio.run(jobs.seed_orders(settings, count)))
+        exit_with(asyncio.run(jobs.seed_orders(settings, count, days)))
 
 
 @orders.command()

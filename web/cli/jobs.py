@@ -51,11 +51,21 @@ async def replay_read_models(settings: Settings, names: list[str]) -> int:
     return 0
 
 
-async def seed_orders(settings: Settings, count: int) -> int:
+async def seed_orders(settings: Settings, count: int, days: int | None = None) -> int:
+    from store.read.replay import READ_MODELS
+    from store.seed import seed_history
+
     pool = await connect_pool(settings.database_url, min_size=2, max_size=10)
     try:
-        async with progress("seeding", "commands") as update:
-            await seed(Orders(pool, snapshot_every=settings.snapshot_every), count, update)
+        if days is None:
+            async with progress("seeding", "commands") as update:
+                await seed(Orders(pool, snapshot_every=settings.snapshot_every), count, update)
+            return 0
+        async with progress(f"seeding {days} days", "events") as update:
+            await seed_history(pool, count, days, update)
+        for name in READ_MODELS:  # the history is written as the import writes: the read models follow
+            async with progress(name, "events") as update:
+                await rebuild(pool, name, update)
     finally:
         await pool.close()
     return 0

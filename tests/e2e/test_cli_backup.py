@@ -1,0 +1,204 @@
+"""`orders backup` while writers run, then `orders restore` into an empty database: proven, or refused."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+import asyncpg
+
+from store.database import embedded_postgres
+from store.log.event_store import EventStore
+from store.log.integrity import verify
+from store.read.projections import PROJECTIONS
+from store.read.replay import rebuild
+from store.read.subscriptions import SubscriptionRunner
+from store.workflows.outbox import CustomerNotifications
+from tests.support.databases import fresh_database, open_pool
+from tests.support.servers import ROOT
+from tests.support.tampering import orders
+
+ORDERS = Path(sys.executable).parent / "orders"
+HEADS = """
+SELECT DISTINCT ON (stream_id) stream_id, version, encode(hash, 'hex') FROM events
+ORDER BY stream_id, version DESC
+"""
+
+# Each block is a subtransaction that writes, so each takes a transaction id.
+BURN_TRANSACTION_IDS = """
+DO $$ BEGIN
+    CREATE TEMP TABLE burn (n int);
+    FOR i IN 1..20000 LOOP
+        BEGIN INSERT INTO burn VALUES (i); EXCEPTION WHEN others THEN NULL; END;
+    END LOOP;
+END $$
+"""
+
+
+async def run_orders(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    """The `orders` command, without blocking the writers running in this loop; exit code and output."""
+    process = await asyncio.create_subprocess_exec(
+        str(ORDERS),
+        *args,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode is not None
+    return process.returncode, out.decode()
+
+
+async def catch_up(url: str, pool: asyncpg.Pool) -> None:
+    for projection in (*PROJECTIONS.values(), CustomerNotifications()):
+        runner = SubscriptionRunner(url, pool, projection)
+        while await runner.catch_up():
+            pass
+
+
+async def contents(pool: asyncpg.Pool, table: str) -> list[str]:
+    return [r[0] for r in await pool.fetch(f"SELECT t::text FROM {table} t ORDER BY 1")]
+
+
+async def test_a_backup_taken_while_writers_run_restores_into_an_empty_database_and_proves_itself(
+    database_url: str, pool: asyncpg.Pool, store: EventStore, server_url: str, tmp_path: Path
+) -> None:
+    await orders(store, 6)
+    await catch_up(database_url, pool)  # the subscriptions have checkpoints; writers then run ahead of them
+    stop = asyncio.Event()
+    written = 0
+
+    async def writer() -> None:
+        nonlocal written
+        while not stop.is_set():
+            written += len(await orders(store, 1))
+
+    writers = [asyncio.create_task(writer()) for _ in range(3)]
+    try:
+        code, out = await run_orders("backup", str(tmp_path / "backup"), env={"DATABASE_URL": database_url})
+        during = written
+    finally:
+        stop.set()
+        await asyncio.gather(*writers)
+    assert code == 0, out
+    assert during > 0, "the writers wrote nothing while the backup ran"
+    manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
+    assert await pool.fetchval("SELECT count(*) FROM events") > manifest["events"]  # writes went on after
+
+    async with fresh_database(server_url, "orders_restored") as restored_url:
+        code, out = await run_orders("restore", str(tmp_path / "backup"), env={"DATABASE_URL": restored_url})
+        assert code == 0, out
+        assert out.splitlines()[-1] == "orders restore: no differences"
+        async with open_pool(restored_url, max_size=4) as restored:
+            assert (await verify(restored, record=False)).ok
+            heads = {r[0]: {"version": r[1], "hash": r[2]} for r in await restored.fetch(HEADS)}
+            assert heads == manifest["streams"]
+            assert await restored.fetchval("SELECT count(*) FROM events") == manifest["events"]
+            for name, projection in PROJECTIONS.items():
+                kept = {t: await contents(restored, t) for t in projection.tables}
+                await rebuild(restored, name)
+                assert kept == {t: await contents(restored, t) for t in projection.tables}
+            # The restored service goes on: a new order reaches the subscriptions, and every
+            # placement or cancellation of the log has exactly one notification.
+            await orders(EventStore(restored), 3)
+            await catch_up(restored_url, restored)
+            assert await restored.fetchval("SELECT count(*) FROM customer_orders") == len(heads) + 3
+            causes = await restored.fetchval(
+                "SELECT count(*) FROM events WHERE type IN ('OrderPlaced', 'OrderCancelled')"
+            )
+            assert await restored.fetchval("SELECT count(*) FROM outbox") == causes
+
+
+async def test_a_restore_into_a_new_embedded_data_folder_goes_on_where_the_backup_stood(
+    database_url: str, pool: asyncpg.Pool, store: EventStore, tmp_path: Path
+) -> None:
+    """A new server counts its transactions from the start: the restored log must still be read in order."""
+    await pool.execute(BURN_TRANSACTION_IDS)  # the old server is further on than the new one will be
+    await orders(store, 4)
+    await catch_up(database_url, pool)
+    await orders(store, 3)  # written, not yet seen by the subscriptions
+    code, out = await run_orders("backup", str(tmp_path / "backup"), env={"DATABASE_URL": database_url})
+    assert code == 0, out
+
+    with ExitStack() as stack:
+        # Not under tmp_path: each pytest session takes the others' rights away from
+        # /tmp/pytest-of-<user>, and the server runs as a user of its own.
+        data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="orders-restore-")))
+        env = {"ORDERS_DATA_DIR": str(data), "DATABASE_URL": ""}
+        code, out = await run_orders("restore", str(tmp_path / "backup"), env=env)
+        assert code == 0, out
+        assert out.splitlines()[-1] == "orders restore: no differences"
+
+        server = embedded_postgres(data / "postgres", delete=True)
+        url = await asyncio.to_thread(stack.enter_context, server)
+        async with open_pool(url, max_size=4) as restored:
+            await orders(EventStore(restored), 2)
+            await catch_up(url, restored)
+            assert await restored.fetchval("SELECT count(*) FROM customer_orders") == 4 + 3 + 2
+            causes = await restored.fetchval(
+                "SELECT count(*) FROM events WHERE type IN ('OrderPlaced', 'OrderCancelled')"
+            )
+            assert await restored.fetchval("SELECT count(*) FROM outbox") == causes
+
+
+async def test_a_log_whose_subscriptions_never_ran_restores_too(
+    database_url: str, store: EventStore, server_url: str, tmp_path: Path
+) -> None:
+    await orders(store, 2)
+    code, out = await run_orders("backup", str(tmp_path / "backup"), env={"DATABASE_URL": database_url})
+    assert code == 0, out
+    async with fresh_database(server_url, "orders_restored") as restored_url:
+        code, out = await run_orders("restore", str(tmp_path / "backup"), env={"DATABASE_URL": restored_url})
+        assert code == 0, out
+        async with open_pool(restored_url, max_size=2) as restored:
+            await catch_up(restored_url, restored)
+            assert await restored.fetchval("SELECT count(*) FROM outbox") == 1  # the one placed order
+
+
+async def test_a_restore_into_a_database_that_is_not_empty_is_refused_and_changes_nothing(
+    database_url: str, pool: asyncpg.Pool, store: EventStore, tmp_path: Path
+) -> None:
+    await orders(store, 2)
+    code, out = await run_orders("backup", str(tmp_path / "backup"), env={"DATABASE_URL": database_url})
+    assert code == 0, out
+    await orders(store, 1)
+    before = await pool.fetch("SELECT event_id, tx_id::text FROM events ORDER BY position")
+
+    code, out = await run_orders("restore", str(tmp_path / "backup"), env={"DATABASE_URL": database_url})
+
+    assert code == 1
+    assert "the target database is not empty" in out
+    assert "restore only into a new, empty database" in out
+    assert await pool.fetch("SELECT event_id, tx_id::text FROM events ORDER BY position") == before
+
+
+async def test_a_restore_into_an_embedded_data_folder_that_is_not_empty_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "backup" / "dump").mkdir(parents=True)
+    (tmp_path / "backup" / "manifest.json").write_text("{}")
+    folder = tmp_path / "data" / "postgres"
+    folder.mkdir(parents=True)
+    (folder / "PG_VERSION").write_text("18\n")
+    env = {"ORDERS_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": ""}
+
+    code, out = await run_orders("restore", str(tmp_path / "backup"), env=env)
+
+    assert code == 1
+    assert f"{folder} is not empty: restore into a new data folder" in out
+    assert sorted(p.name for p in folder.iterdir()) == ["PG_VERSION"]
+
+
+async def test_a_backup_into_a_folder_that_is_not_empty_is_refused(database_url: str, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+
+    code, out = await run_orders("backup", str(tmp_path), env={"DATABASE_URL": database_url})
+
+    assert code == 1
+    assert "is not empty: a backup goes into a new or empty folder" in out
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert not (tmp_path / "dump").exists()
