@@ -16,6 +16,7 @@ from store.workflows.expiry import DEFAULT_DRAFT_EXPIRY
 from web.ratelimit import RateLimit, parse_limit
 
 TEN_YEARS = 10 * 365 * 24 * 3600
+DEFAULT_SHUTDOWN_SECONDS = 10.0
 N = TypeVar("N", int, float)
 
 
@@ -41,6 +42,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     snapshot_every: int = DEFAULT_EVERY  # events between an order's snapshots
     session_idle_minutes: float = 120.0  # a session ends after this long without a request
     session_hours: float = 12.0  # and this long after its sign-in, whatever happens
+    shutdown_seconds: float = DEFAULT_SHUTDOWN_SECONDS  # in-flight requests' time to finish at a stop
 
 
 def from_environment(environ: Mapping[str, str], *, write_limit: str | None = None) -> Settings:
@@ -56,6 +58,7 @@ def from_environment(environ: Mapping[str, str], *, write_limit: str | None = No
         snapshot_every=_snapshot_every(environ.get("ORDERS_SNAPSHOT_EVERY", "")),
         session_idle_minutes=_positive(environ, "ORDERS_SESSION_IDLE_MINUTES", 120.0),
         session_hours=_positive(environ, "ORDERS_SESSION_HOURS", 12.0),
+        shutdown_seconds=_positive(environ, "ORDERS_SHUTDOWN_SECONDS", DEFAULT_SHUTDOWN_SECONDS),
     )
 
 

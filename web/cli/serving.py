@@ -1,0 +1,76 @@
+"""`orders serve`: uvicorn, and one graceful stop for SIGTERM and SIGINT alike.
+
+A stop signal (SIGTERM from systemd, Docker or Kubernetes; SIGINT from Ctrl-C), in order:
+
+1. the app drains at once (`drain_on_stop_signals`): every live stream ends with a
+   retry hint (web/live), so no open SSE connection holds the stop up;
+2. uvicorn closes its listening socket and lets in-flight requests finish, for at most
+   the grace period (ORDERS_SHUTDOWN_SECONDS, `--grace`), then cancels what is left;
+3. the app's shutdown stops its leaders first, closing their lock connections so
+   another instance takes over, then its other jobs, then its pool (web/app);
+4. last, `orders serve` leaves the embedded PostgreSQL (web/cli/startup), which stops
+   unless another `orders` process still uses the same folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+
+from web.live import draining
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def run(*, host: str, port: int, workers: int, grace: float) -> None:
+    """Serve `web.cli:app_factory` until a stop signal, then stop as the module says."""
+    uvicorn.run(
+        "web.cli:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        timeout_graceful_shutdown=grace,  # type: ignore[arg-type]  # uvicorn types it int; a float works
+        access_log=False,
+        loop="auto",
+        http="auto",
+    )
+
+
+def drain_on_stop_signals(app: Litestar) -> None:
+    """A start-up hook: when a stop signal comes, the app learns it is draining before uvicorn acts.
+
+    uvicorn handles SIGINT and SIGTERM itself while it serves (the handlers it installs before
+    the app's start-up, and puts back after). uvicorn has no hook for the moment it begins to
+    stop, and waits for open connections before the app's shutdown runs, so each handler is
+    wrapped: set the app's draining event, then let uvicorn's handler do its part.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return  # signals reach the main thread only; a server run elsewhere is stopped otherwise
+    loop = asyncio.get_running_loop()
+    stopping = draining(app)
+    for number in STOP_SIGNALS:
+        servers = signal.getsignal(number)
+        if callable(servers):
+            signal.signal(number, _draining_first(loop, stopping, servers))
+
+
+def _draining_first(
+    loop: asyncio.AbstractEventLoop, stopping: asyncio.Event, then: Callable[[int, FrameType | None], Any]
+) -> Callable[[int, FrameType | None], None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        # A signal handler runs between two bytecodes, maybe inside the loop's own code: hand it over.
+        loop.call_soon_threadsafe(stopping.set)
+        then(signum, frame)
+
+    return handler
