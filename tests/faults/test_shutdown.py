@@ -1,0 +1,189 @@
+"""Stopping `orders serve` as supervisors do (SIGTERM) and people do (Ctrl-C, SIGINT): one graceful stop.
+
+Each test runs the real command on an embedded PostgreSQL in a folder of its own,
+and checks afterwards what an operator would: the exit status, the time it took,
+and that no process of the folder's PostgreSQL is left (the process table,
+`postmaster.pid`, a connection attempt).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from store.database import UNAVAILABLE, embedded_postgres
+from tests.support.accounts import session_on, token_on
+from tests.support.embedded_serving import (
+    Serving,
+    assert_postgres_stopped,
+    orders_serve,
+    postgres_processes,
+    postmaster,
+    users_listed,
+)
+from tests.support.figures import record
+from tests.support.waiting import eventually
+from web.access import SESSION_COOKIE
+
+# What a stop may take beyond the grace period: the app's shutdown, closing the pool, and
+# PostgreSQL's own stop (a checkpoint), on a busy two-core machine.
+STOP_OVERHEAD = 8.0
+
+
+@pytest.mark.parametrize(
+    ("signum", "workers"), [(signal.SIGTERM, 1), (signal.SIGINT, 1), (signal.SIGTERM, 2)]
+)
+def test_a_stop_signal_ends_serve_and_its_postgres(tmp_path: Path, signum: int, workers: int) -> None:
+    with orders_serve(tmp_path, "--workers", str(workers), "--grace", "3") as serving:
+        running = postmaster(serving.folder)
+        assert running is not None
+        pid, url = running
+        assert pid in postgres_processes(serving.folder)
+        assert users_listed(serving.folder) == [serving.process.pid]
+
+        took = serving.stop(signum)
+
+        assert serving.process.returncode == 0
+        assert serving.process.stderr is not None
+        assert serving.process.stderr.read().rstrip().endswith("orders: stopped")
+    assert took < 3 + STOP_OVERHEAD, f"the stop took {took:.1f} s"
+    assert_postgres_stopped(serving.folder, url)
+    record(f"stop of an idle serve, {signal.Signals(signum).name}, {workers} worker(s) (s)", f"{took:.2f}")
+
+
+def test_a_killed_serve_no_longer_keeps_the_next_ones_postgres_running(tmp_path: Path) -> None:
+    """The bug as found: a serve killed outright stays listed as a user of the folder, and before
+    the fix no later clean stop ever stopped that folder's PostgreSQL again."""
+    with orders_serve(tmp_path) as killed:
+        killed.stop(signal.SIGKILL)
+    assert killed.folder.joinpath("postmaster.pid").exists(), "PostgreSQL outlives a SIGKILL, as expected"
+    assert users_listed(killed.folder) == [killed.process.pid]
+
+    with orders_serve(tmp_path) as serving:
+        running = postmaster(serving.folder)
+        assert running is not None
+        assert users_listed(serving.folder) == [serving.process.pid], "the dead pid is still listed"
+        serving.stop(signal.SIGTERM)
+        assert serving.process.returncode == 0
+    assert_postgres_stopped(serving.folder, running[1])
+
+
+def test_an_open_live_stream_gets_a_retry_hint_and_ends_without_holding_the_stop(tmp_path: Path) -> None:
+    grace = 20.0
+    with orders_serve(tmp_path, "--grace", str(grace)) as serving:
+        running = postmaster(serving.folder)
+        assert running is not None
+        viewer = {SESSION_COOKIE: session_on(running[1], "watcher", "viewer")}
+        lines: list[str] = []
+        with (
+            httpx.Client(base_url=serving.url, cookies=viewer, timeout=30) as client,
+            client.stream("GET", "/events/live") as stream,
+        ):
+            assert stream.status_code == 200
+            received = stream.iter_lines()
+            assert next(received) == ": connected"
+            started = time.monotonic()
+            serving.process.send_signal(signal.SIGTERM)
+            lines.extend(received)  # to the end of the stream: it must end
+            ended = time.monotonic() - started
+        serving.process.wait(30)
+        stopped = time.monotonic() - started
+    retries = [line for line in lines if line.startswith("retry: ")]
+    assert len(retries) == 1, lines
+    assert 500 <= int(retries[0].removeprefix("retry: ")) <= 2500
+    assert ended < 3, f"the stream ended {ended:.1f} s after the signal"
+    assert stopped < grace / 2, f"the open stream held the stop up for {stopped:.1f} s"
+    assert serving.process.returncode == 0
+    assert_postgres_stopped(serving.folder, running[1])
+    record("stop with an open SSE stream, grace 20 s (s)", f"{stopped:.2f}")
+
+
+def test_a_write_in_flight_at_the_stop_finishes_and_is_kept(tmp_path: Path) -> None:
+    with orders_serve(tmp_path, "--grace", "10") as serving:
+        running = postmaster(serving.folder)
+        assert running is not None
+        outcome, took = asyncio.run(_write_in_flight_at_the_stop(serving, running[1], hold=1.0))
+    assert isinstance(outcome, httpx.Response), outcome
+    assert outcome.status_code == 200, outcome.text
+    assert serving.process.returncode == 0
+    assert took < 10, f"the stop took {took:.1f} s"
+    assert_postgres_stopped(serving.folder, running[1])
+    assert ("grace", "SLOW-1") in asyncio.run(_items_in_the_log(serving.folder))
+
+
+def test_a_write_held_past_the_grace_is_cut_off_and_the_stop_ends_in_time(tmp_path: Path) -> None:
+    grace = 1.0
+    with orders_serve(tmp_path, "--grace", str(grace)) as serving:
+        running = postmaster(serving.folder)
+        assert running is not None
+        outcome, took = asyncio.run(_write_in_flight_at_the_stop(serving, running[1], hold=grace + 30))
+    assert took < grace + STOP_OVERHEAD, f"the stop took {took:.1f} s"
+    assert serving.process.returncode == 0
+    assert_postgres_stopped(serving.folder, running[1])
+    acknowledged = isinstance(outcome, httpx.Response) and outcome.is_success
+    assert not acknowledged, "a write held past the grace period was answered as done"
+    record("stop with a write held past a 1 s grace (s)", f"{took:.2f}")
+
+
+async def _write_in_flight_at_the_stop(
+    serving: Serving, db_url: str, *, hold: float
+) -> tuple[httpx.Response | httpx.HTTPError, float]:
+    """A write held in flight by a row lock when SIGTERM comes; the lock goes after `hold` seconds
+    or when the server's PostgreSQL stops, whichever is first. Its answer, and the stop's time."""
+    token = await asyncio.to_thread(token_on, db_url, "till", "clerk")
+    bearer = {"authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=serving.url, headers=bearer, timeout=60) as client:
+        created = await client.post("/api/orders", json={"customer_id": "grace", "currency": "EUR"})
+        assert created.status_code == 201, created.text
+        order_id = created.json()["order"]["order_id"]
+        locker = await asyncpg.connect(db_url)
+        try:
+            # The append upserts the order's read-model row: holding that row holds the write.
+            transaction = locker.transaction()
+            await transaction.start()
+            await locker.execute("SELECT 1 FROM order_read_model WHERE order_id = $1 FOR UPDATE", order_id)
+            item = {"sku": "SLOW-1", "name": "Held", "unit_price": {"amount": "1.00", "currency": "EUR"}}
+            write = asyncio.create_task(
+                client.post(f"/api/orders/{order_id}/items", json=item | {"quantity": 1})
+            )
+            await eventually(lambda: _someone_waits_on_a_lock(locker))
+            started = time.monotonic()
+            serving.process.send_signal(signal.SIGTERM)
+            stopped = asyncio.create_task(asyncio.to_thread(serving.process.wait, 60))
+            await asyncio.wait([stopped], timeout=hold)
+            with contextlib.suppress(*UNAVAILABLE):  # the server's PostgreSQL may have stopped already
+                await transaction.rollback()
+        finally:
+            with contextlib.suppress(*UNAVAILABLE):
+                await locker.close(timeout=5)
+        try:
+            outcome: httpx.Response | httpx.HTTPError = await write
+        except httpx.HTTPError as error:
+            outcome = error
+        await stopped
+    return outcome, time.monotonic() - started
+
+
+async def _someone_waits_on_a_lock(conn: asyncpg.Connection) -> bool:
+    return bool(await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"))
+
+
+async def _items_in_the_log(folder: Path) -> set[tuple[str, str]]:
+    """(customer, sku) of every item added, read from the folder's log after a restart."""
+    with embedded_postgres(folder) as url:
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetch(
+                "SELECT r.customer_id, e.data->>'sku' AS sku FROM events e "
+                "JOIN order_read_model r ON r.order_id = e.stream_id WHERE e.type = 'ItemAdded'"
+            )
+        finally:
+            await conn.close()
+    return {(row["customer_id"], row["sku"]) for row in rows}
