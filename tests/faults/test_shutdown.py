@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -24,6 +25,7 @@ from tests.support.embedded_serving import (
     Serving,
     assert_postgres_stopped,
     orders_serve,
+    own_data_dir,
     postgres_processes,
     postmaster,
     users_listed,
@@ -37,36 +39,51 @@ from web.access import SESSION_COOKIE
 STOP_OVERHEAD = 8.0
 
 
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    with own_data_dir() as folder:
+        yield folder
+
+
 @pytest.mark.parametrize(
-    ("signum", "workers"), [(signal.SIGTERM, 1), (signal.SIGINT, 1), (signal.SIGTERM, 2)]
+    ("signum", "workers", "group"),
+    [
+        (signal.SIGTERM, 1, False),  # systemd, Docker, Kubernetes, kill
+        (signal.SIGINT, 1, False),
+        (signal.SIGTERM, 2, False),
+        (signal.SIGINT, 2, True),  # Ctrl-C in a terminal: the parent and its workers at once
+    ],
 )
-def test_a_stop_signal_ends_serve_and_its_postgres(tmp_path: Path, signum: int, workers: int) -> None:
-    with orders_serve(tmp_path, "--workers", str(workers), "--grace", "3") as serving:
+def test_a_stop_signal_ends_serve_and_its_postgres(
+    data_dir: Path, signum: int, workers: int, group: bool
+) -> None:
+    with orders_serve(data_dir, "--workers", str(workers), "--grace", "3") as serving:
         running = postmaster(serving.folder)
         assert running is not None
         pid, url = running
         assert pid in postgres_processes(serving.folder)
         assert users_listed(serving.folder) == [serving.process.pid]
 
-        took = serving.stop(signum)
+        took = serving.stop(signum, group=group)
 
         assert serving.process.returncode == 0
         assert serving.process.stderr is not None
         assert serving.process.stderr.read().rstrip().endswith("orders: stopped")
     assert took < 3 + STOP_OVERHEAD, f"the stop took {took:.1f} s"
     assert_postgres_stopped(serving.folder, url)
-    record(f"stop of an idle serve, {signal.Signals(signum).name}, {workers} worker(s) (s)", f"{took:.2f}")
+    how = f"{signal.Signals(signum).name} to the {'process group' if group else 'process'}"
+    record(f"stop of an idle serve: {how}, {workers} worker(s) (s)", f"{took:.2f}")
 
 
-def test_a_killed_serve_no_longer_keeps_the_next_ones_postgres_running(tmp_path: Path) -> None:
+def test_a_killed_serve_no_longer_keeps_the_next_ones_postgres_running(data_dir: Path) -> None:
     """The bug as found: a serve killed outright stays listed as a user of the folder, and before
     the fix no later clean stop ever stopped that folder's PostgreSQL again."""
-    with orders_serve(tmp_path) as killed:
+    with orders_serve(data_dir) as killed:
         killed.stop(signal.SIGKILL)
     assert killed.folder.joinpath("postmaster.pid").exists(), "PostgreSQL outlives a SIGKILL, as expected"
     assert users_listed(killed.folder) == [killed.process.pid]
 
-    with orders_serve(tmp_path) as serving:
+    with orders_serve(data_dir) as serving:
         running = postmaster(serving.folder)
         assert running is not None
         assert users_listed(serving.folder) == [serving.process.pid], "the dead pid is still listed"
@@ -75,9 +92,9 @@ def test_a_killed_serve_no_longer_keeps_the_next_ones_postgres_running(tmp_path:
     assert_postgres_stopped(serving.folder, running[1])
 
 
-def test_an_open_live_stream_gets_a_retry_hint_and_ends_without_holding_the_stop(tmp_path: Path) -> None:
+def test_an_open_live_stream_gets_a_retry_hint_and_ends_without_holding_the_stop(data_dir: Path) -> None:
     grace = 20.0
-    with orders_serve(tmp_path, "--grace", str(grace)) as serving:
+    with orders_serve(data_dir, "--grace", str(grace)) as serving:
         running = postmaster(serving.folder)
         assert running is not None
         viewer = {SESSION_COOKIE: session_on(running[1], "watcher", "viewer")}
@@ -105,8 +122,8 @@ def test_an_open_live_stream_gets_a_retry_hint_and_ends_without_holding_the_stop
     record("stop with an open SSE stream, grace 20 s (s)", f"{stopped:.2f}")
 
 
-def test_a_write_in_flight_at_the_stop_finishes_and_is_kept(tmp_path: Path) -> None:
-    with orders_serve(tmp_path, "--grace", "10") as serving:
+def test_a_write_in_flight_at_the_stop_finishes_and_is_kept(data_dir: Path) -> None:
+    with orders_serve(data_dir, "--grace", "10") as serving:
         running = postmaster(serving.folder)
         assert running is not None
         outcome, took = asyncio.run(_write_in_flight_at_the_stop(serving, running[1], hold=1.0))
@@ -118,9 +135,9 @@ def test_a_write_in_flight_at_the_stop_finishes_and_is_kept(tmp_path: Path) -> N
     assert ("grace", "SLOW-1") in asyncio.run(_items_in_the_log(serving.folder))
 
 
-def test_a_write_held_past_the_grace_is_cut_off_and_the_stop_ends_in_time(tmp_path: Path) -> None:
+def test_a_write_held_past_the_grace_is_cut_off_and_the_stop_ends_in_time(data_dir: Path) -> None:
     grace = 1.0
-    with orders_serve(tmp_path, "--grace", str(grace)) as serving:
+    with orders_serve(data_dir, "--grace", str(grace)) as serving:
         running = postmaster(serving.folder)
         assert running is not None
         outcome, took = asyncio.run(_write_in_flight_at_the_stop(serving, running[1], hold=grace + 30))

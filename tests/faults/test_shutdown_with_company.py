@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from tests.support.embedded_serving import (
     Serving,
     assert_postgres_stopped,
     orders_serve,
+    own_data_dir,
     postmaster,
     run_orders,
     users_listed,
@@ -37,13 +39,19 @@ COMMANDS = [
 ]
 
 
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    with own_data_dir() as folder:
+        yield folder
+
+
 @pytest.mark.reliability
-def test_every_command_runs_beside_serve_and_leaves_its_database_running(tmp_path: Path) -> None:
-    with orders_serve(tmp_path) as serving:
+def test_every_command_runs_beside_serve_and_leaves_its_database_running(data_dir: Path) -> None:
+    with orders_serve(data_dir) as serving:
         running = postmaster(serving.folder)
         assert running is not None
         for args, stdin, shown in COMMANDS:
-            result = run_orders(tmp_path, *args, stdin=stdin)
+            result = run_orders(data_dir, *args, stdin=stdin)
             assert result.returncode == 0, (args, result.stderr)
             assert shown in result.stdout, (args, result.stdout)
             assert postmaster(serving.folder) == running, f"`orders {' '.join(args)}` stopped the database"
@@ -54,11 +62,11 @@ def test_every_command_runs_beside_serve_and_leaves_its_database_running(tmp_pat
     assert_postgres_stopped(serving.folder, running[1])
 
 
-def test_a_command_beside_serve_works_and_the_server_answers_after_it(tmp_path: Path) -> None:
+def test_a_command_beside_serve_works_and_the_server_answers_after_it(data_dir: Path) -> None:
     """The fast part of the one above, run with every test: `verify` beside a serving instance."""
-    with orders_serve(tmp_path) as serving:
+    with orders_serve(data_dir) as serving:
         running = postmaster(serving.folder)
-        result = run_orders(tmp_path, "verify")
+        result = run_orders(data_dir, "verify")
         assert result.returncode == 0, result.stderr
         assert postmaster(serving.folder) == running
         assert httpx.get(serving.url + "/healthz", timeout=10).status_code == 200
@@ -132,9 +140,9 @@ async def _the_log(folder: Path) -> tuple[set[str], set[tuple[str, str]]]:
 
 @pytest.mark.reliability
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_stop_under_load_loses_no_acknowledged_command(tmp_path: Path, workers: int) -> None:
+def test_a_stop_under_load_loses_no_acknowledged_command(data_dir: Path, workers: int) -> None:
     clients, grace = 8, 10.0
-    with orders_serve(tmp_path, "--workers", str(workers), "--grace", str(grace)) as serving:
+    with orders_serve(data_dir, "--workers", str(workers), "--grace", str(grace)) as serving:
         running = postmaster(serving.folder)
         assert running is not None
         token = token_on(running[1], "loader", "clerk")

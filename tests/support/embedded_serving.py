@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -25,6 +26,14 @@ import asyncpg
 from tests.support.servers import ROOT, free_port, wait_until_up
 
 ORDERS = Path(sys.executable).parent / "orders"
+
+
+@contextmanager
+def own_data_dir() -> Iterator[Path]:
+    """A data folder of the test's own, outside pytest's numbered tmp folders: a pytest run of
+    another checkout on the machine prunes old ones, and may do so while a server uses it."""
+    with tempfile.TemporaryDirectory(prefix="orders-stop-") as folder:
+        yield Path(folder)
 
 
 def orders_env(data_dir: Path, **variables: str) -> dict[str, str]:
@@ -43,10 +52,14 @@ class Serving:
     def folder(self) -> Path:
         return self.data_dir / "postgres"
 
-    def stop(self, signum: int = signal.SIGTERM, timeout: float = 60) -> float:
-        """Send `signum`, wait for the process to end; the seconds it took."""
+    def stop(self, signum: int = signal.SIGTERM, *, group: bool = False, timeout: float = 60) -> float:
+        """Send `signum` (to the whole process group, as a terminal's Ctrl-C does, when `group`),
+        wait for the process to end; the seconds it took."""
         started = time.monotonic()
-        self.process.send_signal(signum)
+        if group:
+            os.killpg(self.process.pid, signum)
+        else:
+            self.process.send_signal(signum)
         self.process.wait(timeout)
         return time.monotonic() - started
 
@@ -57,10 +70,17 @@ def orders_serve(data_dir: Path, *args: str, **variables: str) -> Iterator[Servi
     port = free_port()
     command = [str(ORDERS), "serve", "--port", str(port), *args]
     env = orders_env(data_dir, ORDERS_WRITE_LIMIT="off", **variables)
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    # A session of its own: a signal to its process group reaches it and its workers, not pytest.
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(url, process, timeout=90)
+        try:
+            wait_until_up(url, process, timeout=90)
+        except RuntimeError as error:
+            assert process.stderr is not None
+            raise RuntimeError(f"{error}: {process.stderr.read()}") from None
         yield Serving(process, url, data_dir)
     finally:
         if process.poll() is None:
