@@ -204,3 +204,44 @@ async def _items_in_the_log(folder: Path) -> set[tuple[str, str]]:
         finally:
             await conn.close()
     return {(row["customer_id"], row["sku"]) for row in rows}
+
+
+_LEADERS = "SELECT objid::bigint, pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+
+
+async def _leaders(db_url: str) -> dict[int, int]:
+    """Each held leader lock (the subscriptions', the workflows'), and the backend holding it."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        return {row["objid"]: row["pid"] for row in await conn.fetch(_LEADERS)}
+    finally:
+        await conn.close()
+
+
+def test_a_stopped_instance_hands_its_leadership_over_at_once(data_dir: Path) -> None:
+    """Two instances on one database: the one that leads stops, and the other takes every job over."""
+    with orders_serve(data_dir) as first:
+        running = postmaster(first.folder)
+        assert running is not None
+        db_url = running[1]
+        with orders_serve(data_dir) as second:
+            led_by_first = asyncio.run(_leaders(db_url))  # first was alone long enough to take them all
+            assert led_by_first
+            first_backends = set(led_by_first.values())
+
+            async def taken_over() -> bool:
+                now = await _leaders(db_url)
+                return all(now.get(key, -1) not in (-1, *first_backends) for key in led_by_first)
+
+            started = time.monotonic()
+            first.process.send_signal(signal.SIGTERM)
+            asyncio.run(eventually(taken_over, timeout=30, interval=0.02))
+            handed_over = time.monotonic() - started
+            assert first.process.wait(30) == 0
+            assert postmaster(first.folder) == running, "the first instance's stop stopped a shared database"
+            assert httpx.get(second.url + "/healthz", timeout=10).status_code == 200
+            second.stop(signal.SIGTERM)
+            assert second.process.returncode == 0
+    assert_postgres_stopped(first.folder, db_url)
+    assert handed_over < 5, f"the other instance took over {handed_over:.1f} s after the signal"
+    record(f"leadership handed over: {len(led_by_first)} jobs, after the signal (s)", f"{handed_over:.2f}")
