@@ -83,8 +83,11 @@ def orders_serve(data_dir: Path, *args: str, **variables: str) -> Iterator[Servi
             raise RuntimeError(f"{error}: {process.stderr.read()}") from None
         yield Serving(process, url, data_dir)
     finally:
-        if process.poll() is None:
+        if process.poll() is None:  # the test failed before its stop: leave no PostgreSQL behind
             process.kill()
+            process.wait(30)
+            if (running := postmaster(data_dir / "postgres")) is not None:
+                os.kill(running[0], signal.SIGINT)  # PostgreSQL's fast shutdown
         process.wait(30)
         assert process.stderr is not None
         process.stderr.close()

@@ -45,7 +45,9 @@ def app_factory() -> Litestar:
     encoded = os.environ.get(SERVE_SETTINGS)
     settings = msgspec.json.decode(encoded, type=Settings) if encoded else from_environment(os.environ)
     app = create_app(settings)
-    app.on_startup.append(serving.drain_on_stop_signals)
+    signals = serving.StopSignals()
+    app.on_startup.append(signals.watch)
+    app.on_shutdown.append(signals.restore)
     return app
 
 

@@ -2,7 +2,7 @@
 
 A stop signal (SIGTERM from systemd, Docker or Kubernetes; SIGINT from Ctrl-C), in order:
 
-1. the app drains at once (`drain_on_stop_signals`): every live stream ends with a
+1. the app drains at once (`StopSignals`): every live stream ends with a
    retry hint (web/live), so no open SSE connection holds the stop up;
 2. uvicorn closes its listening socket and lets in-flight requests finish, for at most
    the grace period (ORDERS_SHUTDOWN_SECONDS, `--grace`), then cancels what is left;
@@ -47,22 +47,33 @@ def run(*, host: str, port: int, workers: int, grace: float) -> None:
     )
 
 
-def drain_on_stop_signals(app: Litestar) -> None:
-    """A start-up hook: when a stop signal comes, the app learns it is draining before uvicorn acts.
+class StopSignals:
+    """Start-up and shutdown hooks: a stop signal tells the app it is draining before uvicorn acts.
 
-    uvicorn handles SIGINT and SIGTERM itself while it serves (the handlers it installs before
-    the app's start-up, and puts back after). uvicorn has no hook for the moment it begins to
-    stop, and waits for open connections before the app's shutdown runs, so each handler is
-    wrapped: set the app's draining event, then let uvicorn's handler do its part.
+    uvicorn handles SIGINT and SIGTERM itself while it serves (the handlers it installs
+    before the app's start-up, and puts back after). It has no hook for the moment it
+    begins to stop, and waits for open connections before the app's shutdown runs, so
+    `watch` wraps each handler: set the app's draining event, then let uvicorn's handler
+    do its part. `restore` puts uvicorn's handlers back when the app shuts down.
     """
-    if threading.current_thread() is not threading.main_thread():
-        return  # signals reach the main thread only; a server run elsewhere is stopped otherwise
-    loop = asyncio.get_running_loop()
-    stopping = draining(app)
-    for number in STOP_SIGNALS:
-        servers = signal.getsignal(number)
-        if callable(servers):
-            signal.signal(number, _draining_first(loop, stopping, servers))
+
+    def __init__(self) -> None:
+        self.previous: dict[int, Callable[[int, FrameType | None], Any]] = {}
+
+    def watch(self, app: Litestar) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals reach the main thread only; a server run elsewhere is stopped otherwise
+        loop = asyncio.get_running_loop()
+        stopping = draining(app)
+        for number in STOP_SIGNALS:
+            servers = signal.getsignal(number)
+            if callable(servers):
+                self.previous[number] = servers
+                signal.signal(number, _draining_first(loop, stopping, servers))
+
+    def restore(self) -> None:
+        while self.previous:
+            signal.signal(*self.previous.popitem())
 
 
 def _draining_first(
@@ -70,7 +81,8 @@ def _draining_first(
 ) -> Callable[[int, FrameType | None], None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         # A signal handler runs between two bytecodes, maybe inside the loop's own code: hand it over.
-        loop.call_soon_threadsafe(stopping.set)
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(stopping.set)
         then(signum, frame)
 
     return handler
