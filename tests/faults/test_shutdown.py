@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ from store.database import UNAVAILABLE, embedded_postgres
 from tests.support.accounts import session_on, token_on
 from tests.support.embedded_serving import (
     Serving,
+    accepts_connections,
     assert_postgres_stopped,
     orders_serve,
     own_data_dir,
@@ -92,6 +95,25 @@ def test_a_killed_serve_no_longer_keeps_the_next_ones_postgres_running(data_dir:
     assert_postgres_stopped(serving.folder, running[1])
 
 
+def test_a_dead_process_listed_as_using_the_folder_does_not_keep_its_postgres_running(
+    data_dir: Path,
+) -> None:
+    folder = data_dir / "postgres"
+    dead = _pid_of_an_ended_process()
+    with embedded_postgres(folder) as url:
+        listed = users_listed(folder)
+        (folder / ".handle_pids.json").write_text(json.dumps([dead, *listed]))
+        assert accepts_connections(url)
+    assert_postgres_stopped(folder, url)
+
+
+def _pid_of_an_ended_process() -> int:
+    """The pid of a process that ran and ended, as a killed `orders` process leaves in the list."""
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    return ended.pid
+
+
 def test_an_open_live_stream_gets_a_retry_hint_and_ends_without_holding_the_stop(data_dir: Path) -> None:
     grace = 20.0
     with orders_serve(data_dir, "--grace", str(grace)) as serving:
@@ -123,6 +145,7 @@ def test_an_open_live_stream_gets_a_retry_hint_and_ends_without_holding_the_stop
 
 
 def test_a_write_in_flight_at_the_stop_finishes_and_is_kept(data_dir: Path) -> None:
+    """New connections are refused at once, while the write already in flight gets its answer."""
     with orders_serve(data_dir, "--grace", "10") as serving:
         running = postmaster(serving.folder)
         assert running is not None
@@ -174,6 +197,7 @@ async def _write_in_flight_at_the_stop(
             started = time.monotonic()
             serving.process.send_signal(signal.SIGTERM)
             stopped = asyncio.create_task(asyncio.to_thread(serving.process.wait, 60))
+            await eventually(lambda: _refused(serving.url), timeout=10)  # while the write waits
             await asyncio.wait([stopped], timeout=hold)
             with contextlib.suppress(*UNAVAILABLE):  # the server's PostgreSQL may have stopped already
                 await transaction.rollback()
@@ -186,6 +210,16 @@ async def _write_in_flight_at_the_stop(
             outcome = error
         await stopped
     return outcome, time.monotonic() - started
+
+
+async def _refused(url: str) -> bool:
+    """True when a new connection is refused: the server takes no more."""
+    async with httpx.AsyncClient(base_url=url, timeout=5) as client:
+        try:
+            await client.get("/healthz")
+        except httpx.ConnectError:
+            return True
+    return False
 
 
 async def _someone_waits_on_a_lock(conn: asyncpg.Connection) -> bool:
