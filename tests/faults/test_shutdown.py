@@ -14,7 +14,7 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -172,38 +172,52 @@ def test_a_write_held_past_the_grace_is_cut_off_and_the_stop_ends_in_time(data_d
     record("stop with a write held past a 1 s grace (s)", f"{took:.2f}")
 
 
+ITEM = {"sku": "SLOW-1", "name": "Held", "unit_price": {"amount": "1.00", "currency": "EUR"}, "quantity": 1}
+
+
+@contextlib.asynccontextmanager
+async def _held_write(
+    client: httpx.AsyncClient, db_url: str
+) -> AsyncIterator[tuple[asyncio.Task[httpx.Response], Callable[[], Awaitable[None]]]]:
+    """A write sent through `client` and held in flight by a row lock until `release()` is awaited
+    (or the server's PostgreSQL stops): the write's task, and `release`."""
+    created = await client.post("/api/orders", json={"customer_id": "grace", "currency": "EUR"})
+    assert created.status_code == 201, created.text
+    order_id = created.json()["order"]["order_id"]
+    locker = await asyncpg.connect(db_url)
+
+    async def release() -> None:
+        with contextlib.suppress(*UNAVAILABLE):  # the server's PostgreSQL may have stopped already
+            await locker.close(timeout=5)  # its transaction, and the lock, end with it
+
+    try:
+        # The append upserts the order's read-model row: holding that row holds the write.
+        await locker.execute("BEGIN")
+        await locker.execute("SELECT 1 FROM order_read_model WHERE order_id = $1 FOR UPDATE", order_id)
+        write = asyncio.create_task(client.post(f"/api/orders/{order_id}/items", json=ITEM))
+        await eventually(lambda: _someone_waits_on_a_lock(db_url))
+        yield write, release
+    finally:
+        await release()
+
+
 async def _write_in_flight_at_the_stop(
     serving: Serving, db_url: str, *, hold: float
 ) -> tuple[httpx.Response | httpx.HTTPError, float]:
-    """A write held in flight by a row lock when SIGTERM comes; the lock goes after `hold` seconds
-    or when the server's PostgreSQL stops, whichever is first. Its answer, and the stop's time."""
+    """A write held in flight when SIGTERM comes, released after `hold` seconds or when the server's
+    PostgreSQL stops, whichever is first. Its answer, and the stop's time."""
     token = await asyncio.to_thread(token_on, db_url, "till", "clerk")
     bearer = {"authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=serving.url, headers=bearer, timeout=60) as client:
-        created = await client.post("/api/orders", json={"customer_id": "grace", "currency": "EUR"})
-        assert created.status_code == 201, created.text
-        order_id = created.json()["order"]["order_id"]
-        locker = await asyncpg.connect(db_url)
-        try:
-            # The append upserts the order's read-model row: holding that row holds the write.
-            transaction = locker.transaction()
-            await transaction.start()
-            await locker.execute("SELECT 1 FROM order_read_model WHERE order_id = $1 FOR UPDATE", order_id)
-            item = {"sku": "SLOW-1", "name": "Held", "unit_price": {"amount": "1.00", "currency": "EUR"}}
-            write = asyncio.create_task(
-                client.post(f"/api/orders/{order_id}/items", json=item | {"quantity": 1})
-            )
-            await eventually(lambda: _someone_waits_on_a_lock(locker))
-            started = time.monotonic()
-            serving.process.send_signal(signal.SIGTERM)
-            stopped = asyncio.create_task(asyncio.to_thread(serving.process.wait, 60))
-            await eventually(lambda: _refused(serving.url), timeout=10)  # while the write waits
-            await asyncio.wait([stopped], timeout=hold)
-            with contextlib.suppress(*UNAVAILABLE):  # the server's PostgreSQL may have stopped already
-                await transaction.rollback()
-        finally:
-            with contextlib.suppress(*UNAVAILABLE):
-                await locker.close(timeout=5)
+    async with (
+        httpx.AsyncClient(base_url=serving.url, headers=bearer, timeout=60) as client,
+        _held_write(client, db_url) as (write, release),
+    ):
+        started = time.monotonic()
+        serving.process.send_signal(signal.SIGTERM)
+        stopped = asyncio.create_task(asyncio.to_thread(serving.process.wait, 60))
+        await eventually(lambda: _refused(serving.url), timeout=10)  # while the write waits
+        await asyncio.wait([stopped], timeout=hold)
+        await release()
         try:
             outcome: httpx.Response | httpx.HTTPError = await write
         except httpx.HTTPError as error:
@@ -222,8 +236,14 @@ async def _refused(url: str) -> bool:
     return False
 
 
-async def _someone_waits_on_a_lock(conn: asyncpg.Connection) -> bool:
-    return bool(await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"))
+async def _someone_waits_on_a_lock(db_url: str) -> bool:
+    conn = await asyncpg.connect(db_url)
+    try:
+        return bool(
+            await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+        )
+    finally:
+        await conn.close()
 
 
 async def _items_in_the_log(folder: Path) -> set[tuple[str, str]]:
@@ -252,30 +272,49 @@ async def _leaders(db_url: str) -> dict[int, int]:
         await conn.close()
 
 
-def test_a_stopped_instance_hands_its_leadership_over_at_once(data_dir: Path) -> None:
-    """Two instances on one database: the one that leads stops, and the other takes every job over."""
+def test_a_stopping_instance_hands_its_leadership_over_before_its_requests_finish(data_dir: Path) -> None:
+    """Two instances on one database: the one that leads is stopped while a write of its own is in
+    flight, and the other takes every job over at once, before that write is even answered."""
     with orders_serve(data_dir) as first:
         running = postmaster(first.folder)
         assert running is not None
         db_url = running[1]
         with orders_serve(data_dir) as second:
-            led_by_first = asyncio.run(_leaders(db_url))  # first was alone long enough to take them all
-            assert led_by_first
-            first_backends = set(led_by_first.values())
-
-            async def taken_over() -> bool:
-                now = await _leaders(db_url)
-                return all(now.get(key, -1) not in (-1, *first_backends) for key in led_by_first)
-
-            started = time.monotonic()
-            first.process.send_signal(signal.SIGTERM)
-            asyncio.run(eventually(taken_over, timeout=30, interval=0.02))
-            handed_over = time.monotonic() - started
-            assert first.process.wait(30) == 0
+            handed_over, jobs, write = asyncio.run(_hand_over(first, db_url))
+            assert first.process.returncode == 0
             assert postmaster(first.folder) == running, "the first instance's stop stopped a shared database"
             assert httpx.get(second.url + "/healthz", timeout=10).status_code == 200
             second.stop(signal.SIGTERM)
             assert second.process.returncode == 0
     assert_postgres_stopped(first.folder, db_url)
+    assert write.status_code == 200, write.text
     assert handed_over < 5, f"the other instance took over {handed_over:.1f} s after the signal"
-    record(f"leadership handed over: {len(led_by_first)} jobs, after the signal (s)", f"{handed_over:.2f}")
+    record(
+        f"leadership handed over, {jobs} jobs, a write in flight: after the signal (s)", f"{handed_over:.2f}"
+    )
+
+
+async def _hand_over(first: Serving, db_url: str) -> tuple[float, int, httpx.Response]:
+    led_by_first = await _leaders(db_url)  # it was alone long enough to take every job
+    assert led_by_first
+    first_backends = set(led_by_first.values())
+
+    async def taken_over() -> bool:
+        now = await _leaders(db_url)
+        return all(now.get(key, -1) not in (-1, *first_backends) for key in led_by_first)
+
+    token = await asyncio.to_thread(token_on, db_url, "till", "clerk")
+    bearer = {"authorization": f"Bearer {token}"}
+    async with (
+        httpx.AsyncClient(base_url=first.url, headers=bearer, timeout=60) as client,
+        _held_write(client, db_url) as (write, release),
+    ):
+        started = time.monotonic()
+        first.process.send_signal(signal.SIGTERM)
+        await eventually(taken_over, timeout=30, interval=0.02)
+        handed_over = time.monotonic() - started
+        assert first.process.poll() is None, "the first instance ended before it handed over"
+        await release()
+        answer = await write
+    await asyncio.to_thread(first.process.wait, 60)
+    return handed_over, len(led_by_first), answer

@@ -2,12 +2,12 @@
 
 A stop signal (SIGTERM from systemd, Docker or Kubernetes; SIGINT from Ctrl-C), in order:
 
-1. the app drains at once (`StopSignals`): every live stream ends with a
-   retry hint (web/live), so no open SSE connection holds the stop up;
+1. the app drains at once (`StopSignals`): every live stream ends with a retry hint
+   (web/live), so no open SSE connection holds the stop up, and the app's leaders stop,
+   closing their lock connections so another instance takes their jobs over (web/app);
 2. uvicorn closes its listening socket and lets in-flight requests finish, for at most
    the grace period (ORDERS_SHUTDOWN_SECONDS, `--grace`), then cancels what is left;
-3. the app's shutdown stops its leaders first, closing their lock connections so
-   another instance takes over, then its other jobs, then its pool (web/app);
+3. the app's shutdown stops its other jobs and closes its pool (web/app);
 4. last, `orders serve` leaves the embedded PostgreSQL (web/cli/startup), which stops
    unless another `orders` process still uses the same folder.
 """
