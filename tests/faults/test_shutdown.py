@@ -24,9 +24,11 @@ import pytest
 from store.database import UNAVAILABLE, embedded_postgres
 from tests.support.accounts import session_on, token_on
 from tests.support.embedded_serving import (
+    ORDERS,
     Serving,
     accepts_connections,
     assert_postgres_stopped,
+    orders_env,
     orders_serve,
     own_data_dir,
     postgres_processes,
@@ -34,6 +36,7 @@ from tests.support.embedded_serving import (
     users_listed,
 )
 from tests.support.figures import record
+from tests.support.servers import ROOT, free_port
 from tests.support.waiting import eventually
 from web.access import SESSION_COOKIE
 
@@ -318,3 +321,18 @@ async def _hand_over(first: Serving, db_url: str) -> tuple[float, int, httpx.Res
         answer = await write
     await asyncio.to_thread(first.process.wait, 60)
     return handed_over, len(led_by_first), answer
+
+
+def test_a_stop_signal_while_postgres_starts_leaves_no_postgres(data_dir: Path) -> None:
+    """SIGTERM the moment `orders serve` begins to start its PostgreSQL (initdb, then the server)."""
+    env = orders_env(data_dir)
+    command = [str(ORDERS), "serve", "--port", str(free_port())]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    with process:
+        assert process.stderr.readline().startswith("orders: starting the embedded PostgreSQL")
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+        assert process.returncode != 0, "it stopped before it served: not a clean serve"
+    folder = data_dir / "postgres"
+    assert_postgres_stopped(folder, f"postgresql://postgres:@/postgres?host={folder}")
