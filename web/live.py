@@ -38,7 +38,7 @@ RECONNECT_MS = (500, 2500)
 
 
 def draining(app: Litestar) -> asyncio.Event:
-    """Set when the server stops taking connections (web/cli/serving): live streams end."""
+    """Set when the server begins to stop (web/cli/serving): live streams end, leaders step down."""
     event: asyncio.Event | None = app.state.get("draining")
     if event is None:
         event = app.state.draining = asyncio.Event()
