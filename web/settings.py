@@ -18,6 +18,7 @@ from store.workflows.expiry import DEFAULT_DRAFT_EXPIRY
 from web.ratelimit import RateLimit, parse_limit
 
 TEN_YEARS = 10 * 365 * 24 * 3600
+DEFAULT_SHUTDOWN_SECONDS = 10.0
 N = TypeVar("N", int, float)
 
 
@@ -49,6 +50,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     horizon_warning_seconds: float = 30.0  # events unseen by catch-up readers this long: a warning
     subscription_retry: RetryPolicy = SUBSCRIPTION_RETRY  # tries of a failing event before it is parked
     outbox_retry: RetryPolicy = OUTBOX_RETRY  # tries of an undeliverable message before it is parked
+    shutdown_seconds: float = DEFAULT_SHUTDOWN_SECONDS  # in-flight requests' time to finish at a stop
 
     def session_limits(self) -> SessionLimits:
         return SessionLimits(
@@ -74,6 +76,7 @@ def from_environment(environ: Mapping[str, str], *, write_limit: str | None = No
         horizon_warning_seconds=_positive(environ, "ORDERS_HORIZON_WARNING_SECONDS", 30.0),
         subscription_retry=_retry(environ, "ORDERS_RETRY", SUBSCRIPTION_RETRY),
         outbox_retry=_retry(environ, "ORDERS_OUTBOX_RETRY", OUTBOX_RETRY),
+        shutdown_seconds=_positive(environ, "ORDERS_SHUTDOWN_SECONDS", DEFAULT_SHUTDOWN_SECONDS),
     )
 
 

@@ -16,7 +16,7 @@ import msgspec
 
 from store.log.export import FORMATS
 from store.read.replay import READ_MODELS
-from web.cli import accounts, backup, jobs
+from web.cli import accounts, backup, jobs, serving
 from web.cli.startup import database, exit_with
 from web.settings import Settings, from_environment
 
@@ -44,7 +44,11 @@ def app_factory() -> Litestar:
 
     encoded = os.environ.get(SERVE_SETTINGS)
     settings = msgspec.json.decode(encoded, type=Settings) if encoded else from_environment(os.environ)
-    return create_app(settings)
+    app = create_app(settings)
+    signals = serving.StopSignals()
+    app.on_startup.append(signals.watch)
+    app.on_shutdown.append(signals.restore)
+    return app
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,10 +67,13 @@ orders.add_command(backup.import_command)
 @click.option("--host", envvar="ORDERS_HOST", default="127.0.0.1", show_default=True, show_envvar=True)
 @click.option("--port", envvar="ORDERS_PORT", type=int, default=8000, show_default=True, show_envvar=True)
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="uvicorn workers")
-def serve(host: str, port: int, workers: int) -> None:
-    """Run the web app (embedded PostgreSQL unless DATABASE_URL)."""
-    import uvicorn
-
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0, min_open=True, max=3600),
+    help="seconds in-flight requests get to finish at a stop  [default: ORDERS_SHUTDOWN_SECONDS, else 10]",
+)
+def serve(host: str, port: int, workers: int, grace: float | None) -> None:
+    """Run the web app (embedded PostgreSQL unless DATABASE_URL); SIGTERM or Ctrl-C stops it gracefully."""
     with database(write_limit=DEFAULT_WRITE_LIMIT) as (settings, _):
         os.environ[SERVE_SETTINGS] = msgspec.json.encode(settings).decode()
         token = asyncio.run(accounts.setup_token(settings))
@@ -77,18 +84,8 @@ def serve(host: str, port: int, workers: int) -> None:
                 err=True,
             )
         click.echo(f"orders: serving on http://{host}:{port}", err=True)
-        uvicorn.run(
-            "web.cli:app_factory",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="warning",
-            timeout_graceful_shutdown=3,
-            access_log=False,
-            loop="auto",
-            http="auto",
-        )
+        serving.run(host=host, port=port, workers=workers, grace=grace or settings.shutdown_seconds)
+    click.echo("orders: stopped", err=True)
 
 
 @orders.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -26,6 +27,9 @@ def database(*, write_limit: str | None = None) -> Iterator[tuple[Settings, list
     Yields them and the migrations just applied. Exits 2 with one line on stderr when a
     variable makes no sense or the database cannot be reached.
     """
+    # SIGTERM stops a command as Ctrl-C does: by KeyboardInterrupt, so every `with` below is left
+    # and the embedded PostgreSQL too. Python's default for it ends the process on the spot.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         settings = from_environment(os.environ, write_limit=write_limit)
     except SettingsError as error:
@@ -45,7 +49,15 @@ def database(*, write_limit: str | None = None) -> Iterator[tuple[Settings, list
 def _embedded(stack: ExitStack) -> str:
     folder = Path(os.environ.get("ORDERS_DATA_DIR", DEFAULT_DATA_DIR)).resolve() / "postgres"
     click.echo(f"orders: starting the embedded PostgreSQL in {folder}", err=True)
-    return stack.enter_context(embedded_postgres(folder))
+    url = stack.enter_context(embedded_postgres(folder))
+    stack.callback(_ignore_stop_signals)  # runs first on the way out, before PostgreSQL is left
+    return url
+
+
+def _ignore_stop_signals() -> None:
+    """Leaving the embedded PostgreSQL may stop it: a second Ctrl-C or SIGTERM must not cut that short."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
