@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -43,10 +43,13 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 3
 
 
 @contextmanager
-def uvicorn_process(database_url: str, *, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Serve the app with uvicorn, as `orders serve` does; yield its base URL and process."""
+def uvicorn_process(
+    database_url: str, *, workers: int = 1, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Serve the app with uvicorn, as `orders serve` does, with `env` added to the
+    environment (settings such as ORDERS_RETRY_ATTEMPTS); yield its base URL and process."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "ORDERS_SECRET": "browser-test-secret"}
+    env = {**os.environ, "DATABASE_URL": database_url, "ORDERS_SECRET": "browser-test-secret", **(env or {})}
     command = [sys.executable, "-m", "uvicorn", "web.cli:app_factory", "--factory", "--port", str(port)]
     command += ["--host", "127.0.0.1", "--workers", str(workers), "--log-level", "warning"]
     command += ["--timeout-graceful-shutdown", "2"]
@@ -66,6 +69,8 @@ def uvicorn_process(database_url: str, *, workers: int = 1) -> Iterator[tuple[st
 
 
 @contextmanager
-def uvicorn_server(database_url: str, *, workers: int = 1) -> Iterator[str]:
-    with uvicorn_process(database_url, workers=workers) as (url, _):
+def uvicorn_server(
+    database_url: str, *, workers: int = 1, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    with uvicorn_process(database_url, workers=workers, env=env) as (url, _):
         yield url
