@@ -21,10 +21,11 @@ from store.application import Envelope, OrderQuery, Orders, StaleVersion
 from web import forms
 from web.access import READ_ORDERS, WRITE_ORDERS
 from web.forms import Form, FormError
-from web.order_view import order_context, parse_order_id
+from web.order_view import order_context, order_page, parse_order_id, render_order
 from web.refusals import MALFORMED, status_of
 
 STATUSES = ("draft", "placed", "cancelled")
+MAIN, PAGE = "_order_main.html", "order.html"  # the order page's partial, and the page around it
 PAGE_SIZE = 25
 
 
@@ -66,27 +67,24 @@ class PostedForm:
             problem = FormProblem(form_name, error.message, error.field, status_of(error))
         except FormError as error:
             problem = FormProblem(form_name, error.message, error.field, MALFORMED)
-        if problem is None and not self.request.htmx:
-            return Redirect(f"/orders/{self.order_id}", status_code=303)
-        values = form if problem else {}
-        context = await order_context(self.orders, self.order_id, values=values)
-        if problem is not None:
-            if problem.form not in _visible_forms(context["order"]):
-                problem = msgspec.structs.replace(problem, form="general")
-            if problem.stale:
-                seen = problem_version(form)
-                changes = [e for e in context["entries"] if e.recorded.version > seen]
-                context["changes"] = changes
-                who = sorted({e.recorded.metadata.actor for e in changes})
-                if who:
-                    message = f"{problem.message} Changed since by {', '.join(who)}."
-                    problem = msgspec.structs.replace(problem, message=message)
+        if problem is None:
+            if not self.request.htmx:
+                return Redirect(f"/orders/{self.order_id}", status_code=303)
+            # The order as it now is: the same fragment a GET gets, cached for the next one.
+            return await order_page(self.request, self.orders, self.order_id, fragment=MAIN, page=None)
+        context = await order_context(self.orders, self.order_id, values=form)
+        if problem.form not in _visible_forms(context["order"]):
+            problem = msgspec.structs.replace(problem, form="general")
+        if problem.stale:
+            seen = problem_version(form)
+            changes = [e for e in context["entries"] if e.recorded.version > seen]
+            context["changes"] = changes
+            who = sorted({e.recorded.metadata.actor for e in changes})
+            if who:
+                message = f"{problem.message} Changed since by {', '.join(who)}."
+                problem = msgspec.structs.replace(problem, message=message)
         context["problem"] = problem
-        return Template(
-            "_order_main.html" if self.request.htmx else "order.html",
-            context=context,
-            status_code=problem.status if problem else 200,
-        )
+        return render_order(self.request, context, MAIN, None if self.request.htmx else PAGE, problem.status)
 
 
 class OrderController(Controller):
@@ -132,9 +130,9 @@ class OrderController(Controller):
         request: HTMXRequest,
         orders: NamedDependency[Orders],
         order_id: FromPath[str],
-    ) -> Template:
-        context = await order_context(orders, parse_order_id(order_id))
-        return Template("_order_main.html" if request.htmx else "order.html", context=context)
+    ) -> Response[Any]:
+        stream = parse_order_id(order_id)
+        return await order_page(request, orders, stream, fragment=MAIN, page=None if request.htmx else PAGE)
 
     @get("/{order_id:str}/live-update", include_in_schema=False)
     async def live_update(

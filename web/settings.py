@@ -41,6 +41,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     snapshot_every: int = DEFAULT_EVERY  # events between an order's snapshots
     session_idle_minutes: float = 120.0  # a session ends after this long without a request
     session_hours: float = 12.0  # and this long after its sign-in, whatever happens
+    page_cache_mb: float = 32.0  # rendered pages kept per process (web/render_cache.py); 0: none
+    development: bool = False  # templates re-read when their files change, and no page cache
 
 
 def from_environment(environ: Mapping[str, str], *, write_limit: str | None = None) -> Settings:
@@ -56,7 +58,16 @@ def from_environment(environ: Mapping[str, str], *, write_limit: str | None = No
         snapshot_every=_snapshot_every(environ.get("ORDERS_SNAPSHOT_EVERY", "")),
         session_idle_minutes=_positive(environ, "ORDERS_SESSION_IDLE_MINUTES", 120.0),
         session_hours=_positive(environ, "ORDERS_SESSION_HOURS", 12.0),
+        page_cache_mb=_page_cache_mb(environ.get("ORDERS_PAGE_CACHE_MB", "")),
+        development=environ.get("ORDERS_DEVELOPMENT", "").strip().lower() in {"1", "true", "yes", "on"},
     )
+
+
+def _page_cache_mb(raw: str) -> float:
+    megabytes = _number(raw, 32.0, float)
+    if megabytes is None or not 0 <= megabytes <= 65536:
+        raise SettingsError(f"ORDERS_PAGE_CACHE_MB must be a number of megabytes, 0 or more, not {raw!r}")
+    return megabytes
 
 
 def _positive(environ: Mapping[str, str], name: str, default: float) -> float:

@@ -1,0 +1,117 @@
+"""Rendered HTML kept per process: an order at a version never changes, so neither does its page.
+
+What a fragment shows depends on the order's stream up to a version, on the
+version that is the latest (the slider, "of N"), on what the signed-in role may
+do, and on the template files; every key names all of these. What is per
+request (the CSRF token, a fresh command id per form) is rendered as a
+placeholder and filled in by `fill` on the way out, so one entry serves every
+request and every account of the same permissions.
+
+The cache is bounded by entries and by an estimate of the bytes it holds, and
+drops the least recently used entry first. It is a cache, never the truth: a
+new event makes a new latest version, so a page is never served from an entry
+of an older one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections import OrderedDict
+from collections.abc import Hashable
+from pathlib import Path
+from uuid import uuid4
+
+import msgspec
+from markupsafe import escape
+
+# Placeholders that HTML escaping leaves as they are, and no order text can forge
+# in the rendered HTML: every user-supplied value is escaped, but these are plain
+# letters, so a line named like one would be replaced too. The random part makes
+# that impossible to arrange from outside the process.
+_SALT = uuid4().hex
+CSRF_PLACEHOLDER = f"csrf-{_SALT}"
+COMMAND_ID_PLACEHOLDER = f"command-{_SALT}"
+_ENTRY_OVERHEAD = 240  # bytes of an entry beyond its HTML: key tuple, dict slot, links
+
+
+class CacheStats(msgspec.Struct, frozen=True):
+    hits: int
+    misses: int
+    entries: int
+    bytes: int
+    max_entries: int
+    max_bytes: int
+
+    @property
+    def hit_rate(self) -> float:
+        asked = self.hits + self.misses
+        return self.hits / asked if asked else 0.0
+
+
+class RenderCache:
+    """An LRU of rendered HTML by key, bounded by entries and by bytes; max_bytes 0 turns it off."""
+
+    def __init__(self, max_bytes: int = 32 * 2**20, max_entries: int = 20_000) -> None:
+        self.max_bytes, self.max_entries = max_bytes, max_entries
+        self._entries: OrderedDict[Hashable, tuple[str, int]] = OrderedDict()
+        self._bytes = 0
+        self.hits = self.misses = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_bytes > 0 and self.max_entries > 0
+
+    def get(self, key: Hashable) -> str | None:
+        found = self._entries.get(key)
+        if found is None:
+            self.misses += 1
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return found[0]
+
+    def put(self, key: Hashable, html: str) -> None:
+        if not self.enabled:
+            return
+        size = sys.getsizeof(html) + _ENTRY_OVERHEAD
+        if size > self.max_bytes // 4:
+            return  # one page must not push out a quarter of the others
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._bytes -= old[1]
+        self._entries[key] = (html, size)
+        self._bytes += size
+        while self._bytes > self.max_bytes or len(self._entries) > self.max_entries:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self._bytes -= dropped
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
+
+    def stats(self) -> CacheStats:
+        return CacheStats(
+            self.hits, self.misses, len(self._entries), self._bytes, self.max_entries, self.max_bytes
+        )
+
+
+def fill(html: str, csrf_token: str) -> str:
+    """The cached HTML for one request: its CSRF token, and a fresh command id for each form."""
+    if CSRF_PLACEHOLDER in html:
+        html = html.replace(CSRF_PLACEHOLDER, str(escape(csrf_token)))
+    if COMMAND_ID_PLACEHOLDER not in html:
+        return html
+    parts = html.split(COMMAND_ID_PLACEHOLDER)
+    filled = [parts[0]]
+    for part in parts[1:]:
+        filled += (str(uuid4()), part)
+    return "".join(filled)
+
+
+def templates_version(directory: Path) -> str:
+    """A digest of every template file: part of each key and ETag, so a new release renders anew."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.rglob("*.html")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]

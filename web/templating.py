@@ -1,0 +1,44 @@
+"""The Jinja environment of the pages: filters and globals, and how templates are loaded.
+
+Outside development the templates are read and compiled once per process
+(`auto_reload` off: no stat of a template file per render or include) and
+their compiled code is kept on disk for the next process (a bytecode cache).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import FileSystemBytecodeCache, pass_context
+from jinja2.runtime import Context
+from litestar.plugins.jinja import JinjaTemplateEngine
+from markupsafe import Markup
+
+from store.read.read_model import OrderSummary
+from web.notifications import causality
+from web.presentation import allowed, money, new_command_id, signed_money, timestamp
+from web.render_cache import RenderCache
+
+
+def configure_templates(engine: JinjaTemplateEngine, *, development: bool = False) -> None:
+    environment = engine.engine
+    environment.filters.update(money=money, timestamp=timestamp, signed_money=signed_money)
+    environment.globals.update(
+        new_command_id=new_command_id, allowed=allowed, causality=causality, order_row=order_row
+    )
+    environment.auto_reload = development
+    if not development:
+        environment.bytecode_cache = FileSystemBytecodeCache()
+
+
+@pass_context
+def order_row(context: Context, order: OrderSummary) -> Markup:
+    """A row of an order list, rendered once per order and version (what it shows never changes)."""
+    state: Any = context["request"].app.state
+    cache: RenderCache = state.render_cache
+    key = ("_order_row.html", order.order_id, order.version, state.templates_version)
+    html = cache.get(key)
+    if html is None:
+        html = context.environment.get_template("_order_row.html").render(o=order)
+        cache.put(key, html)
+    return Markup(html)  # noqa: S704 (rendered by Jinja, escaped there)
