@@ -42,6 +42,7 @@ class CacheStats(msgspec.Struct, frozen=True):
     bytes: int
     max_entries: int
     max_bytes: int
+    by_kind: dict[str, tuple[int, int]]  # hits and misses by the key's first part (its template)
 
     @property
     def hit_rate(self) -> float:
@@ -57,6 +58,7 @@ class RenderCache:
         self._entries: OrderedDict[Hashable, tuple[str, int]] = OrderedDict()
         self._bytes = 0
         self.hits = self.misses = 0
+        self._kinds: dict[str, list[int]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -64,11 +66,14 @@ class RenderCache:
 
     def get(self, key: Hashable) -> str | None:
         found = self._entries.get(key)
+        kind = self._kinds.setdefault(str(key[0]) if isinstance(key, tuple) else "", [0, 0])
         if found is None:
             self.misses += 1
+            kind[1] += 1
             return None
         self._entries.move_to_end(key)
         self.hits += 1
+        kind[0] += 1
         return found[0]
 
     def put(self, key: Hashable, html: str) -> None:
@@ -91,8 +96,9 @@ class RenderCache:
         self._bytes = 0
 
     def stats(self) -> CacheStats:
+        by_kind = {name: (hits, misses) for name, (hits, misses) in sorted(self._kinds.items())}
         return CacheStats(
-            self.hits, self.misses, len(self._entries), self._bytes, self.max_entries, self.max_bytes
+            self.hits, self.misses, len(self._entries), self._bytes, self.max_entries, self.max_bytes, by_kind
         )
 
 

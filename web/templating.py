@@ -15,8 +15,9 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from markupsafe import Markup
 
 from store.read.read_model import OrderSummary
+from store.workflows.expiry import is_expiry
 from web.notifications import causality
-from web.presentation import allowed, money, new_command_id, signed_money, timestamp
+from web.presentation import TimelineEntry, allowed, money, new_command_id, signed_money, timestamp
 from web.render_cache import RenderCache
 
 
@@ -24,7 +25,11 @@ def configure_templates(engine: JinjaTemplateEngine, *, development: bool = Fals
     environment = engine.engine
     environment.filters.update(money=money, timestamp=timestamp, signed_money=signed_money)
     environment.globals.update(
-        new_command_id=new_command_id, allowed=allowed, causality=causality, order_row=order_row
+        new_command_id=new_command_id,
+        allowed=allowed,
+        causality=causality,
+        order_row=order_row,
+        timeline_entry=timeline_entry,
     )
     environment.auto_reload = development
     if not development:
@@ -40,5 +45,37 @@ def order_row(context: Context, order: OrderSummary) -> Markup:
     html = cache.get(key)
     if html is None:
         html = context.environment.get_template("_order_row.html").render(o=order)
+        cache.put(key, html)
+    return Markup(html)  # noqa: S704 (rendered by Jinja, escaped there)
+
+
+@pass_context
+def timeline_entry(context: Context, entry: TimelineEntry, following: object, shown: int) -> Markup:
+    """An event of the audit timeline, rendered once for each way it can look.
+
+    It depends on the event (and the events before it, for its sentence), on whether it
+    is before, at or after the version shown, on whether the next event is the draft
+    expiry's (`causality`), and on whether the role may read the log.
+    """
+    request = context["request"]
+    state: Any = request.app.state
+    cache: RenderCache = state.render_cache
+    e = entry.recorded
+    relation = (e.version > shown) - (e.version < shown)
+    expiry_next = isinstance(following, TimelineEntry) and is_expiry(following.recorded)
+    reads_log = allowed(request, "read_log")
+    key = (
+        "_timeline_entry.html",
+        e.stream_id,
+        e.version,
+        relation,
+        expiry_next,
+        reads_log,
+        state.templates_version,
+    )
+    html = cache.get(key)
+    if html is None:
+        template = context.environment.get_template("_timeline_entry.html")
+        html = template.render(entry=entry, following=following, shown=shown, request=request)
         cache.put(key, html)
     return Markup(html)  # noqa: S704 (rendered by Jinja, escaped there)
