@@ -24,7 +24,7 @@ from store.application import Orders
 from web import forms
 from web.forms import FormError
 from web.presentation import timeline
-from web.render_cache import COMMAND_ID_PLACEHOLDER, CSRF_PLACEHOLDER, RenderCache, fill
+from web.render_cache import COMMAND_ID_PLACEHOLDER, CSRF_PLACEHOLDER, Prepared, RenderCache, fill, prepare
 
 # Streams up to this long show their whole timeline; longer ones a window around the version.
 FULL_TIMELINE = 60
@@ -158,7 +158,7 @@ async def order_page(
     html = cache.get(key)
     if html is None:
         context = await order_context(orders, order_id, version, latest=latest, play=play)
-        html = render_fragment(request, fragment, context)
+        html = prepare(render_fragment(request, fragment, context))
         cache.put(key, html)
     return respond(request, html, page, {"order_id": order_id, "latest": latest, "shown": shown}, headers)
 
@@ -167,7 +167,7 @@ def render_order(
     request: Request[Any, Any, Any], context: dict[str, Any], fragment: str, page: str | None, status: int
 ) -> Response[Any]:
     """A one-off rendering of the order (a refused form's answer, with its message and values)."""
-    html = render_fragment(request, fragment, context)
+    html = prepare(render_fragment(request, fragment, context))
     page_context = {
         "order_id": context["order"].order_id,
         "latest": context["latest"],
@@ -178,7 +178,7 @@ def render_order(
 
 def respond(
     request: Request[Any, Any, Any],
-    html: str,
+    html: Prepared,
     page: str | None,
     page_context: dict[str, Any],
     headers: dict[str, str],

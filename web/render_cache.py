@@ -16,6 +16,8 @@ of an older one.
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import sys
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -32,7 +34,11 @@ from markupsafe import escape
 _SALT = uuid4().hex
 CSRF_PLACEHOLDER = f"csrf-{_SALT}"
 COMMAND_ID_PLACEHOLDER = f"command-{_SALT}"
+_PLACEHOLDERS = re.compile(f"({CSRF_PLACEHOLDER}|{COMMAND_ID_PLACEHOLDER})")
 _ENTRY_OVERHEAD = 240  # bytes of an entry beyond its HTML: key tuple, dict slot, links
+
+# Rendered HTML split at its placeholders: the text, then a placeholder and the text after it, …
+Prepared = tuple[str, ...]
 
 
 class CacheStats(msgspec.Struct, frozen=True):
@@ -55,7 +61,7 @@ class RenderCache:
 
     def __init__(self, max_bytes: int = 32 * 2**20, max_entries: int = 20_000) -> None:
         self.max_bytes, self.max_entries = max_bytes, max_entries
-        self._entries: OrderedDict[Hashable, tuple[str, int]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[Prepared, int]] = OrderedDict()
         self._bytes = 0
         self.hits = self.misses = 0
         self._kinds: dict[str, list[int]] = {}
@@ -64,7 +70,7 @@ class RenderCache:
     def enabled(self) -> bool:
         return self.max_bytes > 0 and self.max_entries > 0
 
-    def get(self, key: Hashable) -> str | None:
+    def get(self, key: Hashable) -> Prepared | None:
         found = self._entries.get(key)
         kind = self._kinds.setdefault(str(key[0]) if isinstance(key, tuple) else "", [0, 0])
         if found is None:
@@ -76,10 +82,10 @@ class RenderCache:
         kind[0] += 1
         return found[0]
 
-    def put(self, key: Hashable, html: str) -> None:
+    def put(self, key: Hashable, html: Prepared) -> None:
         if not self.enabled:
             return
-        size = sys.getsizeof(html) + _ENTRY_OVERHEAD
+        size = sys.getsizeof(html) + sum(map(sys.getsizeof, html)) + _ENTRY_OVERHEAD
         if size > self.max_bytes // 4:
             return  # one page must not push out a quarter of the others
         old = self._entries.pop(key, None)
@@ -102,17 +108,31 @@ class RenderCache:
         )
 
 
-def fill(html: str, csrf_token: str) -> str:
+def prepare(html: str) -> Prepared:
+    """Rendered HTML as the cache keeps it: split once at its placeholders, for `fill`."""
+    return tuple(_PLACEHOLDERS.split(html))
+
+
+def fill(prepared: Prepared, csrf_token: str) -> str:
     """The cached HTML for one request: its CSRF token, and a fresh command id for each form."""
-    if CSRF_PLACEHOLDER in html:
-        html = html.replace(CSRF_PLACEHOLDER, str(escape(csrf_token)))
-    if COMMAND_ID_PLACEHOLDER not in html:
-        return html
-    parts = html.split(COMMAND_ID_PLACEHOLDER)
-    filled = [parts[0]]
-    for part in parts[1:]:
-        filled += (str(uuid4()), part)
-    return "".join(filled)
+    parts = list(prepared)
+    token = str(escape(csrf_token))
+    ids = iter(command_ids(parts.count(COMMAND_ID_PLACEHOLDER)))
+    for n in range(1, len(parts), 2):
+        parts[n] = token if parts[n] == CSRF_PLACEHOLDER else next(ids)
+    return "".join(parts)
+
+
+def command_ids(count: int) -> list[str]:
+    """`count` random (version 4) UUIDs as text: what uuid4 makes, from one call for randomness."""
+    raw = bytearray(os.urandom(16 * count))
+    ids = []
+    for start in range(0, 16 * count, 16):
+        raw[start + 6] = raw[start + 6] & 0x0F | 0x40  # version 4
+        raw[start + 8] = raw[start + 8] & 0x3F | 0x80  # the RFC 4122 variant
+        x = raw[start : start + 16].hex()
+        ids.append(f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}")
+    return ids
 
 
 def templates_version(directory: Path) -> str:

@@ -44,9 +44,9 @@ def order_row(context: Context, order: OrderSummary) -> Markup:
     key = ("_order_row.html", order.order_id, order.version, state.templates_version)
     html = cache.get(key)
     if html is None:
-        html = context.environment.get_template("_order_row.html").render(o=order)
+        html = (context.environment.get_template("_order_row.html").render(o=order),)
         cache.put(key, html)
-    return Markup(html)  # noqa: S704 (rendered by Jinja, escaped there)
+    return Markup(html[0])  # noqa: S704 (rendered by Jinja, escaped there)
 
 
 @pass_context
@@ -76,6 +76,6 @@ def timeline_entry(context: Context, entry: TimelineEntry, following: object, sh
     html = cache.get(key)
     if html is None:
         template = context.environment.get_template("_timeline_entry.html")
-        html = template.render(entry=entry, following=following, shown=shown, request=request)
+        html = (template.render(entry=entry, following=following, shown=shown, request=request),)
         cache.put(key, html)
-    return Markup(html)  # noqa: S704 (rendered by Jinja, escaped there)
+    return Markup(html[0])  # noqa: S704 (rendered by Jinja, escaped there)
