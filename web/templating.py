@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from jinja2 import FileSystemBytecodeCache, pass_context
 from jinja2.runtime import Context
 from litestar.plugins.jinja import JinjaTemplateEngine
 from markupsafe import Markup
 
-from store.read.read_model import OrderSummary
+from store.read.read_model import OrderList, OrderSummary
 from store.workflows.expiry import is_expiry
 from web.notifications import causality
 from web.presentation import TimelineEntry, allowed, money, new_command_id, signed_money, timestamp
@@ -28,7 +29,8 @@ def configure_templates(engine: JinjaTemplateEngine, *, development: bool = Fals
         new_command_id=new_command_id,
         allowed=allowed,
         causality=causality,
-        order_row=order_row,
+        order_rows=order_rows,
+        orders_table=orders_table,
         timeline_entry=timeline_entry,
     )
     environment.auto_reload = development
@@ -37,16 +39,43 @@ def configure_templates(engine: JinjaTemplateEngine, *, development: bool = Fals
 
 
 @pass_context
-def order_row(context: Context, order: OrderSummary) -> Markup:
-    """A row of an order list, rendered once per order and version (what it shows never changes)."""
+def orders_table(context: Context) -> Markup:
+    """An order list's table, rendered once for each set of rows (an order at a version each) and filters."""
     state: Any = context["request"].app.state
     cache: RenderCache = state.render_cache
-    key = ("_order_row.html", order.order_id, order.version, state.templates_version)
+    page: OrderList = context["page"]
+    summary = context.get("summary")
+    key = (
+        "_orders_list.html",
+        context["customer"],
+        context["status"],
+        context["exact"],
+        page.next_after,
+        tuple((o.order_id, o.version) for o in page.orders),
+        msgspec.json.encode(summary) if summary else None,
+        state.templates_version,
+    )
     html = cache.get(key)
     if html is None:
-        html = (context.environment.get_template("_order_row.html").render(o=order),)
+        html = (context.environment.get_template("_orders_list.html").render(context.get_all()),)
         cache.put(key, html)
     return Markup(html[0])  # noqa: S704 (rendered by Jinja, escaped there)
+
+
+@pass_context
+def order_rows(context: Context, orders: list[OrderSummary]) -> Markup:
+    """Rows of an order list, each rendered once per order and version (what it shows never changes)."""
+    state: Any = context["request"].app.state
+    cache: RenderCache = state.render_cache
+    rows = []
+    for order in orders:
+        key = ("_order_row.html", order.order_id, order.version, state.templates_version)
+        html = cache.get(key)
+        if html is None:
+            html = (context.environment.get_template("_order_row.html").render(o=order),)
+            cache.put(key, html)
+        rows.append(html[0])
+    return Markup("".join(rows))  # noqa: S704 (rendered by Jinja, escaped there)
 
 
 @pass_context
