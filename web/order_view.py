@@ -142,22 +142,29 @@ async def order_page(
     fragment: str,
     page: str | None,
     play: str | None = None,
+    latest: int | None = None,
+    **extra: Hashable,
 ) -> Response[Any]:
     """The order (now, or at `version`) as `fragment`, inside `page` unless None (a partial).
 
-    Asks the database for the latest version only, unless the fragment is not cached yet.
+    Asks the database for the latest version only (unless the caller just did: `latest`), and
+    for the events when the fragment is not cached yet. `extra` goes into the fragment's
+    context, so into its key too.
     """
-    latest = await orders.latest_version(order_id, has=version)
+    if latest is None:
+        latest = await orders.latest_version(order_id, has=version)
     shown = latest if version is None else version
-    tag = etag(request, shown, latest, fragment, page, order_id, play)
+    extras = tuple(sorted(extra.items()))
+    tag = etag(request, shown, latest, fragment, page, order_id, play, extras)
     headers = {**REVALIDATE, "etag": tag}
     if request.method == "GET" and not_modified(request, tag):
         return Response(None, status_code=304, headers=headers)
     cache = render_cache(request)
-    key = (fragment, order_id, shown, latest, play, permissions(request), request.app.state.templates_version)
+    state = request.app.state
+    key = (fragment, order_id, shown, latest, play, extras, permissions(request), state.templates_version)
     html = cache.get(key)
     if html is None:
-        context = await order_context(orders, order_id, version, latest=latest, play=play)
+        context = await order_context(orders, order_id, version, latest=latest, play=play, **extra)
         html = prepare(render_fragment(request, fragment, context))
         cache.put(key, html)
     return respond(request, html, page, {"order_id": order_id, "latest": latest, "shown": shown}, headers)

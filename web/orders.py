@@ -137,6 +137,7 @@ class OrderController(Controller):
     @get("/{order_id:str}/live-update", include_in_schema=False)
     async def live_update(
         self,
+        request: HTMXRequest,
         orders: NamedDependency[Orders],
         order_id: FromPath[str],
         newer_than: FromQuery[int] = 0,
@@ -144,12 +145,21 @@ class OrderController(Controller):
     ) -> Response[Any]:
         """Out-of-band pieces of the order page after someone else's change; forms keep their input."""
         stream = parse_order_id(order_id)
-        if await orders.latest_version(stream) <= newer_than:
+        latest = await orders.latest_version(stream)
+        if latest <= newer_than:
             # An event this page already shows (often its own command's): nothing to swap.
             return Response(None, status_code=204)
-        context = await order_context(orders, stream)
-        context["status_changed"] = context["order"].status != status
-        return Template("_live_update.html", context=context)
+        # Every page open on the order asks at once: the answer is rendered once per status seen.
+        seen_status = status if status in STATUSES else ""
+        return await order_page(
+            request,
+            orders,
+            stream,
+            fragment="_live_update.html",
+            page=None,
+            latest=latest,
+            seen_status=seen_status,
+        )
 
     @post("/{order_id:str}/items", opt=WRITE_ORDERS)
     async def add_item(self, posted: NamedDependency[PostedForm]) -> Response[Any]:

@@ -54,6 +54,8 @@ def pages_of(order_id: str) -> list[tuple[str, dict[str, Any]]]:
         (f"{base}/timeline?version=3", {"htmx": True}),
         (f"{base}/events/3", {}),
         (f"{base}/events/3", {"htmx": True}),
+        (f"{base}/live-update?newer_than=1&status=draft", {"htmx": True}),
+        (f"{base}/live-update?newer_than=1&status=placed", {"htmx": True}),
         ("/orders", {}),
         ("/orders", {"target": "orders-table"}),
     ]
@@ -222,3 +224,18 @@ async def test_the_time_travel_page_at_a_past_version_is_cached_and_correct(brow
     stats = cache.stats()
     assert stats.entries >= 1
     assert 0 < stats.bytes <= stats.max_bytes
+
+
+async def test_a_live_update_is_cached_per_status_the_page_saw(browser: PageClient) -> None:
+    order_id = await order_with_history(browser)
+    live = f"/orders/{order_id}/live-update?newer_than=2"
+    same = (await browser.get(f"{live}&status=draft", htmx=True)).text
+    moved = (await browser.get(f"{live}&status=placed", htmx=True)).text
+    assert 'id="order-forms"' not in same  # the forms keep what is typed into them
+    assert 'id="expected-version-add" name="expected_version" value="4"' in same
+    assert 'id="order-forms"' in moved  # the status changed: new forms
+    assert (await browser.get(f"/orders/{order_id}/live-update?newer_than=4", htmx=True)).status_code == 204
+    await browser.post(f"/orders/{order_id}/place")
+    placed = (await browser.get(f"{live}&status=draft", htmx=True)).text
+    assert 'id="order-forms"' in placed
+    assert "Version <strong>5</strong> of 5" in placed
