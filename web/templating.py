@@ -15,6 +15,7 @@ from jinja2.runtime import Context
 from litestar.plugins.jinja import JinjaTemplateEngine
 from markupsafe import Markup
 
+from store.log.event_store import RecordedEvent
 from store.read.read_model import OrderList, OrderSummary
 from store.workflows.expiry import is_expiry
 from web.notifications import causality
@@ -30,6 +31,7 @@ def configure_templates(engine: JinjaTemplateEngine, *, development: bool = Fals
         allowed=allowed,
         causality=causality,
         order_rows=order_rows,
+        event_rows=event_rows,
         orders_table=orders_table,
         timeline_entry=timeline_entry,
     )
@@ -73,6 +75,22 @@ def order_rows(context: Context, orders: list[OrderSummary]) -> Markup:
         html = cache.get(key)
         if html is None:
             html = (context.environment.get_template("_order_row.html").render(o=order),)
+            cache.put(key, html)
+        rows.append(html[0])
+    return Markup("".join(rows))  # noqa: S704 (rendered by Jinja, escaped there)
+
+
+@pass_context
+def event_rows(context: Context, events: list[RecordedEvent]) -> Markup:
+    """Rows of the event log, each rendered once per event (an event never changes)."""
+    state: Any = context["request"].app.state
+    cache: RenderCache = state.render_cache
+    rows = []
+    for e in events:
+        key = ("_event_row.html", e.position, state.templates_version)
+        html = cache.get(key)
+        if html is None:
+            html = (context.environment.get_template("_event_row.html").render(e=e, fresh=False),)
             cache.put(key, html)
         rows.append(html[0])
     return Markup("".join(rows))  # noqa: S704 (rendered by Jinja, escaped there)

@@ -18,11 +18,13 @@ from web.render_cache import RenderCache
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 COMMAND_ID = re.compile(rf'name="command_id" value="({UUID})"')
+HORIZON = re.compile(r"horizon=\d+")
 CSRF = re.compile(r'(name="_csrf_token" value="|"x-csrftoken": ")([^"&]+)')
 
 
 def masked(html: str) -> str:
-    """The page with what is per request (CSRF token, command ids) blanked out."""
+    """The page with what is per request (CSRF token, command ids, the log's live horizon) blanked out."""
+    html = HORIZON.sub("horizon=N", html)
     return CSRF.sub(r"\1CSRF", COMMAND_ID.sub('name="command_id" value="COMMAND-ID"', html))
 
 
@@ -58,6 +60,8 @@ def pages_of(order_id: str) -> list[tuple[str, dict[str, Any]]]:
         (f"{base}/live-update?newer_than=1&status=placed", {"htmx": True}),
         ("/orders", {}),
         ("/orders", {"target": "orders-table"}),
+        ("/events", {}),
+        ("/events", {"target": "event-log"}),
     ]
 
 
