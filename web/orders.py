@@ -14,18 +14,31 @@ from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
+from domain.access import Actor
 from domain.errors import DomainError, NotFound
 from domain.order import Command, Order, PlaceOrder
 from domain.rules import MAX_CUSTOMER_ID
 from store.application import Envelope, OrderQuery, Orders, StaleVersion
+from store.read.read_model import OrderList
 from web import forms
 from web.access import READ_ORDERS, WRITE_ORDERS
 from web.forms import Form, FormError
-from web.order_view import order_context, order_page, parse_order_id, render_order
+from web.order_view import (
+    order_context,
+    order_page,
+    parse_order_id,
+    permissions,
+    render_cache,
+    render_fragment,
+    render_order,
+    respond,
+)
 from web.refusals import MALFORMED, status_of
+from web.render_cache import prepare
 
 STATUSES = ("draft", "placed", "cancelled")
 MAIN, PAGE = "_order_main.html", "order.html"  # the order page's partial, and the page around it
+LIST_MAIN, LIST_PAGE = "_orders_main.html", "orders.html"
 PAGE_SIZE = 25
 
 
@@ -100,14 +113,33 @@ class OrderController(Controller):
         customer: FromQuery[str | None] = None,
         status: FromQuery[str | None] = None,
         after: FromQuery[str | None] = None,
-    ) -> Template:
+    ) -> Response[Any]:
         customer = (customer or "").strip()[:MAX_CUSTOMER_ID]
         status = status if status in STATUSES else None
         context = await list_context(orders, customer, status, parse_order_id(after) if after else None)
         context["summary"] = await orders.customer_summary(customer) if customer else None
         if request.htmx and request.htmx.target == "orders-table":
             return Template("_orders_table.html", context=context)
-        return Template("orders.html", context={**context, "problem": None, "values": {}})
+        # The page shows a list of orders, each at a version: rendered once for each such list.
+        page: OrderList = context["page"]
+        actor: Actor | None = request.scope.get("actor")  # type: ignore[assignment]
+        key = (
+            LIST_MAIN,
+            customer,
+            status,
+            page.next_after,
+            tuple((o.order_id, o.version) for o in page.orders),
+            msgspec.json.encode(context["summary"]),
+            permissions(request),
+            actor.customer_id if actor else None,
+            request.app.state.templates_version,
+        )
+        cache = render_cache(request)
+        html = cache.get(key)
+        if html is None:
+            html = prepare(render_fragment(request, LIST_MAIN, {**context, "problem": None, "values": {}}))
+            cache.put(key, html)
+        return respond(request, html, LIST_PAGE, {}, {})
 
     @post("/", opt=WRITE_ORDERS, media_type=MediaType.HTML)  # a refusal answers the page again
     async def create_order(self, request: HTMXRequest, orders: NamedDependency[Orders]) -> Any:
@@ -121,7 +153,8 @@ class OrderController(Controller):
             context = await list_context(orders)
             context["problem"] = FormProblem("create", error.message, error.field, status)
             context["values"] = form
-            return Template("orders.html", context=context, status_code=status)
+            html = prepare(render_fragment(request, LIST_MAIN, context))
+            return respond(request, html, LIST_PAGE, {}, {}, status)
         return Redirect(f"/orders/{result.order.order_id}", status_code=303)
 
     @get("/{order_id:str}")

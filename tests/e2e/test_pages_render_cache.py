@@ -243,3 +243,20 @@ async def test_a_live_update_is_cached_per_status_the_page_saw(browser: PageClie
     placed = (await browser.get(f"{live}&status=draft", htmx=True)).text
     assert 'id="order-forms"' in placed
     assert "Version <strong>5</strong> of 5" in placed
+
+
+async def test_the_list_page_is_cached_per_list_and_per_customer_account(
+    browser: PageClient, database_url: str
+) -> None:
+    await browser.create_order("alice")
+    first = (await browser.get("/orders")).text
+    assert (await browser.get("/orders")).text.count("<tr>") == first.count("<tr>")
+    newest = await browser.create_order("carol")
+    listed = (await browser.get("/orders")).text
+    assert newest[:8] in listed  # a new order changes the list, so its key
+    client = browser.client
+    for customer in ("bob", "dave"):  # no orders either: the same list, another customer
+        client.cookies.set(SESSION_COOKIE, await session_at(database_url, customer, "customer", customer))
+        page = (await client.get("/orders")).text
+        assert f"For customer <strong>{customer}</strong>" in page
+        assert "carol" not in page
