@@ -40,59 +40,45 @@ def configure_templates(engine: JinjaTemplateEngine, *, development: bool = Fals
         environment.bytecode_cache = FileSystemBytecodeCache()
 
 
+def _cached(context: Context, template: str, depends: tuple[Any, ...], variables: dict[str, Any]) -> str:
+    """`template` with `variables`, rendered once per `depends` (and templates) by the render cache."""
+    state: Any = context["request"].app.state
+    cache: RenderCache = state.render_cache
+    key = (template, *depends, state.templates_version)
+    html = cache.get(key)
+    if html is None:
+        html = (context.environment.get_template(template).render(variables),)
+        cache.put(key, html)
+    return html[0]
+
+
 @pass_context
 def orders_table(context: Context) -> Markup:
     """An order list's table, rendered once for each set of rows (an order at a version each) and filters."""
-    state: Any = context["request"].app.state
-    cache: RenderCache = state.render_cache
     page: OrderList = context["page"]
     summary = context.get("summary")
-    key = (
-        "_orders_list.html",
+    depends = (
         context["customer"],
         context["status"],
         context["exact"],
         page.next_after,
         tuple((o.order_id, o.version) for o in page.orders),
         msgspec.json.encode(summary) if summary else None,
-        state.templates_version,
     )
-    html = cache.get(key)
-    if html is None:
-        html = (context.environment.get_template("_orders_list.html").render(context.get_all()),)
-        cache.put(key, html)
-    return Markup(html[0])  # noqa: S704 (rendered by Jinja, escaped there)
+    return Markup(_cached(context, "_orders_list.html", depends, context.get_all()))  # noqa: S704
 
 
 @pass_context
 def order_rows(context: Context, orders: list[OrderSummary]) -> Markup:
     """Rows of an order list, each rendered once per order and version (what it shows never changes)."""
-    state: Any = context["request"].app.state
-    cache: RenderCache = state.render_cache
-    rows = []
-    for order in orders:
-        key = ("_order_row.html", order.order_id, order.version, state.templates_version)
-        html = cache.get(key)
-        if html is None:
-            html = (context.environment.get_template("_order_row.html").render(o=order),)
-            cache.put(key, html)
-        rows.append(html[0])
+    rows = (_cached(context, "_order_row.html", (o.order_id, o.version), {"o": o}) for o in orders)
     return Markup("".join(rows))  # noqa: S704 (rendered by Jinja, escaped there)
 
 
 @pass_context
 def event_rows(context: Context, events: list[RecordedEvent]) -> Markup:
     """Rows of the event log, each rendered once per event (an event never changes)."""
-    state: Any = context["request"].app.state
-    cache: RenderCache = state.render_cache
-    rows = []
-    for e in events:
-        key = ("_event_row.html", e.position, state.templates_version)
-        html = cache.get(key)
-        if html is None:
-            html = (context.environment.get_template("_event_row.html").render(e=e, fresh=False),)
-            cache.put(key, html)
-        rows.append(html[0])
+    rows = (_cached(context, "_event_row.html", (e.position,), {"e": e, "fresh": False}) for e in events)
     return Markup("".join(rows))  # noqa: S704 (rendered by Jinja, escaped there)
 
 
@@ -105,24 +91,9 @@ def timeline_entry(context: Context, entry: TimelineEntry, following: object, sh
     expiry's (`causality`), and on whether the role may read the log.
     """
     request = context["request"]
-    state: Any = request.app.state
-    cache: RenderCache = state.render_cache
     e = entry.recorded
     relation = (e.version > shown) - (e.version < shown)
     expiry_next = isinstance(following, TimelineEntry) and is_expiry(following.recorded)
-    reads_log = allowed(request, "read_log")
-    key = (
-        "_timeline_entry.html",
-        e.stream_id,
-        e.version,
-        relation,
-        expiry_next,
-        reads_log,
-        state.templates_version,
-    )
-    html = cache.get(key)
-    if html is None:
-        template = context.environment.get_template("_timeline_entry.html")
-        html = (template.render(entry=entry, following=following, shown=shown, request=request),)
-        cache.put(key, html)
-    return Markup(html[0])  # noqa: S704 (rendered by Jinja, escaped there)
+    depends = (e.stream_id, e.version, relation, expiry_next, allowed(request, "read_log"))
+    variables = {"entry": entry, "following": following, "shown": shown, "request": request}
+    return Markup(_cached(context, "_timeline_entry.html", depends, variables))  # noqa: S704
