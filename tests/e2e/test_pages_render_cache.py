@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.support.accounts import session_at
@@ -260,3 +262,46 @@ async def test_the_list_page_is_cached_per_list_and_per_customer_account(
         page = (await client.get("/orders")).text
         assert f"For customer <strong>{customer}</strong>" in page
         assert "carol" not in page
+
+
+async def test_two_served_instances_never_show_an_old_version(
+    servers: list[tuple[str, subprocess.Popen[bytes]]], database_url: str
+) -> None:
+    """As deployed: two uvicorn processes on one database, each with its own render cache."""
+    clerk = {SESSION_COOKIE: await session_at(database_url, "till", "clerk")}
+    (here, _), (there, _) = servers
+    async with (
+        httpx.AsyncClient(base_url=here, cookies=clerk) as a,
+        httpx.AsyncClient(base_url=there, cookies=clerk) as b,
+    ):
+        for client in (a, b):
+            await client.get("/orders")
+            client.headers["x-csrftoken"] = client.cookies["csrftoken"]
+        created = await a.post("/orders", data={"customer_id": "alice", "currency": "EUR"})
+        order = created.headers["location"]
+        for _ in range(2):
+            page = await a.get(order)
+        tag = page.headers["etag"]
+        item = {"sku": "CUP-1", "name": "Cup", "unit_price": "12.00", "quantity": "1"}
+        assert (await b.post(f"{order}/items", data=item)).status_code == 303
+        again = await a.get(order, headers={"if-none-match": tag})
+        assert again.status_code == 200
+        assert "CUP-1" in again.text
+        assert "Version <strong>2</strong> of 2" in again.text
+
+
+async def test_development_reloads_templates_and_caches_no_page(database_url: str) -> None:
+    production = make_app(database_url, csrf_secret="s", subscriptions=False)
+    development = make_app(database_url, csrf_secret="s", subscriptions=False, development=True)
+    for app, reloads in ((production, False), (development, True)):
+        engine = app.template_engine
+        assert engine is not None
+        environment = engine.engine  # type: ignore[attr-defined]
+        assert environment.auto_reload is reloads
+        assert (environment.bytecode_cache is None) is reloads
+        assert cache_of_app(app).enabled is not reloads
+
+
+def cache_of_app(app: Litestar) -> RenderCache:
+    cache: RenderCache = app.state.render_cache
+    return cache
