@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, fields
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +52,15 @@ from web.events import EventLogController
 from web.health import healthz
 from web.history import HistoryController, export_log
 from web.live import LiveController, draining
-from web.notifications import NotificationController, register_workflow_globals
+from web.notifications import NotificationController
 from web.orders import OrderController
-from web.presentation import register_filters
 from web.ratelimit import WriteLimiter
+from web.render_cache import RenderCache, templates_version
 from web.sales import SalesController
 from web.security import security_headers
 from web.settings import Settings
 from web.signin import SignIn
+from web.templating import configure_templates
 
 ROOT = Path(__file__).resolve().parent.parent
 BEARER = SecurityScheme(
@@ -203,7 +205,7 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
         template_config=TemplateConfig(
             directory=ROOT / "templates",
             engine=JinjaTemplateEngine,
-            engine_callback=_template_functions,
+            engine_callback=partial(configure_templates, development=settings.development),
         ),
         csrf_config=CSRFConfig(secret=settings.csrf_secret, cookie_httponly=True, cookie_samesite="strict"),
         plugins=[HTMXPlugin()],
@@ -232,6 +234,8 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
         ),
         exception_handlers=dict(EXCEPTION_HANDLERS),
     )
+    app.state.render_cache = RenderCache(0 if settings.development else int(settings.page_cache_mb * 2**20))
+    app.state.templates_version = templates_version(ROOT / "templates")
     check_every_route_declares_access(app)
     return app
 
@@ -242,11 +246,6 @@ async def _step_down_when_draining(app: Litestar, leaders: list[asyncio.Task[Non
     await draining(app).wait()
     for task in leaders:
         task.cancel()
-
-
-def _template_functions(engine: JinjaTemplateEngine) -> None:
-    register_filters(engine)
-    register_workflow_globals(engine)
 
 
 @get("/", include_in_schema=False, opt=PUBLIC)

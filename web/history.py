@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ClientException
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
-from litestar.response import Stream, Template
+from litestar.response import Response, Stream, Template
 
 from domain.diff import diff
 from domain.errors import NotFound, VersionNotFound
@@ -17,7 +17,7 @@ from store.application import Orders
 from web import forms
 from web.access import READ_LOG, READ_ORDERS
 from web.forms import FormError
-from web.order_view import PLAY_SPEEDS, order_context, parse_order_id
+from web.order_view import PLAY_SPEEDS, order_context, order_page, parse_order_id, render_order
 from web.orders import FormProblem
 from web.refusals import MALFORMED, status_of
 
@@ -35,7 +35,7 @@ async def _version_asked(orders: Orders, order_id: str, version: str | None, at:
 
 async def _moment_problem(
     request: HTMXRequest, orders: Orders, order_id: str, at: str, error: FormError | NotFound
-) -> Template:
+) -> Response[Any]:
     """A moment that cannot be shown: say so beside the moment field, on the latest version."""
     status = MALFORMED if isinstance(error, FormError) else status_of(error)
     if request.htmx and request.htmx.target != "order-main":
@@ -44,8 +44,7 @@ async def _moment_problem(
         raise error
     problem = FormProblem("moment", error.message, "at", status)
     context = await order_context(orders, order_id, problem=problem, values={"at": at})
-    template = "_order_main.html" if request.htmx else "order.html"
-    return Template(template, context=context, status_code=status)
+    return render_order(request, context, "_order_main.html", None if request.htmx else "order.html", status)
 
 
 class HistoryController(Controller):
@@ -61,7 +60,7 @@ class HistoryController(Controller):
         version: FromQuery[str | None] = None,
         at: FromQuery[str | None] = None,
         play: FromQuery[str | None] = None,
-    ) -> Template:
+    ) -> Response[Any]:
         stream = parse_order_id(order_id)
         speed = play if play in PLAY_SPEEDS else None
         try:
@@ -76,12 +75,10 @@ class HistoryController(Controller):
             return await _moment_problem(request, orders, stream, at, error)
         except VersionNotFound as error:
             return await _moment_problem(request, orders, stream, at or "", error)
-        context = await order_context(orders, stream, shown, play=speed)
-        if request.htmx and request.htmx.target == "order-main":
-            return Template("_order_main.html", context=context)
-        if request.htmx:
-            return Template("_snapshot.html", context=context)
-        return Template("order.html", context=context)
+        fragment, page = "_order_main.html", None if request.htmx else "order.html"
+        if request.htmx and request.htmx.target != "order-main":
+            fragment = "_snapshot.html"  # the slider swaps the snapshot only
+        return await order_page(request, orders, stream, shown, fragment=fragment, page=page, play=speed)
 
     @get("/{order_id:str}/timeline")
     async def show_timeline(
@@ -90,10 +87,11 @@ class HistoryController(Controller):
         orders: NamedDependency[Orders],
         order_id: FromPath[str],
         version: FromQuery[int | None] = None,
-    ) -> Template:
+    ) -> Response[Any]:
         stream = parse_order_id(order_id)
-        context = await order_context(orders, stream, version if version and version > 0 else None)
-        return Template("_timeline.html" if request.htmx else "timeline.html", context=context)
+        page = None if request.htmx else "timeline.html"
+        shown = version if version and version > 0 else None
+        return await order_page(request, orders, stream, shown, fragment="_timeline.html", page=page)
 
     @get("/{order_id:str}/events/{version:int}")
     async def event_detail(
@@ -102,12 +100,14 @@ class HistoryController(Controller):
         orders: NamedDependency[Orders],
         order_id: FromPath[str],
         version: FromPath[int],
-    ) -> Template:
+    ) -> Response[Any]:
         """One event: its metadata, its data as stored and the change it made."""
         if version < 1:
             raise ClientException(f"There is no version {version}: versions start at 1.")
-        context = await order_context(orders, parse_order_id(order_id), version)
-        return Template("_event_detail.html" if request.htmx else "event.html", context=context)
+        fragment, page = ("_event_detail.html", None) if request.htmx else ("_event_page.html", "event.html")
+        return await order_page(
+            request, orders, parse_order_id(order_id), version, fragment=fragment, page=page
+        )
 
     @get("/{order_id:str}/diff")
     async def compare(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
@@ -62,10 +62,6 @@ def causality(entry: TimelineEntry, following: object = None) -> list[CauseLink]
             CauseLink("Caused", "a notification to the customer", f"/notifications?cause={e.event_id}")
         )
     return links
-
-
-def register_workflow_globals(engine: Any) -> None:
-    engine.engine.globals.update(causality=causality)
 
 
 def _cause(raw: str | None) -> UUID | None:

@@ -1,21 +1,38 @@
-"""What the order page shows at a version: the order, a window of its timeline, the slider."""
+"""What the order page shows at a version, rendered once per version and filled in per request.
+
+An order at a version never changes, so the HTML of its page (or of a partial
+of it) is kept in the app's `RenderCache` (web/render_cache.py) under a key of
+everything it depends on, and pages answer `If-None-Match` with 304 while the
+order stays at that version.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from collections.abc import Hashable
+from typing import Any, get_args
 
+from litestar import MediaType, Request
 from litestar.exceptions import ClientException
+from litestar.response import Response, Template
+from litestar.utils.scope.state import ScopeState
+from markupsafe import Markup
 
+from domain.access import Action, Actor, may
 from domain.order import initial_state
 from store.application import Orders
 from web import forms
 from web.forms import FormError
 from web.presentation import timeline
+from web.render_cache import COMMAND_ID_PLACEHOLDER, CSRF_PLACEHOLDER, Prepared, RenderCache, fill, prepare
 
 # Streams up to this long show their whole timeline; longer ones a window around the version.
 FULL_TIMELINE = 60
 WINDOW = 20
 PLAY_SPEEDS = {"slow": 1500, "normal": 700, "fast": 250}
+ACTIONS: tuple[Action, ...] = get_args(Action)
+# The browser keeps the page but asks each time whether it is still the one (a 304 if so).
+REVALIDATE = {"cache-control": "private, no-cache", "vary": "HX-Request, HX-Target"}
 
 
 def parse_order_id(raw: str) -> str:
@@ -31,10 +48,14 @@ def order_filter(raw: str | None) -> str | None:
 
 
 async def order_context(
-    orders: Orders, order_id: str, version: int | None = None, **extra: Any
+    orders: Orders, order_id: str, version: int | None = None, *, latest: int | None = None, **extra: Any
 ) -> dict[str, Any]:
-    """The page's context; OrderNotFound or VersionNotFound when there is nothing to show."""
-    latest = await orders.latest_version(order_id, has=version)
+    """The page's context; OrderNotFound or VersionNotFound when there is nothing to show.
+
+    One fold: the timeline's states are the page's, the one at the version shown among them.
+    """
+    if latest is None:
+        latest = await orders.latest_version(order_id, has=version)
     shown = latest if version is None else version
     first, last = 1, latest
     if latest > FULL_TIMELINE:
@@ -59,3 +80,119 @@ async def order_context(
         "play_speeds": PLAY_SPEEDS,
         **extra,
     }
+
+
+def render_cache(request: Request[Any, Any, Any]) -> RenderCache:
+    cache: RenderCache = request.app.state.render_cache
+    return cache
+
+
+def permissions(request: Request[Any, Any, Any]) -> tuple[bool, ...]:
+    """What the signed-in role may do: all a cached fragment may depend on of who asks."""
+    actor: Actor | None = request.scope.get("actor")  # type: ignore[assignment]
+    return tuple(actor is not None and may(actor, action) for action in ACTIONS)
+
+
+def csrf_token(request: Request[Any, Any, Any]) -> str:
+    token = ScopeState.from_scope(request.scope).csrf_token
+    return token if isinstance(token, str) else ""
+
+
+def render_fragment(request: Request[Any, Any, Any], template: str, context: dict[str, Any]) -> str:
+    """`template` rendered with placeholders for what is per request (see render_cache.fill)."""
+    engine = request.app.template_engine
+    assert engine is not None
+    return str(
+        engine.get_template(template).render(
+            **context,
+            request=request,
+            csrf_token=lambda: CSRF_PLACEHOLDER,
+            new_command_id=lambda: COMMAND_ID_PLACEHOLDER,
+        )
+    )
+
+
+def etag(request: Request[Any, Any, Any], shown: int, latest: int, *depends: Hashable) -> str:
+    """A weak ETag (each answer has fresh command ids) of all a page depends on.
+
+    The versions, the templates, the variant asked for, who is signed in (the page's header
+    names them) and their CSRF token (the forms carry it).
+    """
+    actor: Actor | None = request.scope.get("actor")  # type: ignore[assignment]
+    who = (actor.id, actor.name, actor.role, actor.customer_id) if actor else None
+    raw = repr((request.app.state.templates_version, depends, who, csrf_token(request)))
+    return f'W/"{shown}-{latest}-{hashlib.sha256(raw.encode()).hexdigest()[:16]}"'
+
+
+def not_modified(request: Request[Any, Any, Any], tag: str) -> bool:
+    """Whether `If-None-Match` names `tag` (weak comparison, RFC 9110 13.1.2)."""
+    asked = request.headers.get("if-none-match")
+    if not asked:
+        return False
+    opaque = tag.removeprefix("W/")
+    return any(t.strip() == "*" or t.strip().removeprefix("W/") == opaque for t in asked.split(","))
+
+
+async def order_page(
+    request: Request[Any, Any, Any],
+    orders: Orders,
+    order_id: str,
+    version: int | None = None,
+    *,
+    fragment: str,
+    page: str | None,
+    play: str | None = None,
+    latest: int | None = None,
+    **extra: Hashable,
+) -> Response[Any]:
+    """The order (now, or at `version`) as `fragment`, inside `page` unless None (a partial).
+
+    Asks the database for the latest version only (unless the caller just did: `latest`), and
+    for the events when the fragment is not cached yet. `extra` goes into the fragment's
+    context, so into its key too.
+    """
+    if latest is None:
+        latest = await orders.latest_version(order_id, has=version)
+    shown = latest if version is None else version
+    extras = tuple(sorted(extra.items()))
+    tag = etag(request, shown, latest, fragment, page, order_id, play, extras)
+    headers = {**REVALIDATE, "etag": tag}
+    if request.method == "GET" and not_modified(request, tag):
+        return Response(None, status_code=304, headers=headers)
+    cache = render_cache(request)
+    state = request.app.state
+    key = (fragment, order_id, shown, latest, play, extras, permissions(request), state.templates_version)
+    html = cache.get(key)
+    if html is None:
+        context = await order_context(orders, order_id, version, latest=latest, play=play, **extra)
+        html = prepare(render_fragment(request, fragment, context))
+        cache.put(key, html)
+    return respond(request, html, page, {"order_id": order_id, "latest": latest, "shown": shown}, headers)
+
+
+def render_order(
+    request: Request[Any, Any, Any], context: dict[str, Any], fragment: str, page: str | None, status: int
+) -> Response[Any]:
+    """A one-off rendering of the order (a refused form's answer, with its message and values)."""
+    html = prepare(render_fragment(request, fragment, context))
+    page_context = {
+        "order_id": context["order"].order_id,
+        "latest": context["latest"],
+        "shown": context["shown"],
+    }
+    return respond(request, html, page, page_context, {}, status)
+
+
+def respond(
+    request: Request[Any, Any, Any],
+    html: Prepared,
+    page: str | None,
+    page_context: dict[str, Any],
+    headers: dict[str, str],
+    status: int = 200,
+) -> Response[Any]:
+    body = fill(html, csrf_token(request))
+    if page is None:
+        return Response(body, media_type=MediaType.HTML, status_code=status, headers=headers)
+    context = {**page_context, "fragment": Markup(body)}  # noqa: S704 (rendered by Jinja, escaped there)
+    return Template(page, context=context, status_code=status, headers=headers)

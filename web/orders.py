@@ -14,17 +14,31 @@ from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
+from domain.access import Actor
 from domain.errors import DomainError, NotFound
 from domain.order import Command, Order, PlaceOrder
 from domain.rules import MAX_CUSTOMER_ID
 from store.application import Envelope, OrderQuery, Orders, StaleVersion
+from store.read.read_model import OrderList
 from web import forms
 from web.access import READ_ORDERS, WRITE_ORDERS
 from web.forms import Form, FormError
-from web.order_view import order_context, parse_order_id
+from web.order_view import (
+    order_context,
+    order_page,
+    parse_order_id,
+    permissions,
+    render_cache,
+    render_fragment,
+    render_order,
+    respond,
+)
 from web.refusals import MALFORMED, status_of
+from web.render_cache import prepare
 
 STATUSES = ("draft", "placed", "cancelled")
+MAIN, PAGE = "_order_main.html", "order.html"  # the order page's partial, and the page around it
+LIST_MAIN, LIST_PAGE = "_orders_main.html", "orders.html"
 PAGE_SIZE = 25
 
 
@@ -66,27 +80,24 @@ class PostedForm:
             problem = FormProblem(form_name, error.message, error.field, status_of(error))
         except FormError as error:
             problem = FormProblem(form_name, error.message, error.field, MALFORMED)
-        if problem is None and not self.request.htmx:
-            return Redirect(f"/orders/{self.order_id}", status_code=303)
-        values = form if problem else {}
-        context = await order_context(self.orders, self.order_id, values=values)
-        if problem is not None:
-            if problem.form not in _visible_forms(context["order"]):
-                problem = msgspec.structs.replace(problem, form="general")
-            if problem.stale:
-                seen = problem_version(form)
-                changes = [e for e in context["entries"] if e.recorded.version > seen]
-                context["changes"] = changes
-                who = sorted({e.recorded.metadata.actor for e in changes})
-                if who:
-                    message = f"{problem.message} Changed since by {', '.join(who)}."
-                    problem = msgspec.structs.replace(problem, message=message)
+        if problem is None:
+            if not self.request.htmx:
+                return Redirect(f"/orders/{self.order_id}", status_code=303)
+            # The order as it now is: the same fragment a GET gets, cached for the next one.
+            return await order_page(self.request, self.orders, self.order_id, fragment=MAIN, page=None)
+        context = await order_context(self.orders, self.order_id, values=form)
+        if problem.form not in _visible_forms(context["order"]):
+            problem = msgspec.structs.replace(problem, form="general")
+        if problem.stale:
+            seen = problem_version(form)
+            changes = [e for e in context["entries"] if e.recorded.version > seen]
+            context["changes"] = changes
+            who = sorted({e.recorded.metadata.actor for e in changes})
+            if who:
+                message = f"{problem.message} Changed since by {', '.join(who)}."
+                problem = msgspec.structs.replace(problem, message=message)
         context["problem"] = problem
-        return Template(
-            "_order_main.html" if self.request.htmx else "order.html",
-            context=context,
-            status_code=problem.status if problem else 200,
-        )
+        return render_order(self.request, context, MAIN, None if self.request.htmx else PAGE, problem.status)
 
 
 class OrderController(Controller):
@@ -102,14 +113,33 @@ class OrderController(Controller):
         customer: FromQuery[str | None] = None,
         status: FromQuery[str | None] = None,
         after: FromQuery[str | None] = None,
-    ) -> Template:
+    ) -> Response[Any]:
         customer = (customer or "").strip()[:MAX_CUSTOMER_ID]
         status = status if status in STATUSES else None
         context = await list_context(orders, customer, status, parse_order_id(after) if after else None)
         context["summary"] = await orders.customer_summary(customer) if customer else None
         if request.htmx and request.htmx.target == "orders-table":
             return Template("_orders_table.html", context=context)
-        return Template("orders.html", context={**context, "problem": None, "values": {}})
+        # The page shows a list of orders, each at a version: rendered once for each such list.
+        page: OrderList = context["page"]
+        actor: Actor | None = request.scope.get("actor")  # type: ignore[assignment]
+        key = (
+            LIST_MAIN,
+            customer,
+            status,
+            page.next_after,
+            tuple((o.order_id, o.version) for o in page.orders),
+            msgspec.json.encode(context["summary"]),
+            permissions(request),
+            actor.customer_id if actor else None,
+            request.app.state.templates_version,
+        )
+        cache = render_cache(request)
+        html = cache.get(key)
+        if html is None:
+            html = prepare(render_fragment(request, LIST_MAIN, {**context, "problem": None, "values": {}}))
+            cache.put(key, html)
+        return respond(request, html, LIST_PAGE, {}, {})
 
     @post("/", opt=WRITE_ORDERS, media_type=MediaType.HTML)  # a refusal answers the page again
     async def create_order(self, request: HTMXRequest, orders: NamedDependency[Orders]) -> Any:
@@ -123,7 +153,8 @@ class OrderController(Controller):
             context = await list_context(orders)
             context["problem"] = FormProblem("create", error.message, error.field, status)
             context["values"] = form
-            return Template("orders.html", context=context, status_code=status)
+            html = prepare(render_fragment(request, LIST_MAIN, context))
+            return respond(request, html, LIST_PAGE, {}, {}, status)
         return Redirect(f"/orders/{result.order.order_id}", status_code=303)
 
     @get("/{order_id:str}")
@@ -132,13 +163,14 @@ class OrderController(Controller):
         request: HTMXRequest,
         orders: NamedDependency[Orders],
         order_id: FromPath[str],
-    ) -> Template:
-        context = await order_context(orders, parse_order_id(order_id))
-        return Template("_order_main.html" if request.htmx else "order.html", context=context)
+    ) -> Response[Any]:
+        stream = parse_order_id(order_id)
+        return await order_page(request, orders, stream, fragment=MAIN, page=None if request.htmx else PAGE)
 
     @get("/{order_id:str}/live-update", include_in_schema=False)
     async def live_update(
         self,
+        request: HTMXRequest,
         orders: NamedDependency[Orders],
         order_id: FromPath[str],
         newer_than: FromQuery[int] = 0,
@@ -146,12 +178,21 @@ class OrderController(Controller):
     ) -> Response[Any]:
         """Out-of-band pieces of the order page after someone else's change; forms keep their input."""
         stream = parse_order_id(order_id)
-        if await orders.latest_version(stream) <= newer_than:
+        latest = await orders.latest_version(stream)
+        if latest <= newer_than:
             # An event this page already shows (often its own command's): nothing to swap.
             return Response(None, status_code=204)
-        context = await order_context(orders, stream)
-        context["status_changed"] = context["order"].status != status
-        return Template("_live_update.html", context=context)
+        # Every page open on the order asks at once: the answer is rendered once per status seen.
+        seen_status = status if status in STATUSES else ""
+        return await order_page(
+            request,
+            orders,
+            stream,
+            fragment="_live_update.html",
+            page=None,
+            latest=latest,
+            seen_status=seen_status,
+        )
 
     @post("/{order_id:str}/items", opt=WRITE_ORDERS)
     async def add_item(self, posted: NamedDependency[PostedForm]) -> Response[Any]:

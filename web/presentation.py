@@ -28,8 +28,13 @@ from store.log.event_store import RecordedEvent
 class TimelineEntry(msgspec.Struct, frozen=True):
     recorded: RecordedEvent
     sentence: str
+    state_before: Order
     state_after: Order
-    change: OrderDiff
+
+    @property
+    def change(self) -> OrderDiff:
+        """The change the event made; worked out only when a page shows it (one event's details)."""
+        return diff(self.state_before, self.state_after)
 
 
 def describe(event: Event, before: Order) -> str:
@@ -62,7 +67,7 @@ def timeline(events: list[RecordedEvent], before: Order = initial_state) -> list
     for recorded in events:
         sentence = describe(recorded.event, state)
         after = evolve(state, recorded.event)
-        entries.append(TimelineEntry(recorded, sentence, after, diff(state, after)))
+        entries.append(TimelineEntry(recorded, sentence, state, after))
         state = after
     return entries
 
@@ -88,8 +93,3 @@ def allowed(request: Any, action: Action) -> bool:
     """Whether whoever made `request` may do `action`: pages show only the forms that would work."""
     actor = request.scope.get("actor") if request is not None else None
     return actor is not None and may(actor, action)
-
-
-def register_filters(engine: Any) -> None:
-    engine.engine.filters.update(money=money, timestamp=timestamp, signed_money=signed_money)
-    engine.engine.globals.update(new_command_id=new_command_id, allowed=allowed)

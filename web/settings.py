@@ -51,6 +51,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     subscription_retry: RetryPolicy = SUBSCRIPTION_RETRY  # tries of a failing event before it is parked
     outbox_retry: RetryPolicy = OUTBOX_RETRY  # tries of an undeliverable message before it is parked
     shutdown_seconds: float = DEFAULT_SHUTDOWN_SECONDS  # in-flight requests' time to finish at a stop
+    page_cache_mb: float = 32.0  # rendered pages kept per process (web/render_cache.py); 0: none
+    development: bool = False  # templates re-read when their files change, and no page cache
 
     def session_limits(self) -> SessionLimits:
         return SessionLimits(
@@ -77,6 +79,8 @@ def from_environment(environ: Mapping[str, str], *, write_limit: str | None = No
         subscription_retry=_retry(environ, "ORDERS_RETRY", SUBSCRIPTION_RETRY),
         outbox_retry=_retry(environ, "ORDERS_OUTBOX_RETRY", OUTBOX_RETRY),
         shutdown_seconds=_positive(environ, "ORDERS_SHUTDOWN_SECONDS", DEFAULT_SHUTDOWN_SECONDS),
+        page_cache_mb=_page_cache_mb(environ.get("ORDERS_PAGE_CACHE_MB", "")),
+        development=environ.get("ORDERS_DEVELOPMENT", "").strip().lower() in {"1", "true", "yes", "on"},
     )
 
 
@@ -88,6 +92,13 @@ def _retry(environ: Mapping[str, str], prefix: str, default: RetryPolicy) -> Ret
         raise SettingsError(f"{prefix}_ATTEMPTS must be a whole number from 1 to 1000, not {raw!r}")
     backoff = _positive(environ, f"{prefix}_BACKOFF_SECONDS", default.backoff)
     return RetryPolicy(attempts, backoff, max(backoff, default.max_backoff))
+
+
+def _page_cache_mb(raw: str) -> float:
+    megabytes = _number(raw, 32.0, float)
+    if megabytes is None or not 0 <= megabytes <= 65536:
+        raise SettingsError(f"ORDERS_PAGE_CACHE_MB must be a number of megabytes, 0 or more, not {raw!r}")
+    return megabytes
 
 
 def _positive(environ: Mapping[str, str], name: str, default: float) -> float:

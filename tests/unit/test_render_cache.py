@@ -1,0 +1,64 @@
+"""The render cache: bounded by entries and bytes, least recently used out first, filled in per request."""
+
+from __future__ import annotations
+
+import re
+from uuid import UUID
+
+import pytest
+
+from web.render_cache import COMMAND_ID_PLACEHOLDER, CSRF_PLACEHOLDER, RenderCache, fill, prepare
+from web.settings import SettingsError, from_environment
+
+
+def test_the_least_recently_used_entry_goes_first_when_the_entries_are_full() -> None:
+    cache = RenderCache(max_entries=2)
+    cache.put(("page", 1), ("one",))
+    cache.put(("page", 2), ("two",))
+    assert cache.get(("page", 1)) == ("one",)  # now the most recent
+    cache.put(("page", 3), ("three",))
+    assert cache.get(("page", 2)) is None
+    assert cache.get(("page", 1)) == ("one",)
+    stats = cache.stats()
+    assert (stats.hits, stats.misses, stats.entries) == (2, 1, 2)
+    assert stats.by_kind == {"page": (2, 1)}
+    assert stats.hit_rate == pytest.approx(2 / 3)
+
+
+def test_the_bytes_held_stay_under_the_bound() -> None:
+    cache = RenderCache(max_bytes=40_000)
+    for n in range(100):
+        cache.put(("page", n), ("x" * 5_000,))
+    stats = cache.stats()
+    assert stats.bytes <= 40_000
+    assert 0 < stats.entries < 8
+    assert cache.get(("page", 99)) is not None
+    cache.put(("huge",), ("x" * 20_000,))  # more than a quarter of the bound: not kept
+    assert cache.get(("huge",)) is None
+
+
+def test_a_cache_of_no_bytes_keeps_nothing() -> None:
+    cache = RenderCache(max_bytes=0)
+    cache.put(("page",), ("html",))
+    assert cache.get(("page",)) is None
+    assert cache.stats().entries == 0
+
+
+def test_fill_puts_the_token_in_and_a_fresh_command_id_in_each_form() -> None:
+    form = f'<i value="{COMMAND_ID_PLACEHOLDER}">'
+    html = f'<i value="{CSRF_PLACEHOLDER}">{form}{form}'
+    filled = fill(prepare(html), 'a"b')
+    assert 'value="a&#34;b"' in filled
+    ids = re.findall(r'value="([0-9a-f-]{36})"', filled)
+    assert len(ids) == 2
+    assert ids[0] != ids[1]
+    assert all(UUID(i).version == 4 for i in ids)
+    assert ids != re.findall(r'value="([0-9a-f-]{36})"', fill(prepare(html), "t"))
+
+
+def test_the_page_cache_setting() -> None:
+    assert from_environment({}).page_cache_mb == 32.0
+    assert from_environment({"ORDERS_PAGE_CACHE_MB": "0"}).page_cache_mb == 0.0
+    assert from_environment({"ORDERS_DEVELOPMENT": "1"}).development is True
+    with pytest.raises(SettingsError, match="ORDERS_PAGE_CACHE_MB"):
+        from_environment({"ORDERS_PAGE_CACHE_MB": "lots"})

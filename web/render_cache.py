@@ -1,0 +1,143 @@
+"""Rendered HTML kept per process: an order at a version never changes, so neither does its page.
+
+What a fragment shows depends on the order's stream up to a version, on the
+version that is the latest (the slider, "of N"), on what the signed-in role may
+do, and on the template files; every key names all of these. What is per
+request (the CSRF token, a fresh command id per form) is rendered as a
+placeholder and filled in by `fill` on the way out, so one entry serves every
+request and every account of the same permissions.
+
+The cache is bounded by entries and by an estimate of the bytes it holds, and
+drops the least recently used entry first. It is a cache, never the truth: a
+new event makes a new latest version, so a page is never served from an entry
+of an older one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+from collections import OrderedDict
+from collections.abc import Hashable
+from pathlib import Path
+from uuid import uuid4
+
+import msgspec
+from markupsafe import escape
+
+# Placeholders that HTML escaping leaves as they are, and no order text can forge
+# in the rendered HTML: every user-supplied value is escaped, but these are plain
+# letters, so a line named like one would be replaced too. The random part makes
+# that impossible to arrange from outside the process.
+_SALT = uuid4().hex
+CSRF_PLACEHOLDER = f"csrf-{_SALT}"
+COMMAND_ID_PLACEHOLDER = f"command-{_SALT}"
+_PLACEHOLDERS = re.compile(f"({CSRF_PLACEHOLDER}|{COMMAND_ID_PLACEHOLDER})")
+_ENTRY_OVERHEAD = 240  # bytes of an entry beyond its HTML: key tuple, dict slot, links
+
+# Rendered HTML split at its placeholders: the text, then a placeholder and the text after it, …
+Prepared = tuple[str, ...]
+
+
+class CacheStats(msgspec.Struct, frozen=True):
+    hits: int
+    misses: int
+    entries: int
+    bytes: int
+    max_entries: int
+    max_bytes: int
+    by_kind: dict[str, tuple[int, int]]  # hits and misses by the key's first part (its template)
+
+    @property
+    def hit_rate(self) -> float:
+        asked = self.hits + self.misses
+        return self.hits / asked if asked else 0.0
+
+
+class RenderCache:
+    """An LRU of rendered HTML by key, bounded by entries and by bytes; max_bytes 0 turns it off."""
+
+    def __init__(self, max_bytes: int = 32 * 2**20, max_entries: int = 20_000) -> None:
+        self.max_bytes, self.max_entries = max_bytes, max_entries
+        self._entries: OrderedDict[Hashable, tuple[Prepared, int]] = OrderedDict()
+        self._bytes = 0
+        self.hits = self.misses = 0
+        self._kinds: dict[str, list[int]] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_bytes > 0 and self.max_entries > 0
+
+    def get(self, key: Hashable) -> Prepared | None:
+        found = self._entries.get(key)
+        kind = self._kinds.setdefault(str(key[0]) if isinstance(key, tuple) else "", [0, 0])
+        if found is None:
+            self.misses += 1
+            kind[1] += 1
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        kind[0] += 1
+        return found[0]
+
+    def put(self, key: Hashable, html: Prepared) -> None:
+        if not self.enabled:
+            return
+        size = sys.getsizeof(html) + sum(map(sys.getsizeof, html)) + _ENTRY_OVERHEAD
+        if size > self.max_bytes // 4:
+            return  # one page must not push out a quarter of the others
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._bytes -= old[1]
+        self._entries[key] = (html, size)
+        self._bytes += size
+        while self._bytes > self.max_bytes or len(self._entries) > self.max_entries:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self._bytes -= dropped
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
+
+    def stats(self) -> CacheStats:
+        by_kind = {name: (hits, misses) for name, (hits, misses) in sorted(self._kinds.items())}
+        return CacheStats(
+            self.hits, self.misses, len(self._entries), self._bytes, self.max_entries, self.max_bytes, by_kind
+        )
+
+
+def prepare(html: str) -> Prepared:
+    """Rendered HTML as the cache keeps it: split once at its placeholders, for `fill`."""
+    return tuple(_PLACEHOLDERS.split(html))
+
+
+def fill(prepared: Prepared, csrf_token: str) -> str:
+    """The cached HTML for one request: its CSRF token, and a fresh command id for each form."""
+    parts = list(prepared)
+    token = str(escape(csrf_token))
+    ids = iter(command_ids(parts.count(COMMAND_ID_PLACEHOLDER)))
+    for n in range(1, len(parts), 2):
+        parts[n] = token if parts[n] == CSRF_PLACEHOLDER else next(ids)
+    return "".join(parts)
+
+
+def command_ids(count: int) -> list[str]:
+    """`count` random (version 4) UUIDs as text: what uuid4 makes, from one call for randomness."""
+    raw = bytearray(os.urandom(16 * count))
+    ids = []
+    for start in range(0, 16 * count, 16):
+        raw[start + 6] = raw[start + 6] & 0x0F | 0x40  # version 4
+        raw[start + 8] = raw[start + 8] & 0x3F | 0x80  # the RFC 4122 variant
+        x = raw[start : start + 16].hex()
+        ids.append(f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}")
+    return ids
+
+
+def templates_version(directory: Path) -> str:
+    """A digest of every template file: part of each key and ETag, so a new release renders anew."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.rglob("*.html")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
