@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import asyncpg
 import msgspec
@@ -77,44 +77,57 @@ _metadata_decoder = msgspec.json.Decoder(Metadata)
 # read-model row and notify listeners. A command id seen before inserts
 # nothing (ON CONFLICT waits for a concurrent twin to commit, then skips).
 # A writer racing for the same version fails on events_stream_version.
+# The event ids are made here (`incoming` is MATERIALIZED, so each row's id is
+# made once: the id hashed is the id inserted).
 # `chained` hashes the new events in version order, each over its content and
-# the hash before it, starting from the hash at the head (migration 007).
+# the hash before it, starting from the hash at the head: event_hash() of
+# migration 007 written out inline (a call to that SQL function cost more than
+# the rest of the chain), field by field in the same order, with the same
+# "<length>:<text>" framing; tests/integration/test_append_chain.py checks the
+# two agree. The time format quotes its colons so that pgbench (bench/pgbench.py)
+# does not read ":MI" as one of its variables.
 _APPEND = """
 WITH RECURSIVE head AS (
     SELECT coalesce(max(version), 0) AS version FROM events WHERE stream_id = $1
 ), command AS (
     INSERT INTO commands (command_id, stream_id, first_version, last_version)
-    SELECT $3, $1, $2 + 1, $2 + cardinality($5::text[]) FROM head WHERE head.version = $2
+    SELECT $3::uuid, $1, $2 + 1, $2 + cardinality($4::text[]) FROM head WHERE head.version = $2
     ON CONFLICT (command_id) DO NOTHING
     RETURNING last_version
-), incoming AS (
-    SELECT e.n, e.event_id, e.type, e.schema_version, e.data::jsonb AS data
-    FROM unnest($4::uuid[], $5::text[], $6::smallint[], $7::text[])
-         WITH ORDINALITY AS e(event_id, type, schema_version, data, n)
+), incoming AS MATERIALIZED (
+    SELECT e.n, gen_random_uuid() AS event_id, e.type, e.schema_version, e.data::jsonb AS data
+    FROM unnest($4::text[], $5::smallint[], $6::text[]) WITH ORDINALITY AS e(type, schema_version, data, n)
+), fixed AS (
+    SELECT length($1::text) || ':' || $1::text AS stream, $7::jsonb AS metadata,
+           length($7::jsonb::text) || ':' || $7::jsonb::text
+           || '26:' || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24":"MI":"SS.US') AS tail
 ), chained AS (
     SELECT 0::bigint AS n, (SELECT hash FROM events WHERE stream_id = $1 AND version = $2) AS hash
     UNION ALL
-    SELECT i.n, event_hash(c.hash, $1, ($2 + i.n)::integer, i.event_id, i.type, i.schema_version, i.data,
-                           $8::jsonb, now())
-    FROM chained c JOIN incoming i ON i.n = c.n + 1
+    SELECT i.n, sha256(coalesce(c.hash, ''::bytea) || convert_to(
+               f.stream || length(($2 + i.n)::text) || ':' || ($2 + i.n)::text
+               || '36:' || i.event_id::text || length(i.type) || ':' || i.type
+               || length(i.schema_version::text) || ':' || i.schema_version::text
+               || length(i.data::text) || ':' || i.data::text || f.tail, 'UTF8'))
+    FROM chained c JOIN incoming i ON i.n = c.n + 1 CROSS JOIN fixed f
 ), appended AS (
     INSERT INTO events (stream_id, version, event_id, type, schema_version, data, metadata, recorded_at, hash)
-    SELECT $1, $2 + i.n, i.event_id, i.type, i.schema_version, i.data, $8::jsonb, now(), c.hash
-    FROM incoming i JOIN chained c ON c.n = i.n
+    SELECT $1, $2 + i.n, i.event_id, i.type, i.schema_version, i.data, f.metadata, now(), c.hash
+    FROM incoming i JOIN chained c ON c.n = i.n CROSS JOIN fixed f
     WHERE EXISTS (SELECT FROM command)
     RETURNING position
 ), read_model AS (
     INSERT INTO order_read_model AS o (order_id, customer_id, currency, status, line_count,
                                        item_count, total_cents, version, created_at, updated_at)
-    SELECT $1, $9, $10, $11, $12, $13, $14, command.last_version, now(), now() FROM command
-    WHERE $11::text IS NOT NULL
+    SELECT $1, $8, $9, $10, $11, $12, $13, command.last_version, now(), now() FROM command
+    WHERE $10::text IS NOT NULL
     ON CONFLICT (order_id) DO UPDATE SET
         status = EXCLUDED.status, line_count = EXCLUDED.line_count,
         item_count = EXCLUDED.item_count, total_cents = EXCLUDED.total_cents,
         version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
     RETURNING 1
 ), notified AS (
-    SELECT pg_notify($15, $1 || ' ' || command.last_version) FROM command
+    SELECT pg_notify($14, $1 || ' ' || command.last_version) FROM command
 )
 SELECT (SELECT version FROM head) AS head,
        (SELECT last_version FROM command) AS last_version,
@@ -181,10 +194,11 @@ def recorded_event(row: asyncpg.Record) -> RecordedEvent:
 
 # The same append for a store whose Notifier wakes listeners after the commit.
 _APPEND_QUIET = _APPEND.replace(
-    "SELECT pg_notify($15, $1 || ' ' || command.last_version) FROM command",
-    "SELECT $15::text FROM command",
+    "SELECT pg_notify($14, $1 || ' ' || command.last_version) FROM command",
+    "SELECT $14::text FROM command",
 )
 assert _APPEND_QUIET != _APPEND
+APPEND_STATEMENT = _APPEND_QUIET  # the append as the app runs it (web/app.py gives it a Notifier)
 
 
 class EventStore:
@@ -220,7 +234,6 @@ class EventStore:
                 stream_id,
                 expected_version,
                 command_id,
-                [uuid4() for _ in events],
                 [event_type(e) for e in events],
                 [e.schema_version for e in events],
                 [encode_event(e).decode() for e in events],
