@@ -149,6 +149,15 @@ WHERE stream_id = $1 AND version > $3 AND version <= $2
 ORDER BY version
 """
 
+# What a fold reads of each event, and nothing else.
+FOLD_COLUMNS = "type, schema_version, data::text"
+
+_READ_EVENTS = f"""
+SELECT {FOLD_COLUMNS} FROM events
+WHERE stream_id = $1 AND version > $3 AND version <= $2
+ORDER BY version
+"""
+
 _HEAD = "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1"
 
 _VERSION_AT = """
@@ -276,6 +285,14 @@ class EventStore:
         limit = 2**31 - 1 if up_to_version is None else up_to_version
         rows = await self.pool.fetch(_READ_STREAM, stream_id, limit, after_version)
         return [recorded_event(row) for row in rows]
+
+    async def read_events(
+        self, stream_id: str, up_to_version: int | None = None, *, after_version: int = 0
+    ) -> list[Event]:
+        """The stream's events as a fold needs them: the domain's events, no envelope."""
+        limit = 2**31 - 1 if up_to_version is None else up_to_version
+        rows = await self.pool.fetch(_READ_EVENTS, stream_id, limit, after_version)
+        return [decode_event(type_name, schema_version, data) for type_name, schema_version, data in rows]
 
     async def stream_version(self, stream_id: str) -> int:
         """The stream's latest version (0: no such stream)."""
