@@ -37,26 +37,23 @@ RESET = (
     "that reset query, a second round trip per statement."
 )
 WHY_ONE_TASK = (
-    "With one task each append is one statement and one commit; the database samples show "
-    "whether it waited on the WAL flush (`IO: WalSync`, which varies with the disk) or on the "
-    "client (`idle (ClientRead)`), and pyinstrument's CPU time against its duration how busy "
-    "the client was. The statement does more than the raw INSERT: the stream head lookup, a "
-    "`commands` row (one more unique index) and the read-model upsert (a primary key and two "
-    "more indexes), with 15 parameters to bind where the raw INSERT has 6, and the client "
-    f"encodes the metadata and each event with msgspec and makes five uuid4s. {RESET} What "
-    "would close the gap: less work per append (fewer indexes touched, fewer parameters)."
+    "The -sql row is PostgreSQL alone: pgbench runs the append statement and the bare INSERT "
+    "with the same parameters, so its ratio is what the guarantees cost on the server (the "
+    "stream head lookup, the hash chain, a `commands` row with its unique index, the read-model "
+    "upsert with three indexes, more WAL). With one task each append is one statement and one "
+    "commit, so that cost is on the append's path in full. On the client, beside the raw "
+    "INSERT, the append binds 14 parameters and encodes the events and metadata with msgspec "
+    "(the event ids are made in the statement), and the Notifier (web/app.py) sends one "
+    "`pg_notify` on another pooled connection after each commit: at one task nothing coalesces, "
+    f"so that is a second statement per append (the ' row has the NOTIFY inside the append). {RESET}"
 )
 WHY_MANY_TASKS = (
-    "The Notifier (web/app.py) took NOTIFY out of the append's transaction, so commits no "
-    "longer queue on the lock a NOTIFY holds through its commit (the ' row is the append with "
-    "the NOTIFY still in its statement; its backends wait in `Lock: object`). What is left: "
-    "backends wait mostly for the client (`idle (ClientRead)`) and on writing WAL "
-    "(`LWLock: WALWrite`: the statement maintains the `commands` and read-model indexes too, "
-    "so it writes more WAL per append than the raw INSERT), and per append the client does "
-    "more than the raw baseline: it binds and runs a 15-parameter statement "
-    "(Connection._do_execute) and encodes the events and metadata; pyinstrument's CPU time "
-    f"against its duration shows how busy it was. {RESET} What would close the gap: fewer "
-    "parameters and less Python per append, and fewer indexes touched by each append."
+    "The -sql row is PostgreSQL alone (pgbench, the same statement and parameters): the "
+    "guarantees cost that much on the server before any Python. The -py row is the append "
+    "against that statement in pgbench, the part the client adds. The Notifier takes NOTIFY "
+    "out of the append's transaction, so commits no longer queue on the lock a NOTIFY holds "
+    "through its commit (the ' row has the NOTIFY still in its statement; its backends wait in "
+    f"`Lock: object`). {RESET}"
 )
 
 

@@ -157,7 +157,7 @@ async def run(lab: Lab) -> list[Row]:
 
     print(f"5. Rebuild a {REBUILD_EVENTS:,}-event order, no snapshot", flush=True)
     subject = read_and_fold(lab, REBUILD_EVENTS)
-    trials = {"read_stream + fold": subject}
+    trials = {"read_events + fold": subject}
     if eventsourcing_available():
         trials["eventsourcing repository.get"] = library_rebuild(lab, REBUILD_EVENTS)
     samples = await lab.alternate(trials)
@@ -165,9 +165,9 @@ async def run(lab: Lab) -> list[Row]:
     row = Row(
         "5b",
         f"Rebuild a {REBUILD_EVENTS:,}-event order",
-        "read_stream + fold",
+        "read_events + fold",
         "ms",
-        milliseconds(samples["read_stream + fold"]),
+        milliseconds(samples["read_events + fold"]),
         "eventsourcing repository.get" if library else None,
         milliseconds(library) if library else [],
         Target("at_most", 0.5) if library else None,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import uvloop
 
-from bench import append, history, http, report, workflow
+from bench import append, history, http, replay, report, workflow
 from bench.lab import Lab, Settings
 from bench.results import Row, plain_table
 from store.database import embedded_postgres, redact
@@ -83,6 +83,7 @@ async def run_sections(url: str, settings: Settings, sections: set[str]) -> tupl
                 rows += await workflow.run(lab, library_rates)
             elif name == "5":
                 rows += await history.run(lab)
+                rows += await replay.run(lab)
             else:
                 rows += await http.run(lab, sections, library_rates)
             print(f"    (section {name}: {time.monotonic() - started:.0f} s)", flush=True)
