@@ -43,17 +43,17 @@ WHY_ONE_TASK = (
     "upsert with three indexes, more WAL). With one task each append is one statement and one "
     "commit, so that cost is on the append's path in full. On the client, beside the raw "
     "INSERT, the append binds 14 parameters and encodes the events and metadata with msgspec "
-    "(the event ids are made in the statement), and the Notifier (web/app.py) sends one "
-    "`pg_notify` on another pooled connection after each commit: at one task nothing coalesces, "
-    f"so that is a second statement per append (the ' row has the NOTIFY inside the append). {RESET}"
+    "(the event ids are made in the statement). An append alone in flight NOTIFYs in its own "
+    "statement (no second statement for the Notifier), as the ' row always does. "
+    f"{RESET}"
 )
 WHY_MANY_TASKS = (
     "The -sql row is PostgreSQL alone (pgbench, the same statement and parameters): the "
     "guarantees cost that much on the server before any Python. The -py row is the append "
     "against that statement in pgbench, the part the client adds. The Notifier takes NOTIFY "
     "out of the append's transaction, so commits no longer queue on the lock a NOTIFY holds "
-    "through its commit (the ' row has the NOTIFY still in its statement; its backends wait in "
-    f"`Lock: object`). {RESET}"
+    "through its commit whenever other appends of the process are in flight (the ' row has the "
+    f"NOTIFY in every statement; its backends wait in `Lock: object`). {RESET}"
 )
 
 

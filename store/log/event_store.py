@@ -216,6 +216,7 @@ class EventStore:
         self.pool = pool
         self.notifier = notifier
         self.recent = RecentStates()
+        self._appending = 0  # appends of this store in flight
 
     async def append(
         self,
@@ -237,9 +238,15 @@ class EventStore:
                 order.item_count,
                 order.total_cents,
             )
+        # An append alone in this process NOTIFYs in its own statement: no second
+        # statement for the Notifier, and no other append of ours to hold up while
+        # its commit keeps the lock NOTIFY takes. With others in flight, the
+        # Notifier wakes listeners after the commit, once for all of them.
+        alone = self.notifier is None or self._appending == 0
+        self._appending += 1
         try:
             result = await self.pool.fetchrow(
-                _APPEND if self.notifier is None else _APPEND_QUIET,
+                _APPEND if alone else _APPEND_QUIET,
                 stream_id,
                 expected_version,
                 command_id,
@@ -258,9 +265,11 @@ class EventStore:
             if previous is not None:
                 return previous
             raise ConcurrencyError(stream_id, expected_version, expected_version + 1) from None
+        finally:
+            self._appending -= 1
         assert result is not None
         if result["last_version"] is not None:
-            if self.notifier is not None:
+            if self.notifier is not None and not alone:
                 self.notifier.appended(stream_id)
             if order is not None and order.version == result["last_version"]:
                 self.recent.put(stream_id, order)

@@ -1,14 +1,15 @@
-"""The append writes the hash chain inline: each row's hash is what migration 007's event_hash() gives."""
+"""The append statement: its hash chain is event_hash()'s; with a Notifier, every append wakes listeners."""
 
 from __future__ import annotations
 
+import asyncio
 from uuid import uuid4
 
 import asyncpg
 
 from domain.order import ItemAdded, OrderCreated, OrderPlaced, fold
 from store.log.event_store import EventStore, Metadata
-from store.log.notifier import Notifier
+from store.log.notifier import EVENTS_CHANNEL, Notifier
 
 # Each row's hash recomputed by the function the migration defines, over the stored fields
 # and the hash of the version before it.
@@ -36,3 +37,45 @@ async def test_each_appended_hash_is_event_hash_of_its_row_and_the_one_before(
 
     assert [(r["version"], r["matches"]) for r in rows] == [(v, True) for v in range(1, 5)]
     assert len({r["event_id"] for r in rows}) == 4
+
+
+async def test_with_a_notifier_lone_and_concurrent_appends_each_wake_listeners(
+    pool: asyncpg.Pool, database_url: str
+) -> None:
+    notifier = Notifier(pool)
+    waking = asyncio.create_task(notifier.run())
+    store = EventStore(pool, notifier=notifier)
+    named: set[str] = set()
+    arrived = asyncio.Event()
+
+    def on_notify(conn: object, pid: int, channel: str, payload: object) -> None:
+        named.update(str(payload).split())
+        arrived.set()
+
+    async def create(order_id: str) -> None:
+        command_id = uuid4()
+        events = [OrderCreated(order_id, "customer-1", "EUR")]
+        await store.append(
+            order_id, 0, events, command_id, Metadata(command_id=str(command_id)), fold(events)
+        )
+
+    async def named_all(order_ids: list[str]) -> None:
+        while not named.issuperset(order_ids):
+            arrived.clear()
+            await asyncio.wait_for(arrived.wait(), timeout=5)
+
+    listener = await asyncpg.connect(database_url)
+    try:
+        await listener.add_listener(EVENTS_CHANNEL, on_notify)
+        alone = f"order-{uuid4()}"
+        await create(alone)  # nothing else in flight: the NOTIFY is in its statement
+        await named_all([alone])
+        together = [f"order-{uuid4()}" for _ in range(8)]
+        await asyncio.gather(*(create(order_id) for order_id in together))  # the Notifier's, after commit
+        await named_all(together)
+    finally:
+        await listener.close()
+        waking.cancel()
+        await asyncio.gather(waking, return_exceptions=True)
+
+    assert named.issuperset([alone, *together])
