@@ -113,7 +113,7 @@ async def run(lab: Lab) -> list[Row]:
         subject = store_append(lab, tasks)
         trials = {"EventStore.append": subject, RAW: raw_append(lab, tasks)}
         if pgbench is not None:
-            trials[PG_APPEND] = pgbench_trial(lab, pgbench, append_script(), tasks)
+            trials[PG_APPEND] = pgbench_trial(lab, pgbench, append_script(tasks), tasks)
             trials[PG_BARE] = pgbench_trial(lab, pgbench, bare_script(RAW_APPEND), tasks)
         if not lab.settings.quick:
             trials[IN_STATEMENT] = store_append(lab, tasks, notifier=False)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench import workload
 from bench.lab import Lab, Sample, Trial
-from store.log.event_store import APPEND_STATEMENT
+from store.log.event_store import APPEND_STATEMENTS
 
 RANDOM_STREAM = r"\set p1 random(1, 9000000000000000000)"
 _TPS = re.compile(r"^tps = ([0-9.]+)", re.MULTILINE)
@@ -52,11 +52,13 @@ def _array(items: list[str] | list[int]) -> str:
     return "{" + ",".join(quoted) + "}"
 
 
-def append_script() -> tuple[str, dict[str, str]]:
-    """The store's append statement, and its parameters as for a 5-event placed order."""
+def append_script(clients: int) -> tuple[str, dict[str, str]]:
+    """The store's append statement as `clients` concurrent appends run it (one alone NOTIFYs
+    in its statement), and its parameters as for a 5-event placed order."""
     order_id = "00000000-0000-0000-0000-000000000000"
     command_id = "11111111-1111-1111-1111-111111111111"
-    sql = _script(APPEND_STATEMENT, {"$3::uuid": "gen_random_uuid()"})
+    statement = APPEND_STATEMENTS["alone" if clients == 1 else "among others"]
+    sql = _script(statement, {"$3::uuid": "gen_random_uuid()"})
     variables = {
         "p2": "0",
         "p4": _array(workload.EVENT_TYPES),

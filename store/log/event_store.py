@@ -207,7 +207,8 @@ _APPEND_QUIET = _APPEND.replace(
     "SELECT $14::text FROM command",
 )
 assert _APPEND_QUIET != _APPEND
-APPEND_STATEMENT = _APPEND_QUIET  # the append as the app runs it (web/app.py gives it a Notifier)
+# The append as the app runs it (web/app.py gives it a Notifier): NOTIFY in the statement when alone.
+APPEND_STATEMENTS = {"alone": _APPEND, "among others": _APPEND_QUIET}
 
 
 class EventStore:
