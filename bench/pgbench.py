@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bench import workload
 from bench.lab import Lab, Sample, Trial
+from domain.serialization import encode_events
 from store.log.event_store import APPEND_STATEMENTS
 
 RANDOM_STREAM = r"\set p1 random(1, 9000000000000000000)"
@@ -59,19 +60,18 @@ def append_script(clients: int) -> tuple[str, dict[str, str]]:
     command_id = "11111111-1111-1111-1111-111111111111"
     statement = APPEND_STATEMENTS["alone" if clients == 1 else "among others"]
     sql = _script(statement, {"$3::uuid": "gen_random_uuid()"})
+    order = workload.order_events(order_id)
     variables = {
         "p2": "0",
-        "p4": _array(workload.EVENT_TYPES),
-        "p5": _array(workload.SCHEMA_VERSIONS),
-        "p6": _array(workload.event_bodies(order_id)),
-        "p7": workload.metadata_json(command_id),
-        "p8": workload.CUSTOMER,
-        "p9": workload.CURRENCY,
-        "p10": "placed",
-        "p11": str(len(workload.ITEMS)),
-        "p12": str(sum(quantity for *_, quantity in workload.ITEMS)),
-        "p13": str(workload.TOTAL_CENTS),
-        "p14": "events",
+        "p4": encode_events(order).decode(),
+        "p5": workload.metadata_json(command_id),
+        "p6": workload.CUSTOMER,
+        "p7": workload.CURRENCY,
+        "p8": "placed",
+        "p9": str(len(workload.ITEMS)),
+        "p10": str(sum(quantity for *_, quantity in workload.ITEMS)),
+        "p11": str(workload.TOTAL_CENTS),
+        "p12": "events",
     }
     return sql, variables
 
