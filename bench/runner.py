@@ -126,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     facts["load"] = f"{load_before} before the run, {_machine_load()} after"
     print()
     print(plain_table(rows))
-    output.write_text(report.markdown(rows, command, settings, facts, where, elapsed))
+    written = report.markdown(rows, command, settings, facts, where, elapsed)
+    if output.exists():  # keep the notes people added below the runner's sections
+        written = report.with_notes(output.read_text(), written)
+    output.write_text(written)
     missed = [row.key for row in rows if row.verdict == "MISSED"]
     print(f"\nbench: {len(rows)} figures in {elapsed:.0f} s; targets missed: {', '.join(missed) or 'none'}")
     print(f"bench: wrote {output}")
