@@ -149,11 +149,11 @@ class Replayer(Generic[Totals]):
             await writing
 
     async def apply(self, conn: Connection, events: Sequence[Fact]) -> None:
-        streams = [e.stream_id for e in events]
         if self.spilled:
             # An order whose first event here is its first event ever has no row yet.
-            # (Built from the end, so each order keeps the version of its first event.)
-            first = dict(zip(reversed(streams), (e.version for e in reversed(events)), strict=True))
+            first: dict[str, int] = {}
+            for e in events:
+                first.setdefault(e.stream_id, e.version)
             missing = [i for i, version in first.items() if version > 1 and i not in self.states]
             if missing:
                 await self.written()
@@ -161,9 +161,11 @@ class Replayer(Generic[Totals]):
                 self.states.update(loaded)
                 self.stored.update(loaded)
         self.projection.fold(self.states, events, self.totals)
-        self.touched.update(zip(streams, [e.recorded_at for e in events], strict=True))
-        self.last_batch.update(dict.fromkeys(streams, self.batch))
-        self.batch += 1
+        touched, last_batch, batch = self.touched, self.last_batch, self.batch
+        for e in events:
+            touched[e.stream_id] = e.recorded_at
+            last_batch[e.stream_id] = batch
+        self.batch = batch + 1
         if len(self.states) >= self.capacity:
             await self.spill(conn)
         elif self.batch % COLD_BATCHES == 0:
