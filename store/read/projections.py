@@ -30,8 +30,6 @@ _state_encoder = msgspec.json.Encoder()
 _state_decoder = msgspec.json.Decoder(Order)
 
 Totals = TypeVar("Totals")
-# A rebuild writes out the orders no batch has touched for this many batches.
-COLD_BATCHES = 10
 Row = tuple[object, ...]
 
 
@@ -112,11 +110,9 @@ class Replayer(Generic[Totals]):
     The folds stay in memory until `capacity` orders are held; then their rows
     are written (COPY for orders never written, upsert for the others) while
     folding goes on, and an order seen again is loaded back from its row once
-    that write is done. Orders no batch has touched for COLD_BATCHES batches
-    are written the same way meanwhile, so the writes overlap the reading
-    instead of all landing after it. `finish` writes the rest and computes the
-    aggregate once. Use it as an async context manager: leaving it stops a
-    write still in flight on the connection.
+    that write is done. `finish` writes the rest and computes the aggregate
+    once. Use it as an async context manager: leaving it stops a write still
+    in flight on the connection.
     """
 
     def __init__(self, projection: OrderFolds[Totals], suffix: str, capacity: int) -> None:
@@ -128,8 +124,6 @@ class Replayer(Generic[Totals]):
         self.states: dict[str, Order] = {}
         self.touched: dict[str, datetime] = {}
         self.stored: set[str] = set()  # held orders whose row exists already
-        self.batch = 0  # batches applied
-        self.last_batch: dict[str, int] = {}  # held order -> the last batch that touched it
         self.spilled = False
         self.writing: asyncio.Task[None] | None = None  # the rows of the last spill, on their way
 
@@ -161,38 +155,22 @@ class Replayer(Generic[Totals]):
                 self.states.update(loaded)
                 self.stored.update(loaded)
         self.projection.fold(self.states, events, self.totals)
-        touched, last_batch, batch = self.touched, self.last_batch, self.batch
+        touched = self.touched
         for e in events:
             touched[e.stream_id] = e.recorded_at
-            last_batch[e.stream_id] = batch
-        self.batch = batch + 1
         if len(self.states) >= self.capacity:
             await self.spill(conn)
-        elif self.batch % COLD_BATCHES == 0:
-            await self.spill(conn, cold_before=self.batch - COLD_BATCHES)
 
-    async def spill(self, conn: Connection, cold_before: int | None = None) -> None:
-        """Send held orders' rows to the table on `conn`, and forget their folds: every
-        order's, or with `cold_before` those of orders no batch since that one touched.
+    async def spill(self, conn: Connection) -> None:
+        """Send every held order's row to the table on `conn`, and forget the folds.
 
         The write goes on while the caller folds; `conn` is the Replayer's
         until `written` (or `finish`) returns.
         """
         await self.written()
         row = self.projection.row
-        if cold_before is None:
-            states, touched, stored = self.states, self.touched, self.stored
-            self.states, self.touched, self.stored, self.last_batch = {}, {}, set(), {}
-        else:
-            cold = [i for i, batch in self.last_batch.items() if batch < cold_before]
-            if not cold:
-                return
-            states = {i: self.states.pop(i) for i in cold}
-            touched = {i: self.touched.pop(i) for i in cold}
-            for i in cold:
-                del self.last_batch[i]
-            stored = self.stored & states.keys()
-            self.stored -= stored
+        states, touched, stored = self.states, self.touched, self.stored
+        self.states, self.touched, self.stored = {}, {}, set()
         self.spilled = True
         # The new orders' rows are made as COPY sends them, so PostgreSQL takes in one
         # chunk while the next is encoded (the folds are no longer held here: `states`
