@@ -6,8 +6,7 @@ An upcaster takes the body of version n and returns the body of version n + 1.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from types import MappingProxyType
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -29,11 +28,6 @@ UPCASTERS: dict[tuple[str, int], Upcaster] = {
 
 _encoder = msgspec.json.Encoder()
 _decoders = {name: msgspec.json.Decoder(cls) for name, cls in EVENT_TYPES.items()}
-# (type name, schema version) -> decode, for bodies already in their type's current shape:
-# one dict lookup on the hot path of every read; any other pair goes through decode_event.
-CURRENT_DECODERS: Mapping[tuple[str, int], Callable[[str | bytes], Event]] = MappingProxyType(
-    {(name, cls.schema_version): _decoders[name].decode for name, cls in EVENT_TYPES.items()}
-)
 
 
 class UnknownEventType(Exception):
@@ -55,9 +49,6 @@ def encode_events(events: Sequence[Event]) -> bytes:
 
 
 def decode_event(type_name: str, schema_version: int, body: str | bytes) -> Event:
-    decode = CURRENT_DECODERS.get((type_name, schema_version))
-    if decode is not None:
-        return decode(body)
     cls = EVENT_TYPES.get(type_name)
     if cls is None:
         raise UnknownEventType(f"unknown event type {type_name!r}")

@@ -10,7 +10,7 @@ import asyncpg
 import msgspec
 
 from domain.order import Event
-from domain.serialization import CURRENT_DECODERS, decode_event
+from domain.serialization import decode_event
 from store.read.subscriptions import Checkpoint
 
 
@@ -37,11 +37,8 @@ def _replayed(rows: list[asyncpg.Record]) -> list[Replayed]:
     """The batch's rows as Replayed, in one loop (this runs for every event of a rebuild)."""
     batch: list[Replayed] = []
     add = batch.append
-    current = CURRENT_DECODERS.get
     for stream_id, version, type_name, schema_version, data, recorded_at, _, _ in rows:
-        decode = current((type_name, schema_version))
-        event = decode(data) if decode is not None else decode_event(type_name, schema_version, data)
-        add(Replayed(stream_id, version, event, recorded_at))
+        add(Replayed(stream_id, version, decode_event(type_name, schema_version, data), recorded_at))
     return batch
 
 
