@@ -23,12 +23,14 @@ NARROW_SCAN = (
 )
 
 WHY = (
-    "The rebuild reads the same rows through one cursor on a connection of its own, decodes each "
-    "body with msgspec and folds it with the domain's evolve, which copies the order's lines "
-    "tuple per item event; each order's row (its state as JSON) goes to the shadow table by "
-    "COPY, and the last spill and the summary's aggregate run after the reading is done, with "
-    "nothing to overlap them. The client's CPU per event is about twice the scan's; evolve is "
-    "the largest part of it."
+    "The rebuild reads the same rows through one cursor on a connection of its own, so the "
+    "cursor's share (asyncpg making the records) is the scan's; on top of it, per event, the "
+    "body is decoded with msgspec into the domain's event and folded with the domain's evolve, "
+    "and per order the row is made (Order.total_cents sums the lines; the state is encoded as "
+    "JSON) and sent by COPY. In the profile below evolve is the largest part, then decoding, "
+    "then making the rows. The client is the bottleneck: its CPU per event is over twice the "
+    "scan's (python -m bench.client_cpu). What would close it: less per event in the fold "
+    "(evolve's match and struct copies are domain code) and a cheaper order total per row."
 )
 
 
