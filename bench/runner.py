@@ -14,7 +14,7 @@ from pathlib import Path
 
 import uvloop
 
-from bench import append, history, http, report, workflow
+from bench import append, history, http, replay, report, workflow
 from bench.lab import Lab, Settings
 from bench.results import Row, plain_table
 from store.database import embedded_postgres, redact
@@ -83,6 +83,7 @@ async def run_sections(url: str, settings: Settings, sections: set[str]) -> tupl
                 rows += await workflow.run(lab, library_rates)
             elif name == "5":
                 rows += await history.run(lab)
+                rows += await replay.run(lab)
             else:
                 rows += await http.run(lab, sections, library_rates)
             print(f"    (section {name}: {time.monotonic() - started:.0f} s)", flush=True)
@@ -125,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     facts["load"] = f"{load_before} before the run, {_machine_load()} after"
     print()
     print(plain_table(rows))
-    output.write_text(report.markdown(rows, command, settings, facts, where, elapsed))
+    written = report.markdown(rows, command, settings, facts, where, elapsed)
+    if output.exists():  # keep the notes people added below the runner's sections
+        written = report.with_notes(output.read_text(), written)
+    output.write_text(written)
     missed = [row.key for row in rows if row.verdict == "MISSED"]
     print(f"\nbench: {len(rows)} figures in {elapsed:.0f} s; targets missed: {', '.join(missed) or 'none'}")
     print(f"bench: wrote {output}")

@@ -13,8 +13,9 @@ import hashlib
 import asyncpg
 import msgspec
 
-from domain.order import Order, evolve, initial_state
-from store.log.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
+from domain.order import Event, Order, evolve, initial_state
+from domain.serialization import decode_event
+from store.log.event_store import FOLD_COLUMNS
 
 SHAPE = hashlib.sha256(msgspec.json.encode(msgspec.json.schema(Order))).hexdigest()[:16]
 DEFAULT_EVERY = 100
@@ -23,21 +24,21 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Order)
 
 # One round trip: the nearest snapshot at or below the version (first, if any),
-# then the events after it.
+# then the events after it, only the columns a fold reads (the snapshot's row
+# carries its version in schema_version's place and its state in data's).
 _LOAD = f"""
 WITH snap AS (
     SELECT version, state::text AS state FROM snapshots
     WHERE stream_id = $1 AND version <= $2 AND shape = $3 AND $4
     ORDER BY version DESC LIMIT 1
 )
-SELECT * FROM (
-    SELECT NULL::bigint, NULL::text, version, NULL::uuid, NULL::text, NULL::smallint, NULL::text,
-           NULL::text, NULL::timestamptz, state FROM snap
+SELECT type, schema_version, data FROM (
+    SELECT NULL::text AS type, version AS schema_version, state AS data, 0 AS version FROM snap
     UNION ALL
-    SELECT {EVENT_COLUMNS}, NULL FROM events
+    SELECT {FOLD_COLUMNS}, version FROM events
     WHERE stream_id = $1 AND version <= $2 AND version > coalesce((SELECT version FROM snap), 0)
 ) rows
-ORDER BY 1 NULLS FIRST, 3
+ORDER BY version
 """
 
 _TAKE = """
@@ -53,18 +54,18 @@ class Snapshots:
         self.every = every
         self.enabled = enabled
 
-    async def load(self, stream_id: str, version: int | None = None) -> tuple[Order, list[RecordedEvent]]:
+    async def load(self, stream_id: str, version: int | None = None) -> tuple[Order, list[Event]]:
         """The order at `version` (default: latest), and the events folded after the snapshot."""
         up_to = 2**31 - 1 if version is None else version
         rows = await self.pool.fetch(_LOAD, stream_id, up_to, SHAPE, self.enabled)
         state, start = initial_state, 0
         if rows and rows[0][0] is None:
-            state, start = _decoder.decode(rows[0][9]), rows[0][2]
+            state, start = _decoder.decode(rows[0][2]), rows[0][1]
             rows = rows[1:]
-        events = [recorded_event(row) for row in rows]
+        events = [decode_event(type_name, schema_version, data) for type_name, schema_version, data in rows]
         taken = None
-        for recorded in events:
-            state = evolve(state, recorded.event)
+        for event in events:
+            state = evolve(state, event)
             if self.enabled and state.version % self.every == 0 and state.version - start >= self.every:
                 taken = state
         if taken is not None:

@@ -33,9 +33,13 @@ ORDER BY events.tx_id, events.position
 """
 
 
-def _replayed(row: asyncpg.Record) -> Replayed:
-    stream_id, version, type_name, schema_version, data, recorded_at = row[:6]
-    return Replayed(stream_id, version, decode_event(type_name, schema_version, data), recorded_at)
+def _replayed(rows: list[asyncpg.Record]) -> list[Replayed]:
+    """The batch's rows as Replayed, in one loop (this runs for every event of a rebuild)."""
+    batch: list[Replayed] = []
+    add = batch.append
+    for stream_id, version, type_name, schema_version, data, recorded_at, _, _ in rows:
+        add(Replayed(stream_id, version, decode_event(type_name, schema_version, data), recorded_at))
+    return batch
 
 
 Batch = tuple[list[Replayed], Checkpoint]
@@ -54,7 +58,7 @@ async def _read_ahead(
                 while rows := await ahead:
                     ahead = asyncio.ensure_future(cursor.fetch(batch_size))
                     last = Checkpoint(int(rows[-1][6]), rows[-1][7])
-                    await queue.put(([_replayed(row) for row in rows], last))
+                    await queue.put((_replayed(rows), last))
             finally:
                 ahead.cancel()
                 await asyncio.gather(ahead, return_exceptions=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Generic, Protocol, TypeVar
 
@@ -75,8 +75,10 @@ class OrderFolds(Generic[Totals]):
 
     def fold(self, states: dict[str, Order], events: Sequence[Fact], totals: Totals) -> None:
         """Evolve each event's order in `states`; add what the aggregate needs to `totals`."""
+        get = states.get
         for recorded in events:
-            states[recorded.stream_id] = evolve(states.get(recorded.stream_id, initial_state), recorded.event)
+            stream_id = recorded.stream_id
+            states[stream_id] = evolve(get(stream_id, initial_state), recorded.event)
 
     async def settle(
         self, conn: Connection, suffix: str, totals: Totals, changed: list[Order] | None
@@ -153,7 +155,9 @@ class Replayer(Generic[Totals]):
                 self.states.update(loaded)
                 self.stored.update(loaded)
         self.projection.fold(self.states, events, self.totals)
-        self.touched.update((e.stream_id, e.recorded_at) for e in events)
+        touched = self.touched
+        for e in events:
+            touched[e.stream_id] = e.recorded_at
         if len(self.states) >= self.capacity:
             await self.spill(conn)
 
@@ -165,17 +169,18 @@ class Replayer(Generic[Totals]):
         """
         await self.written()
         row = self.projection.row
-        new = [row(i, s, self.touched[i]) for i, s in self.states.items() if i not in self.stored]
-        old = [row(i, self.states[i], self.touched[i]) for i in self.stored]
-        self.states.clear()
-        self.touched.clear()
-        self.stored.clear()
+        states, touched, stored = self.states, self.touched, self.stored
+        self.states, self.touched, self.stored = {}, {}, set()
         self.spilled = True
+        # The new orders' rows are made as COPY sends them, so PostgreSQL takes in one
+        # chunk while the next is encoded (the folds are no longer held here: `states`
+        # is this spill's alone).
+        new = (row(i, s, touched[i]) for i, s in states.items() if i not in stored)
+        old = [row(i, states[i], touched[i]) for i in stored]
         self.writing = asyncio.create_task(self._write(conn, new, old))
 
-    async def _write(self, conn: Connection, new: list[Row], old: list[Row]) -> None:
-        if new:
-            await conn.copy_records_to_table(self.table, records=new, columns=self.projection.order_columns)
+    async def _write(self, conn: Connection, new: Iterable[Row], old: list[Row]) -> None:
+        await conn.copy_records_to_table(self.table, records=new, columns=self.projection.order_columns)
         if old:
             await self.projection.write_rows(conn, self.suffix, old)
 
