@@ -15,6 +15,7 @@ from store.database import SessionLimits
 from store.log.snapshots import DEFAULT_EVERY
 from store.read.parking import OUTBOX_RETRY, SUBSCRIPTION_RETRY, RetryPolicy
 from store.workflows.expiry import DEFAULT_DRAFT_EXPIRY
+from web.logs import LOG_FORMATS, LogFormat
 from web.ratelimit import RateLimit, parse_limit
 
 TEN_YEARS = 10 * 365 * 24 * 3600
@@ -49,6 +50,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     horizon_warning_seconds: float = 30.0  # events unseen by catch-up readers this long: a warning
     subscription_retry: RetryPolicy = SUBSCRIPTION_RETRY  # tries of a failing event before it is parked
     outbox_retry: RetryPolicy = OUTBOX_RETRY  # tries of an undeliverable message before it is parked
+    log_format: LogFormat = "text"  # "json": one JSON object per line (web/logs.py)
+    metrics_folder: str | None = None  # prometheus-client's multiprocess folder, when workers share one
 
     def session_limits(self) -> SessionLimits:
         return SessionLimits(
@@ -74,7 +77,16 @@ def from_environment(environ: Mapping[str, str], *, write_limit: str | None = No
         horizon_warning_seconds=_positive(environ, "ORDERS_HORIZON_WARNING_SECONDS", 30.0),
         subscription_retry=_retry(environ, "ORDERS_RETRY", SUBSCRIPTION_RETRY),
         outbox_retry=_retry(environ, "ORDERS_OUTBOX_RETRY", OUTBOX_RETRY),
+        log_format=_log_format(environ.get("ORDERS_LOG_FORMAT", "").strip() or "text"),
+        metrics_folder=environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
     )
+
+
+def _log_format(raw: str) -> LogFormat:
+    for known in LOG_FORMATS:
+        if raw == known:
+            return known
+    raise SettingsError(f"ORDERS_LOG_FORMAT must be {' or '.join(LOG_FORMATS)}, not {raw!r}")
 
 
 def _retry(environ: Mapping[str, str], prefix: str, default: RetryPolicy) -> RetryPolicy:
