@@ -2,8 +2,8 @@
 
 Every request gets a request id: its `X-Request-ID` header when that is well
 formed (1 to 64 letters, digits, `.`, `_`, `-`), else a new UUID, echoed back
-in the response's `X-Request-ID`. Its correlation id is the request id when
-that is a UUID, else a new one; the application layer writes it into the
+in the response's `X-Request-ID`. Its correlation id (`X-Correlation-ID` in
+the response) is the request id when that is a UUID, else a new one; the application layer writes it into the
 metadata of the events the request's command appends (store/tracing.py), and
 the outbox relay logs a message with the correlation id of the event that
 caused it. A JSON line is one object: time, level, logger, message, the
@@ -30,6 +30,7 @@ from store.tracing import correlation_id, request_id
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 REQUEST_ID = "x-request-id"
+CORRELATION_ID = "x-correlation-id"
 _WELL_FORMED = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 # A LogRecord's own attributes; any other was given through `extra` and goes into the line.
@@ -79,11 +80,13 @@ def request_ids(app: ASGIApp) -> ASGIApp:
             return
         asked = MutableScopeHeaders(scope).get(REQUEST_ID, "")
         rid = asked if _WELL_FORMED.fullmatch(asked) else str(uuid4())
-        ids = request_id.set(rid), correlation_id.set(rid if _is_uuid(rid) else str(uuid4()))
+        correlation = rid if _is_uuid(rid) else str(uuid4())
+        ids = request_id.set(rid), correlation_id.set(correlation)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableScopeHeaders.from_message(message)[REQUEST_ID] = rid
+                headers = MutableScopeHeaders.from_message(message)
+                headers[REQUEST_ID], headers[CORRELATION_ID] = rid, correlation
             await send(message)
 
         try:
