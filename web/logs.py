@@ -34,7 +34,12 @@ CORRELATION_ID = "x-correlation-id"
 _WELL_FORMED = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 # A LogRecord's own attributes; any other was given through `extra` and goes into the line.
-_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+# (uvicorn adds `color_message`, the message with terminal colours.)
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 class JsonLines(logging.Formatter):
@@ -61,13 +66,19 @@ class JsonLines(logging.Formatter):
 
 
 def logging_config(log_format: LogFormat) -> LoggingConfig:
-    """Litestar's logging set-up (the root logger and its own, at INFO), in `log_format`.
+    """Litestar's logging set-up (the root logger and its own, at INFO), in `log_format`; in JSON,
+    uvicorn's loggers write through the same handler.
 
     Litestar formats a line in the thread that logs it, before its queue, so
     the request's context variables are still there to be read.
     """
     if log_format == "json":
-        return LoggingConfig(formatters={"standard": {"()": JsonLines}})
+        # uvicorn's own lines too (it set up its loggers before it called the app's factory).
+        uvicorn = {"handlers": ["queue_listener"], "propagate": False}
+        return LoggingConfig(
+            formatters={"standard": {"()": JsonLines}},
+            loggers={"uvicorn": uvicorn, "uvicorn.access": uvicorn},
+        )
     return LoggingConfig()
 
 
