@@ -49,7 +49,7 @@ async def exposition(pool: asyncpg.Pool, folder: str | None) -> bytes:
     figures = generate_latest(_registry(_Figures(await database_figures(pool))))
     if folder is None:
         return generate_latest(REGISTRY) + figures
-    _forget_dead_workers(folder)
+    forget_dead_workers(folder)
     workers = CollectorRegistry()
     MultiProcessCollector(workers, path=folder)  # type: ignore[no-untyped-call]
     return generate_latest(workers) + figures
@@ -61,7 +61,7 @@ def _registry(collector: Collector) -> CollectorRegistry:
     return registry
 
 
-def _forget_dead_workers(folder: str) -> None:
+def forget_dead_workers(folder: str) -> None:
     """A worker killed without a clean exit leaves its live gauges (SSE clients, pool) behind: drop them."""
     for path in Path(folder).glob("gauge_live*_*.db"):
         pid = path.stem.rpartition("_")[2]

@@ -11,10 +11,13 @@ import sys
 from pathlib import Path
 
 import httpx
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.support.accounts import token_at
 from tests.support.metrics import key, samples
 from tests.support.servers import ROOT, free_port, wait_until_up
+from web.metrics import forget_dead_workers
 
 ORDERS = Path(sys.executable).parent / "orders"
 CREATED = key("orders_commands_total", command="CreateOrder", outcome="accepted")
@@ -53,3 +56,19 @@ def test_two_workers_count_into_one_folder_that_is_removed_at_the_end(
     assert all(scrape[key("orders_database_up")] == 1 for scrape in scrapes)
     assert not folder.exists()
     assert list(tmp_path.glob("orders-metrics-*")) == []
+
+
+def test_a_killed_workers_open_streams_leave_the_sum_at_the_next_scrape(tmp_path: Path) -> None:
+    # A worker that counted two open streams, then died without a clean shutdown.
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    died = "import os; from store.metrics import SSE_CLIENTS; SSE_CLIENTS.inc(2); os._exit(9)"
+    subprocess.run([sys.executable, "-c", died], cwd=ROOT, env=env, check=False)
+    (left,) = tmp_path.glob("gauge_livesum_*.db")
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(tmp_path))
+    assert registry.get_sample_value("orders_sse_clients") == 2
+
+    forget_dead_workers(str(tmp_path))
+
+    assert not left.exists()
+    assert registry.get_sample_value("orders_sse_clients") in (None, 0)
