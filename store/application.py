@@ -11,6 +11,8 @@ here for every entry point (docs/architecture.md, "Refusals").
 from __future__ import annotations
 
 import copy
+import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Literal
@@ -22,6 +24,7 @@ import msgspec
 from domain.access import Action, Actor, Forbidden, require, sees, system_actor
 from domain.errors import DomainError, InvalidInput, NotFound, OrderNotFound, StateConflict, VersionNotFound
 from domain.order import Command, CreateOrder, Order
+from store import metrics
 from store.log.commands import CommandResult, StaleVersion, handle
 from store.log.event_store import EventStore, LogQuery, RecordedEvent
 from store.log.export import export
@@ -38,7 +41,10 @@ from store.read.read_model import (
     Summaries,
 )
 from store.read.subscriptions import Checkpoint
+from store.tracing import correlated, current_correlation
 from store.workflows.outbox import NotificationPage, NotificationQuery, Outbox
+
+log = logging.getLogger("orders.commands")
 
 __all__ = [
     "CommandResult",
@@ -149,8 +155,39 @@ class Orders:
     async def execute(self, command: Command, envelope: Envelope) -> CommandResult:
         """Decide and append, exactly once per command id (store/log/commands.py), as the actor.
 
-        A customer's new order is always their own, whatever customer id it names.
+        A customer's new order is always their own, whatever customer id it names. Without a
+        correlation id of its own, the command takes the one of what is being handled (the
+        request's, store/tracing.py). Each command is counted (store/metrics.py) and logged.
         """
+        correlation = envelope.correlation_id or current_correlation()
+        started, outcome = time.perf_counter(), "error"
+        with correlated(correlation):
+            try:
+                result = await self._execute(
+                    command, msgspec.structs.replace(envelope, correlation_id=correlation)
+                )
+                outcome = "repeated" if result.duplicate else "accepted"
+                return result
+            except (DomainError, StaleVersion) as refused:
+                outcome = refusal_kind(refused)
+                raise
+            finally:
+                seconds = time.perf_counter() - started
+                kind = type(command).__name__
+                metrics.COMMANDS.labels(kind, outcome).inc()
+                metrics.COMMAND_SECONDS.labels(kind, outcome).observe(seconds)
+                log.info(
+                    "command %s on order %s: %s in %.1f ms",
+                    *(kind, command.order_id, outcome, seconds * 1000),
+                    extra={
+                        "command": kind,
+                        "order_id": command.order_id,
+                        "outcome": outcome,
+                        "ms": seconds * 1000,
+                    },
+                )
+
+    async def _execute(self, command: Command, envelope: Envelope) -> CommandResult:
         if isinstance(command, CreateOrder):
             require(self.actor, "write_orders")
             if self.actor.is_customer:

@@ -9,12 +9,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
-from store.database import UNAVAILABLE, connect_one
+from store.database import APPLICATION, UNAVAILABLE, connect_one
+
+
+def this_instance() -> str:
+    """This process, as the admin page names a leader: `<host>:<pid>`."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+def holder_role(name: str, instance: str) -> str:
+    """The lock connection's role, `<name>@<instance>`: its application_name is `orders:` and this,
+    which PostgreSQL cuts at 63 bytes, so the name is shortened rather than the instance."""
+    room = 63 - len(APPLICATION) - 2 - len(instance.encode())
+    return f"{name.encode()[: max(room, 0)].decode(errors='ignore')}@{instance}"
+
+
+def holder_of(application_name: str) -> str:
+    """The instance a leader's application_name names (`orders:<name>@<instance>`), else the name."""
+    before, at, instance = application_name.rpartition("@")
+    return instance if at and before.startswith(f"{APPLICATION}:") else application_name
 
 
 class JobFailed(Exception):
@@ -73,6 +93,8 @@ class Leader:
         self.state = "starting"
         self.error: str | None = None
         self.failures = 0  # in a row, of `work` itself
+        # Who holds the lock, for the admin page: in the lock connection's application_name.
+        self.instance = this_instance()
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
@@ -110,7 +132,7 @@ class Leader:
         return pause
 
     async def _lead(self) -> None:
-        conn: asyncpg.Connection = await connect_one(self.url, self.name)
+        conn: asyncpg.Connection = await connect_one(self.url, holder_role(self.name, self.instance))
         try:
             if not self.failures:
                 self.state = "standby"

@@ -52,9 +52,11 @@ async def who(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor | None:
         return actor
     services = connection.app.state.services
     actor = None
-    if for_api(connection.scope["path"]):
-        scheme, _, token = connection.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    bearer = scheme.lower() == "bearer"
+    # A Prometheus scraper sends an admin's token to /metrics, where a person's session works too.
+    if for_api(connection.scope["path"]) or (bearer and connection.scope["path"] == "/metrics"):
+        if bearer and token.strip():
             actor = await services.tokens.actor(token.strip())
     else:
         session = connection.cookies.get(SESSION_COOKIE)

@@ -52,6 +52,8 @@ from web.events import EventLogController
 from web.health import healthz
 from web.history import HistoryController, export_log
 from web.live import LiveController, draining
+from web.logs import logging_config, request_ids
+from web.metrics import metrics, sample_pool, worker_stopped
 from web.notifications import NotificationController
 from web.orders import OrderController
 from web.ratelimit import WriteLimiter
@@ -166,6 +168,7 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             *leaders,
             asyncio.create_task(_step_down_when_draining(app, leaders)),
         ]
+        app.state.background.append(asyncio.create_task(sample_pool(pool)))  # web/metrics.py
 
     async def close_database(app: Litestar) -> None:
         # Also runs after a failed start-up, when open_database set none of these.
@@ -177,8 +180,10 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             await asyncio.wait(tasks, timeout=5)  # a stuck task must not hold the shutdown
         if "pool" in app.state:
             await app.state.pool.close()
+        worker_stopped(settings.metrics_folder)
 
     app = Litestar(
+        state=State({"metrics_folder": settings.metrics_folder}),
         route_handlers=[
             SignIn,
             OrderController,
@@ -196,10 +201,13 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             NotificationController,
             api_router,
             healthz,
+            metrics,
             home,
             create_static_files_router(path="/static", directories=[ROOT / "static"], opt=PUBLIC),
         ],
         on_startup=[open_database],
+        middleware=[request_ids],  # web/logs.py: each request's ids, for log lines and events
+        logging_config=logging_config(settings.log_format),
         on_shutdown=[close_database],
         dependencies=DEPENDENCIES,
         template_config=TemplateConfig(

@@ -46,8 +46,9 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
 
 
 def not_signed_in(request: Request[Any, Any, Any], detail: str) -> Response[Any]:
-    """Nobody known: a program is told how to authenticate, a person is sent to sign in."""
-    if _for_api(request):
+    """Nobody known: a program (the API, or a bearer token sent anywhere) is told how to
+    authenticate, a person is sent to sign in."""
+    if _for_api(request) or request.headers.get("authorization", "").lower().startswith("bearer "):
         problem = api_problems.http_problem(401, "Send an API token: Authorization: Bearer <token>.")
         return api_problems.respond(request, problem, {"WWW-Authenticate": 'Bearer realm="orders"'})
     url = login_url(request.url.path, request.url.query)

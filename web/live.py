@@ -26,6 +26,7 @@ from store.log.live import LiveFeed
 from store.read.subscriptions import Checkpoint
 from web.access import READ_LOG, READ_ORDERS
 from web.events import LogFilters
+from web.metrics import counted_stream
 from web.order_view import parse_order_id
 from web.presentation import describe
 
@@ -111,7 +112,7 @@ class Live:
         return ServerSentEventMessage(data=html, event="appended", id=event.position)
 
     def follow(self, appended: Callable[[], Awaitable[Batch]]) -> ServerSentEvent:
-        return ServerSentEvent(_follow(self.feed, self.stopping, appended))
+        return ServerSentEvent(counted_stream(_follow(self.feed, self.stopping, appended)))
 
 
 class LiveController(Controller):

@@ -15,6 +15,7 @@ from store.database import SessionLimits
 from store.log.snapshots import DEFAULT_EVERY
 from store.read.parking import OUTBOX_RETRY, SUBSCRIPTION_RETRY, RetryPolicy
 from store.workflows.expiry import DEFAULT_DRAFT_EXPIRY
+from web.logs import LOG_FORMATS, LogFormat
 from web.ratelimit import RateLimit, parse_limit
 
 TEN_YEARS = 10 * 365 * 24 * 3600
@@ -53,6 +54,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     shutdown_seconds: float = DEFAULT_SHUTDOWN_SECONDS  # in-flight requests' time to finish at a stop
     page_cache_mb: float = 32.0  # rendered pages kept per process (web/render_cache.py); 0: none
     development: bool = False  # templates re-read when their files change, and no page cache
+    log_format: LogFormat = "text"  # "json": one JSON object per line (web/logs.py)
+    metrics_folder: str | None = None  # prometheus-client's multiprocess folder, when workers share one
 
     def session_limits(self) -> SessionLimits:
         return SessionLimits(
@@ -81,7 +84,16 @@ def from_environment(environ: Mapping[str, str], *, write_limit: str | None = No
         shutdown_seconds=_positive(environ, "ORDERS_SHUTDOWN_SECONDS", DEFAULT_SHUTDOWN_SECONDS),
         page_cache_mb=_page_cache_mb(environ.get("ORDERS_PAGE_CACHE_MB", "")),
         development=environ.get("ORDERS_DEVELOPMENT", "").strip().lower() in {"1", "true", "yes", "on"},
+        log_format=_log_format(environ.get("ORDERS_LOG_FORMAT", "").strip() or "text"),
+        metrics_folder=environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
     )
+
+
+def _log_format(raw: str) -> LogFormat:
+    for known in LOG_FORMATS:
+        if raw == known:
+            return known
+    raise SettingsError(f"ORDERS_LOG_FORMAT must be {' or '.join(LOG_FORMATS)}, not {raw!r}")
 
 
 def _retry(environ: Mapping[str, str], prefix: str, default: RetryPolicy) -> RetryPolicy:

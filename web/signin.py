@@ -26,6 +26,7 @@ from store.access.accounts import Accounts
 from store.access.sessions import Sessions
 from store.access.setup import SetupLinks
 from store.access.throttle import Throttle
+from store.metrics import SIGN_INS
 from web.access import PUBLIC, SESSION_COOKIE, who
 
 WRONG = "The name or the password is wrong."
@@ -107,12 +108,15 @@ class SignIn(Controller):
             minutes = max(1, round(wait / 60))
             message = f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
             await doorway.record("sign-in refused", None, username, "throttled")
+            SIGN_INS.labels("throttled").inc()
             return again(message, 429, **{"Retry-After": str(int(wait) + 1)})
         account = await accounts.check_password(username, password) if username and password else None
         if account is None:
             await throttle.failed(username, client)
             await doorway.record("sign-in failed", None, username)
+            SIGN_INS.labels("failed").inc()
             return again(WRONG, 401)
+        SIGN_INS.labels("signed_in").inc()
         return await doorway.enter(account.actor, to, "signed in")
 
     @post("/logout")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from datetime import datetime
 from uuid import UUID
 
@@ -17,6 +18,7 @@ import msgspec
 from domain.access import Actor
 from domain.errors import DomainError
 from domain.order import AddItem, Command, Event, ItemAdded, ItemRemoved, Order, RemoveItem, decide, fold
+from store import metrics
 from store.log.event_store import AppendResult, ConcurrencyError, EventStore, Metadata
 from store.log.snapshots import Snapshots
 
@@ -95,11 +97,13 @@ async def handle(
                 continue
             return await _repeat_or(store, command_id, error)
         new_state = fold(events, state)
+        started = time.perf_counter()
         try:
             appended = await store.append(
                 command.order_id, state.version, events, command_id, metadata, new_state
             )
         except ConcurrencyError:
+            _appended("conflict", started)
             store.recent.forget(command.order_id)
             if (expected_version is not None and not merge and not hinted) or attempt == RACE_RETRIES:
                 fresh = fold(e.event for e in await store.read_stream(command.order_id))
@@ -107,12 +111,20 @@ async def handle(
             if not hinted:
                 await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # jitter
             continue
+        _appended("repeated" if appended.duplicate else "written", started, len(events))
         if appended.duplicate:
             return await _result(store, appended)
         if snapshots is not None:
             await snapshots.after_append(command.order_id, state.version, new_state)
         return CommandResult(new_state, appended.first_version, appended.last_version, False)
     raise AssertionError("unreachable")
+
+
+def _appended(outcome: str, started: float, events: int = 0) -> None:
+    metrics.APPEND_SECONDS.observe(time.perf_counter() - started)
+    metrics.APPENDS.labels(outcome).inc()
+    if outcome == "written":
+        metrics.EVENTS_APPENDED.inc(events)
 
 
 async def _load(store: EventStore, order_id: str, snapshots: Snapshots | None) -> Order:

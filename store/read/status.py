@@ -8,7 +8,9 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from store.leader import holder_of
 from store.read.projections import PROJECTIONS
+from store.read.subscriptions import _lock_key as lock_key
 
 
 class ReadModelStatus(msgspec.Struct, frozen=True):
@@ -18,8 +20,9 @@ class ReadModelStatus(msgspec.Struct, frozen=True):
     head: int
     lag_events: int
     lag_seconds: float
-    leader: str | None
+    leader: str | None  # the instance that last moved the checkpoint
     events_applied: int
+    holder: str | None = None  # the instance that holds the subscription's lock now (None: nobody)
     rebuild_state: str | None = None
     rebuild_done: int = 0
     rebuild_total: int = 0
@@ -37,12 +40,29 @@ SELECT s.position, s.leader, s.events_applied,
 FROM subscriptions s WHERE s.name = $1
 """
 
+# Who holds each subscription's lock now, from PostgreSQL's own lock table: a session advisory
+# lock on one bigint (store/leader.py) shows its high half as classid, its low half as objid
+# and objsubid 1; its session's application_name names the instance (`orders:<job>@<instance>`).
+_HOLDERS = """
+SELECT k.name, a.application_name
+FROM unnest($1::text[], $2::text[]) AS k(name, key)
+JOIN pg_locks l ON l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+     AND ((l.classid::int8 << 32) | l.objid::int8) = hashtext(k.key)::int8
+JOIN pg_stat_activity a ON a.pid = l.pid
+"""
+
 _REBUILDS = "SELECT name, state, events_done, events_total, finished_at, error FROM projection_rebuilds"
 
 
 async def read_model_status(pool: asyncpg.Pool) -> list[ReadModelStatus]:
     head = await pool.fetchval("SELECT coalesce(max(position), 0) FROM events")
     rebuilds = {row[0]: row for row in await pool.fetch(_REBUILDS)}
+    names = list(PROJECTIONS)
+    holders = {
+        name: holder_of(application_name or "")
+        for name, application_name in await pool.fetch(_HOLDERS, names, [lock_key(n) for n in names])
+    }
 
     def rebuild(name: str) -> dict[str, Any]:
         row = rebuilds.get(name)
@@ -67,7 +87,9 @@ async def read_model_status(pool: asyncpg.Pool) -> list[ReadModelStatus]:
         position, leader, applied, lag, seconds = row if row is not None else (0, None, 0, head, 0.0)
         statuses.append(
             ReadModelStatus(
-                name, "subscription", position, head, lag, float(seconds), leader, applied, **rebuild(name)
+                *(name, "subscription", position, head, lag, float(seconds), leader, applied),
+                holder=holders.get(name),
+                **rebuild(name),
             )
         )
     return statuses

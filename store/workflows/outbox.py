@@ -29,6 +29,7 @@ from domain.order import Order, OrderCancelled, OrderPlaced, fold
 from store.log.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
 from store.read.parking import MAX_ERROR, OUTBOX_RETRY, RetryPolicy
 from store.read.subscriptions import Connection
+from store.tracing import correlation_id
 
 log = logging.getLogger("orders.notifications")
 
@@ -227,6 +228,7 @@ class Relay:
         return len(claimed) == self.batch_size
 
     async def _deliver(self, notification: Notification) -> None:
+        correlation_id.set(notification.correlation_id)  # its own task: its log lines carry the cause's
         try:
             await asyncio.wait_for(self.sender.send(notification), self.send_timeout)
         except Exception as error:  # any failure of the sender is retried later

@@ -83,6 +83,7 @@ RULES: dict[str, frozenset[str]] = {
     "POST /admin/tokens": ADMINS,
     "POST /admin/tokens/{name}/revoke": ADMINS,
     "GET /admin/access-log": ADMINS,
+    "GET /metrics": ADMINS,
     "GET /api/orders": READERS,
     "POST /api/orders": WRITERS,
     "GET /api/orders/{order_id}": READERS,

@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
+from store.leader import this_instance
 from tests.support.accounts import session_at
 from tests.support.app import make_app
 from tests.support.figures import record
@@ -133,11 +134,13 @@ async def test_an_open_transaction_is_shown_holding_the_horizon_and_the_subscrip
 async def test_the_apps_own_connections_are_named_in_pg_stat_activity(
     operations_client: PageClient, pool: asyncpg.Pool
 ) -> None:
+    # A leader's lock connection also names its instance (store/leader.py).
+    instance = this_instance()
     expected = {
         "orders:web",
         "orders:live feed",
-        "orders:subscription customer_summaries",
-        "orders:subscription sales_by_day",
+        f"orders:subscription customer_summaries@{instance}",
+        f"orders:subscription sales_by_day@{instance}",
     }
 
     async def names() -> set[str] | None:

@@ -48,7 +48,7 @@ def order_events(order_id: str, customer: str, items: int, *, place: bool) -> li
 
 
 async def write_orders(store: EventStore, count: int, items: int = 8, *, concurrency: int = 8) -> list[str]:
-    """`count` orders of `items` + 1 events each, + 1 more for the seven in ten placed; one append per order."""
+    """`count` orders of `items` + 1 events each (+ 1 for the seven in ten placed), one append each."""
     order_ids = [str(uuid4()) for _ in range(count)]
     queue = list(order_ids)
 

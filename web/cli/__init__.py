@@ -17,6 +17,7 @@ import msgspec
 from store.log.export import FORMATS
 from store.read.replay import READ_MODELS
 from web.cli import accounts, backup, jobs, serving
+from web.cli.multiprocess import shared_metrics
 from web.cli.startup import database, exit_with
 from web.settings import Settings, from_environment
 
@@ -74,7 +75,7 @@ orders.add_command(backup.import_command)
 )
 def serve(host: str, port: int, workers: int, grace: float | None) -> None:
     """Run the web app (embedded PostgreSQL unless DATABASE_URL); SIGTERM or Ctrl-C stops it gracefully."""
-    with database(write_limit=DEFAULT_WRITE_LIMIT) as (settings, _):
+    with shared_metrics(workers), database(write_limit=DEFAULT_WRITE_LIMIT) as (settings, _):
         os.environ[SERVE_SETTINGS] = msgspec.json.encode(settings).decode()
         token = asyncio.run(accounts.setup_token(settings))
         if token:

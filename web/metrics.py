@@ -1,0 +1,109 @@
+"""GET /metrics: the Prometheus text format, for admins (a session, or an admin's API token).
+
+A scraper sends `Authorization: Bearer <an admin's token>`. Under one
+process the metrics are prometheus-client's default registry (with the
+process's own figures); under `orders serve --workers N` each worker writes
+its counts to files in a folder of its own (prometheus-client's multiprocess
+mode, the folder made and removed by web/cli/multiprocess.py), and whichever
+worker is asked adds them all up. The database's figures are read at each
+scrape (store/metrics.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+from litestar import Request, Response, get
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
+
+from store.metrics import SSE_CLIENTS, database_figures, pool_in_use
+from web.access import ADMINISTER
+
+POOL_SAMPLE_SECONDS = 1.0
+T = TypeVar("T")
+
+
+class _Figures(Collector):
+    """Metric families read a moment ago, for one scrape."""
+
+    def __init__(self, families: Sequence[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+async def exposition(pool: asyncpg.Pool, folder: str | None) -> bytes:
+    """Every metric in the text format: the database's, and this process's (or every worker's, from
+    `folder`)."""
+    pool_in_use(pool)
+    figures = generate_latest(_registry(_Figures(await database_figures(pool))))
+    if folder is None:
+        return generate_latest(REGISTRY) + figures
+    forget_dead_workers(folder)
+    workers = CollectorRegistry()
+    MultiProcessCollector(workers, path=folder)  # type: ignore[no-untyped-call]
+    return generate_latest(workers) + figures
+
+
+def _registry(collector: Collector) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry
+
+
+def forget_dead_workers(folder: str) -> None:
+    """A worker killed without a clean exit leaves its live gauges (SSE clients, pool) behind: drop them."""
+    for path in Path(folder).glob("gauge_live*_*.db"):
+        pid = path.stem.rpartition("_")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            mark_process_dead(int(pid), folder)  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def worker_stopped(folder: str | None) -> None:
+    """On a clean shutdown, this worker's live gauges leave the sums."""
+    if folder is not None:
+        mark_process_dead(os.getpid(), folder)  # type: ignore[no-untyped-call]
+
+
+async def sample_pool(pool: asyncpg.Pool) -> None:
+    """Record the pool's use every POOL_SAMPLE_SECONDS, so every worker's figure is fresh."""
+    while True:
+        pool_in_use(pool)
+        await asyncio.sleep(POOL_SAMPLE_SECONDS)
+
+
+async def counted_stream(messages: AsyncIterator[T]) -> AsyncIterator[T]:
+    """`messages`, counted among the open server-sent event streams while they are sent."""
+    SSE_CLIENTS.inc()
+    try:
+        async for message in messages:
+            yield message
+    finally:
+        SSE_CLIENTS.dec()
+
+
+@get("/metrics", opt=ADMINISTER, include_in_schema=False)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    state = request.app.state
+    body = await exposition(state.pool, state.get("metrics_folder"))
+    return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4)
