@@ -106,7 +106,7 @@ async def handle(
             _appended("conflict", started)
             store.recent.forget(command.order_id)
             if (expected_version is not None and not merge and not hinted) or attempt == RACE_RETRIES:
-                fresh = fold(e.event for e in await store.read_stream(command.order_id))
+                fresh = fold(await store.read_events(command.order_id))
                 raise StaleVersion(command.order_id, seen, fresh) from None
             if not hinted:
                 await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # jitter
@@ -131,7 +131,7 @@ async def _load(store: EventStore, order_id: str, snapshots: Snapshots | None) -
     if snapshots is not None:
         state, _ = await snapshots.load(order_id)
         return state
-    return fold(e.event for e in await store.read_stream(order_id))
+    return fold(await store.read_events(order_id))
 
 
 def conflicts(command: Command, unseen: list[Event]) -> bool:
@@ -149,8 +149,8 @@ def conflicts(command: Command, unseen: list[Event]) -> bool:
 async def _mergeable(store: EventStore, command: Command, seen: int, version: int) -> bool:
     if seen > version:
         return False
-    unseen = await store.read_stream(command.order_id, version, after_version=seen)
-    return not conflicts(command, [e.event for e in unseen])
+    unseen = await store.read_events(command.order_id, version, after_version=seen)
+    return not conflicts(command, unseen)
 
 
 async def _repeat_or(store: EventStore, command_id: UUID, error: Exception) -> CommandResult:
@@ -161,6 +161,5 @@ async def _repeat_or(store: EventStore, command_id: UUID, error: Exception) -> C
 
 
 async def _result(store: EventStore, appended: AppendResult) -> CommandResult:
-    events = await store.read_stream(appended.stream_id, appended.last_version)
-    order = fold(e.event for e in events)
+    order = fold(await store.read_events(appended.stream_id, appended.last_version))
     return CommandResult(order, appended.first_version, appended.last_version, True)

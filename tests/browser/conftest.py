@@ -16,6 +16,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from playwright.sync_api import expect
 
 from store.access.sessions import digest
 from tests.browser.audit import audit, audited, kind_of
@@ -23,6 +24,11 @@ from tests.browser.people import CLERK, PEOPLE, SETUP_TOKEN, sign_in
 from tests.support.accounts import add_account
 from tests.support.databases import fresh_database_sync
 from tests.support.servers import uvicorn_server
+
+# What a page shows after a click or a live update is waited for, never timed: on a busy
+# machine (CI shares one) an htmx answer can take seconds. The pages never reload by
+# themselves, so a change that arrives at all arrived live.
+expect.set_options(timeout=15_000)
 
 CHROMIUM = Path(os.environ.get("ORDERS_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "artifacts"
