@@ -36,6 +36,7 @@ from store.migrations import migrate
 from store.operations import Operations
 from store.read.projections import PROJECTIONS
 from store.read.subscriptions import SubscriptionRunner
+from store.replicas import Replicas
 from store.workflows.outbox import Sender
 from store.workflows.runners import workflow_runners
 from web.access import PUBLIC, authorize, check_every_route_declares_access
@@ -55,6 +56,7 @@ from web.notifications import NotificationController, register_workflow_globals
 from web.orders import OrderController
 from web.presentation import register_filters
 from web.ratelimit import WriteLimiter
+from web.read_your_writes import reading_for, remember_write
 from web.sales import SalesController
 from web.security import security_headers
 from web.settings import Settings
@@ -94,7 +96,7 @@ def _orders(state: State, request: Request[Any, Any, Any]) -> Orders:
     """The application layer acting as whoever made this request (the guard found out who)."""
     orders: Orders = state.services.orders
     actor: Actor | None = request.scope.get("actor")  # type: ignore[assignment]
-    return orders.acting_as(actor or NOBODY)
+    return reading_for(request, orders.acting_as(actor or NOBODY))
 
 
 DEPENDENCIES = {field.name: _provide(field.name) for field in fields(Services)} | {
@@ -121,7 +123,10 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             await migrate(conn)
         app.state.pool = pool
         notifier = Notifier(pool)
-        orders = Orders(pool, snapshot_every=settings.snapshot_every, notifier=notifier)
+        app.state.replicas = replicas = _replicas(settings, pool)
+        if replicas:
+            await replicas.check()  # reads use them from the first request
+        orders = Orders(pool, snapshot_every=settings.snapshot_every, notifier=notifier, replicas=replicas)
         app.state.runners = (
             [
                 SubscriptionRunner(database_url, pool, projection, retry=settings.subscription_retry)
@@ -160,7 +165,13 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
         )
         app.state.background = [
             asyncio.create_task(job.run())
-            for job in (notifier, services.feed, *app.state.runners, *app.state.workflows)
+            for job in (
+                notifier,
+                services.feed,
+                *app.state.runners,
+                *app.state.workflows,
+                *([replicas] if replicas else []),
+            )
         ]
 
     async def close_database(app: Litestar) -> None:
@@ -171,6 +182,8 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=5)  # a stuck task must not hold the shutdown
+        if app.state.get("replicas"):
+            await app.state.replicas.close()
         if "pool" in app.state:
             await app.state.pool.close()
 
@@ -207,7 +220,7 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
         plugins=[HTMXPlugin()],
         request_class=HTMXRequest,
         request_max_body_size=MAX_BODY_BYTES,
-        before_send=[security_headers],
+        before_send=[security_headers, remember_write],
         guards=[authorize, *([WriteLimiter(settings.write_limit)] if settings.write_limit else [])],
         allowed_hosts=(
             AllowedHostsConfig(list(settings.allowed_hosts), www_redirect=False)
@@ -232,6 +245,20 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
     )
     check_every_route_declares_access(app)
     return app
+
+
+def _replicas(settings: Settings, pool: Any) -> Replicas | None:
+    """The replicas reads may go to (store/replicas.py); None without ORDERS_REPLICA_URLS."""
+    if not settings.replica_urls:
+        return None
+    return Replicas(
+        settings.replica_urls,
+        pool,
+        settings.snapshot_every,
+        max_lag=settings.replica_max_lag_seconds,
+        wait=settings.replica_wait_seconds,
+        limits=settings.session_limits(),
+    )
 
 
 def _template_functions(engine: JinjaTemplateEngine) -> None:

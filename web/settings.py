@@ -49,6 +49,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     horizon_warning_seconds: float = 30.0  # events unseen by catch-up readers this long: a warning
     subscription_retry: RetryPolicy = SUBSCRIPTION_RETRY  # tries of a failing event before it is parked
     outbox_retry: RetryPolicy = OUTBOX_RETRY  # tries of an undeliverable message before it is parked
+    replica_urls: tuple[str, ...] = ()  # streaming standbys for page and API reads (store/replicas.py)
+    replica_max_lag_seconds: float = 30.0  # a replica further behind is skipped
+    replica_wait_seconds: float = (
+        1.0  # a read after its client's write waits this long, then reads the primary
+    )
 
     def session_limits(self) -> SessionLimits:
         return SessionLimits(
@@ -74,6 +79,11 @@ def from_environment(environ: Mapping[str, str], *, write_limit: str | None = No
         horizon_warning_seconds=_positive(environ, "ORDERS_HORIZON_WARNING_SECONDS", 30.0),
         subscription_retry=_retry(environ, "ORDERS_RETRY", SUBSCRIPTION_RETRY),
         outbox_retry=_retry(environ, "ORDERS_OUTBOX_RETRY", OUTBOX_RETRY),
+        replica_urls=tuple(
+            url.strip() for url in environ.get("ORDERS_REPLICA_URLS", "").split(",") if url.strip()
+        ),
+        replica_max_lag_seconds=_positive(environ, "ORDERS_REPLICA_MAX_LAG_SECONDS", 30.0),
+        replica_wait_seconds=_positive(environ, "ORDERS_REPLICA_WAIT_SECONDS", 1.0),
     )
 
 
