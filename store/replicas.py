@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ COMMIT_POSITION = "SELECT pg_current_wal_insert_lsn()"
 _STANDING = "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()"
 _REPLAYED = "SELECT pg_last_wal_replay_lsn()"
 CHECK_TIMEOUT = 2.0
+_LSN = re.compile(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}")
 
 
 def lsn_text(position: int) -> str:
@@ -52,13 +54,10 @@ def lsn_text(position: int) -> str:
 
 def parse_lsn(text: str) -> int | None:
     """The WAL position `text` spells (as `lsn_text` writes it), or None."""
-    high, slash, low = text.strip().partition("/")
-    if not slash or not 0 < len(high) <= 8 or not 0 < len(low) <= 8:
+    if _LSN.fullmatch(text.strip()) is None:
         return None
-    try:
-        return (int(high, 16) << 32) | int(low, 16)
-    except ValueError:
-        return None
+    high, _, low = text.strip().partition("/")
+    return (int(high, 16) << 32) | int(low, 16)
 
 
 class _ReplicaSnapshots(Snapshots):
@@ -199,6 +198,10 @@ class Replicas:
                 return replica.side
         self.primary_reads += 1
         return None
+
+    def any_usable(self) -> asyncpg.Pool | None:
+        """A usable replica's pool, for what must be read somewhere while the primary is down."""
+        return next((r.pool for r in self.replicas if r.usable and r.pool is not None), None)
 
     async def _wait_for(self, replica: Replica, after: int) -> bool:
         """Wait up to `wait` seconds for `replica` to replay WAL position `after`."""

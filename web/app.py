@@ -26,6 +26,7 @@ from store.access.access_log import AccessLog
 from store.access.accounts import Accounts
 from store.access.sessions import Sessions
 from store.access.setup import SetupLinks
+from store.access.standby import SessionsOrStandby, TokensOrStandby
 from store.access.throttle import Throttle
 from store.access.tokens import Tokens
 from store.application import Orders
@@ -144,8 +145,11 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             feed=LiveFeed(database_url, pool),
             operations=Operations(pool, app.state.runners, horizon_warning=settings.horizon_warning_seconds),
             accounts=Accounts(pool),
-            sessions=Sessions(pool, idle=idle, absolute=longest),
-            tokens=Tokens(pool),
+            # With replicas, who is asking is read on one while the primary is down (store/access/standby.py)
+            sessions=SessionsOrStandby(pool, replicas, idle=idle, absolute=longest)
+            if replicas
+            else Sessions(pool, idle=idle, absolute=longest),
+            tokens=TokensOrStandby(pool, replicas) if replicas else Tokens(pool),
             throttle=Throttle(pool),
             access_log=AccessLog(pool),
             setup_links=SetupLinks(pool),

@@ -9,6 +9,7 @@ at hand.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -152,6 +153,9 @@ async def test_a_page_after_a_command_shows_it_though_the_replica_is_two_seconds
         new_id = created.headers["location"].rsplit("/", 1)[1]
         read = await here.http.get(f"/api/orders/{new_id}", headers={LSN_HEADER: written_at})
         assert read.status_code == 200
+        bad = await here.http.get(f"/api/orders/{new_id}", headers={LSN_HEADER: "yesterday"})
+        assert bad.status_code == 400
+        assert "x-orders-lsn: 'yesterday' is not a WAL position" in bad.json()["detail"]
 
 
 async def test_without_its_position_a_read_may_be_older_and_a_short_wait_reads_the_primary(
@@ -212,3 +216,41 @@ async def test_a_stopped_replica_is_skipped_and_reads_use_the_primary(servers: S
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def test_with_the_primary_stopped_reads_go_on_from_the_replica_and_commands_answer_503(
+    tmp_path: Path,
+) -> None:
+    # A primary of this test's own: stopping the module's would stop the tests after it.
+    with primary_with_standby(tmp_path) as (primary, standby):
+        async with site(Servers(primary, standby, standby), standby) as here:
+            order_id = await here.create_order()
+            price = {"amount": "3.50", "currency": "EUR"}
+            added = await here.http.post(
+                f"/api/orders/{order_id}/items",
+                json={"sku": "TEA-1", "name": "Green tea", "unit_price": price, "quantity": 1},
+            )
+            written_at = added.headers[LSN_HEADER]
+            assert (
+                await here.http.get(f"/api/orders/{order_id}", headers={LSN_HEADER: written_at})
+            ).is_success
+
+            await asyncio.to_thread(primary.stop)
+            reads = here.replicas.replicas[0].reads
+            page = await here.http.get(f"/orders/{order_id}")
+            assert page.status_code == 200
+            assert "Green tea" in page.text
+            assert (await here.http.get("/orders")).status_code == 200
+            assert (await here.http.get(f"/api/orders/{order_id}")).status_code == 200
+            assert here.replicas.replicas[0].reads == reads + 3
+
+            form = {**TEA, "command_id": str(uuid4())}
+            refused = await here.http.post(f"/orders/{order_id}/items", data=form, headers=here.csrf)
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "5"
+            api = await here.http.post("/api/orders", json={"customer_id": "ada", "currency": "EUR"})
+            assert api.status_code == 503
+            assert api.headers["retry-after"] == "5"
+            # The replica stays in use, its lag unknown (the admin page needs the primary itself).
+            await eventually(lambda: _async(here.replicas.replicas[0].lag_seconds is None))
+            assert here.replicas.replicas[0].usable
