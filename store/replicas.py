@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import re
 import time
 from collections import deque
@@ -44,6 +45,7 @@ COMMIT_POSITION = "SELECT pg_current_wal_insert_lsn()"
 _STANDING = "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()"
 _REPLAYED = "SELECT pg_last_wal_replay_lsn()"
 CHECK_TIMEOUT = 2.0
+log = logging.getLogger("orders.replicas")
 _LSN = re.compile(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}")
 
 
@@ -141,13 +143,16 @@ class Replicas:
     async def run(self) -> None:
         """Look at every replica every `check_every` seconds, until cancelled."""
         while True:
-            await self.check()
+            try:
+                await self.check()
+            except Exception:  # a look that failed in a way not foreseen must not end the looking
+                log.exception("looking at the replicas failed")
             await asyncio.sleep(self.check_every)
 
     async def check(self) -> None:
         try:
             position: int | None = await self.primary.fetchval(_PRIMARY_POSITION, timeout=CHECK_TIMEOUT)
-        except (TimeoutError, *UNAVAILABLE):
+        except (TimeoutError, asyncpg.PostgresError, *UNAVAILABLE):
             position = None
         now = time.monotonic()
         if position is not None:

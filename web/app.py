@@ -261,6 +261,7 @@ def _replicas(settings: Settings, pool: Any) -> Replicas | None:
         settings.snapshot_every,
         max_lag=settings.replica_max_lag_seconds,
         wait=settings.replica_wait_seconds,
+        pool_size=settings.pool_size,
         limits=settings.session_limits(),
     )
 
