@@ -25,7 +25,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -113,44 +112,47 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=400, help="orders seeded (default 400)")
     args = parser.parse_args()
     seconds = args.seconds or (2.0 if args.quick else 8.0)
-    with tempfile.TemporaryDirectory(prefix="orders-bench-replicas-") as folder:
-        with primary_with_standby(Path(folder)) as (primary, standby):
-            database_url = asyncio.run(create_database(primary.url(), "orders_bench"))
-            replica_url = standby.url(database_name(database_url))
-            order_ids = asyncio.run(prepare(database_url, args.orders))
-            session = asyncio.run(session_at(database_url, "bench", "admin"))
-            pages = {"order page": [f"/orders/{o}" for o in order_ids], "list": ["/orders"]}
-            print(
-                f"bench.replicas: {len(order_ids)} orders, {args.clients} clients, {seconds:g} s x "
-                f"{args.rounds} rounds, load {os.getloadavg()[0]:.2f} before",
-                flush=True,
-            )
-            results: dict[tuple[str, str], list[dict[str, float]]] = {}
-            served_by_replica = ""
-            for _ in range(args.rounds):
-                for setup, url in (("primary alone", None), ("one replica", replica_url)):
-                    with served(database_url, url) as base:
-                        for page, paths in pages.items():
-                            asyncio.run(load(base, session, paths, args.clients, min(1.0, seconds / 4)))
-                            figures = asyncio.run(load(base, session, paths, args.clients, seconds))
-                            results.setdefault((page, setup), []).append(figures)
-                        if url:
-                            served_by_replica = asyncio.run(replica_reads(base, session))
-            report(results, served_by_replica)
-            print(f"bench.replicas: load {os.getloadavg()[0]:.2f} after (2 cores shared with other work)")
+    with (
+        tempfile.TemporaryDirectory(prefix="orders-bench-replicas-") as folder,
+        primary_with_standby(Path(folder)) as (primary, standby),
+    ):
+        database_url = asyncio.run(create_database(primary.url(), "orders_bench"))
+        replica_url = standby.url(database_name(database_url))
+        order_ids = asyncio.run(prepare(database_url, args.orders))
+        session = asyncio.run(session_at(database_url, "bench", "admin"))
+        pages = {"order page": [f"/orders/{o}" for o in order_ids], "list": ["/orders"]}
+        print(
+            f"bench.replicas: {len(order_ids)} orders, {args.clients} clients, {seconds:g} s x "
+            f"{args.rounds} rounds, load {os.getloadavg()[0]:.2f} before",
+            flush=True,
+        )
+        results: dict[tuple[str, str], list[dict[str, float]]] = {}
+        served_by_replica = ""
+        for _ in range(args.rounds):
+            for setup, url in (("primary alone", None), ("one replica", replica_url)):
+                with served(database_url, url) as base:
+                    for page, paths in pages.items():
+                        asyncio.run(load(base, session, paths, args.clients, min(1.0, seconds / 4)))
+                        figures = asyncio.run(load(base, session, paths, args.clients, seconds))
+                        results.setdefault((page, setup), []).append(figures)
+                    if url:
+                        served_by_replica = asyncio.run(replica_reads(base, session))
+        report(results, served_by_replica)
+        print(f"bench.replicas: load {os.getloadavg()[0]:.2f} after (2 cores shared with other work)")
 
 
-def report(results: dict[tuple[str, str], list[dict[str, Any]]], served_by_replica: str) -> None:
+def report(results: dict[tuple[str, str], list[dict[str, float]]], served_by_replica: str) -> None:
     def med(page: str, setup: str, key: str) -> float:
         return statistics.median(r[key] for r in results[(page, setup)])
 
-    print(f"\n{'page':<12} {'setup':<14} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'failed':>7}")
+    print(f"\n{'page':<12} {'setup':<14} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'failed':>7}  each round")
     for page in ("order page", "list"):
         for setup in ("primary alone", "one replica"):
             failed = sum(r["failures"] for r in results[(page, setup)])
+            rounds = ", ".join(f"{r['rate']:.0f}" for r in results[(page, setup)])
             print(
                 f"{page:<12} {setup:<14} {med(page, setup, 'rate'):8.0f} {med(page, setup, 'p50'):8.1f} "
-                f"{med(page, setup, 'p95'):8.1f} {failed:7.0f}"
+                f"{med(page, setup, 'p95'):8.1f} {failed:7.0f}  {rounds} req/s"
             )
         ratio = med(page, "one replica", "rate") / med(page, "primary alone", "rate")
         print(f"{page:<12} {'ratio':<14} {ratio:8.2f}x (one replica / primary alone, medians)")
