@@ -5,7 +5,9 @@ and nothing else of the store's: commands go through `execute` (which always
 loads from and takes snapshots), and reads through the queries below, which
 raise the domain's own refusals (`OrderNotFound`, `VersionNotFound`) with one
 message each. What a refusal means to a client is `refusal_kind`, said once
-here for every entry point (docs/architecture.md, "Refusals").
+here for every entry point (docs/architecture.md, "Refusals"). Queries read
+the primary, or a replica for a copy made by `reading_from_replicas`
+(store/replicas.py); commands always go to the primary.
 """
 
 from __future__ import annotations
