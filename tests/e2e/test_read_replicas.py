@@ -254,3 +254,17 @@ async def test_with_the_primary_stopped_reads_go_on_from_the_replica_and_command
             # The replica stays in use, its lag unknown (the admin page needs the primary itself).
             await eventually(lambda: _async(here.replicas.replicas[0].lag_seconds is None))
             assert here.replicas.replicas[0].usable
+
+
+async def test_a_replica_too_far_behind_is_skipped_until_it_catches_up(servers: Servers) -> None:
+    async with site(servers, servers.delayed, replica_max_lag_seconds=0.5) as here:
+        replica = here.replicas.replicas[0]
+        created = await here.http.post("/api/orders", json={"customer_id": "ada", "currency": "EUR"})
+        assert created.status_code == 201
+        # The write is two seconds from being applied there: past 0.5 s behind, it is skipped.
+        await eventually(lambda: _async(not replica.usable))
+        assert replica.problem == "more than 0.5 s behind: skipped"
+        primary_reads = here.replicas.primary_reads
+        assert (await here.http.get("/orders")).status_code == 200
+        assert here.replicas.primary_reads == primary_reads + 1
+        await eventually(lambda: _async(replica.usable))
