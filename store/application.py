@@ -13,9 +13,9 @@ the primary, or a replica for a copy made by `reading_from_replicas`
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -40,7 +40,7 @@ from store.read.read_model import (
     Summaries,
 )
 from store.read.subscriptions import Checkpoint
-from store.replicas import ReadSide, Replicas
+from store.replicas import REPLICA_FAILURES, ReadSide, Replicas
 from store.workflows.outbox import NotificationPage, NotificationQuery, Outbox
 
 __all__ = [
@@ -55,6 +55,8 @@ __all__ = [
     "StaleVersion",
     "refusal_kind",
 ]
+
+T = TypeVar("T")
 
 RefusalKind = Literal["invalid", "conflict", "not_found", "stale", "forbidden"]
 
@@ -164,12 +166,24 @@ class Orders:
             self._side = await self.replicas.choose(self._after) or self._primary
         return self._side
 
+    async def _read(self, query: Callable[[ReadSide], Awaitable[T]]) -> T:
+        """`query` where this copy reads; on the primary, and from then on, if its replica fails it."""
+        side = await self._reads()
+        try:
+            return await query(side)
+        except REPLICA_FAILURES as error:
+            if side is self._primary or self.replicas is None:
+                raise
+            self.replicas.failed(side, error)
+            self._side = self._primary
+            return await query(self._primary)
+
     async def _reach(self, order_id: str, action: Action = "read_orders") -> None:
         """Refuse an actor who may not do `action`, or a customer asking for another's order."""
         require(self.actor, action)
         if self.actor.is_customer and order_id not in self._owned:
             # One lookup per order and request: a page asks for the same order several times.
-            row = await (await self._reads()).read_model.get_order(order_id)
+            row = await self._read(lambda r: r.read_model.get_order(order_id))
             if row is None or not sees(self.actor, row.customer_id):
                 raise OrderNotFound(f"There is no order {order_id}.")
             self._owned.add(order_id)
@@ -210,7 +224,7 @@ class Orders:
     async def latest_version(self, order_id: str, *, has: int | None = None) -> int:
         """The order's version now; VersionNotFound when it does not reach version `has`."""
         await self._reach(order_id)
-        latest = await (await self._reads()).store.stream_version(order_id)
+        latest = await self._read(lambda r: r.store.stream_version(order_id))
         if latest == 0:
             raise OrderNotFound(f"There is no order {order_id}.")
         if has is not None and has > latest:
@@ -220,7 +234,7 @@ class Orders:
     async def version_at(self, order_id: str, moment: datetime) -> int:
         """The order's version as it stood at `moment`."""
         await self._reach(order_id)
-        version = await (await self._reads()).store.version_at(order_id, moment)
+        version = await self._read(lambda r: r.store.version_at(order_id, moment))
         if version == 0:
             await self.latest_version(order_id)
             raise VersionNotFound(
@@ -235,38 +249,39 @@ class Orders:
         if at is not None:
             version = await self.version_at(order_id, at)
         latest = await self.latest_version(order_id, has=version)
-        order, _ = await (await self._reads()).snapshots.load(order_id, version)
+        order, _ = await self._read(lambda r: r.snapshots.load(order_id, version))
         return OrderAt(order, latest)
 
     async def state(self, order_id: str, version: int) -> Order:
         """The order after its first `version` events, for a version already known to exist."""
         await self._reach(order_id)
-        order, _ = await (await self._reads()).snapshots.load(order_id, version)
+        order, _ = await self._read(lambda r: r.snapshots.load(order_id, version))
         return order
 
     async def events(self, order_id: str, up_to: int | None = None, *, after: int = 0) -> list[RecordedEvent]:
         """The order's events after version `after`, up to `up_to` (default: all)."""
         await self._reach(order_id)
-        return await (await self._reads()).store.read_stream(order_id, up_to, after_version=after)
+        return await self._read(lambda r: r.store.read_stream(order_id, up_to, after_version=after))
 
     async def authors(self, order_id: str, after: int, up_to: int) -> list[str]:
         """Who made the order's changes after version `after`, up to `up_to`, by name."""
         await self._reach(order_id)
-        return await (await self._reads()).store.actors(order_id, after, up_to)
+        return await self._read(lambda r: r.store.actors(order_id, after, up_to))
 
     async def event_page(self, order_id: str, after: int, limit: int) -> list[RecordedEvent]:
         """Up to `limit` of the order's events after version `after`."""
         await self._reach(order_id)
-        pool = (await self._reads()).pool
-        events = await read_stream_page(pool, order_id, after, limit)
-        if not events and (after == 0 or not await read_stream_page(pool, order_id, 0, 1)):
+        events = await self._read(lambda r: read_stream_page(r.pool, order_id, after, limit))
+        if not events and (
+            after == 0 or not await self._read(lambda r: read_stream_page(r.pool, order_id, 0, 1))
+        ):
             raise OrderNotFound(f"There is no order {order_id}.")
         return events
 
     async def summary(self, order_id: str) -> OrderSummary:
         """The order's read-model row, never stale: the append that changes the order writes it."""
         require(self.actor, "read_orders")
-        row = await (await self._reads()).read_model.get_order(order_id)
+        row = await self._read(lambda r: r.read_model.get_order(order_id))
         if row is None or not sees(self.actor, row.customer_id):
             raise OrderNotFound(f"There is no order {order_id}.")
         return row
@@ -278,42 +293,43 @@ class Orders:
         require(self.actor, "read_orders")
         if self.actor.is_customer:
             query = msgspec.structs.replace(query, customer=self.actor.customer_id, exact=True)
-        return await (await self._reads()).read_model.list_orders(query)
+        return await self._read(lambda r: r.read_model.list_orders(query))
 
     async def order_ids_of(self, customer_id: str) -> set[str]:
         require(self.actor, "read_orders")
         if not sees(self.actor, customer_id):
             return set()
-        return await (await self._reads()).read_model.order_ids_of(customer_id)
+        return await self._read(lambda r: r.read_model.order_ids_of(customer_id))
 
     async def customer_summary(self, customer_id: str) -> CustomerSummary | None:
         require(self.actor, "read_orders")
         if not sees(self.actor, customer_id):
             return None
-        return await (await self._reads()).summaries.customer_summary(customer_id)
+        return await self._read(lambda r: r.summaries.customer_summary(customer_id))
 
     async def sales_by_day(self, days: int) -> list[DaySales]:
         require(self.actor, "read_log")
-        return await (await self._reads()).summaries.sales_by_day(days)
+        return await self._read(lambda r: r.summaries.sales_by_day(days))
 
     async def notifications(self, query: NotificationQuery) -> tuple[NotificationPage, int]:
         """A page of notifications, and how many of the order's events still await theirs."""
         require(self.actor, "read_log")
-        outbox = (await self._reads()).outbox
-        awaited = await outbox.awaited(query.order_id) if query.order_id else 0
-        return await outbox.page(query), awaited
+        awaited, order_id = 0, query.order_id or ""
+        if order_id:
+            awaited = await self._read(lambda r: r.outbox.awaited(order_id))
+        return await self._read(lambda r: r.outbox.page(query)), awaited
 
     # ------------------------------------------------------------ the log
 
     async def log_page(self, after: Checkpoint, limit: int) -> list[tuple[RecordedEvent, Checkpoint]]:
         """The whole log after `after`, in commit-safe order: a reader keeping the cursor misses nothing."""
         require(self.actor, "read_log")
-        return await read_log_page((await self._reads()).pool, after, limit)
+        return await self._read(lambda r: read_log_page(r.pool, after, limit))
 
     async def read_log(self, query: LogQuery) -> list[RecordedEvent]:
         """Events newest first, for people reading the log."""
         require(self.actor, "read_log")
-        return await (await self._reads()).store.read_log(query)
+        return await self._read(lambda r: r.store.read_log(query))
 
     async def export(self, fmt: str, order_id: str | None = None) -> AsyncIterator[bytes]:
         """The log (or one order's stream) as stored, streamed in chunks."""

@@ -46,6 +46,9 @@ _STANDING = "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()"
 _REPLAYED = "SELECT pg_last_wal_replay_lsn()"
 CHECK_TIMEOUT = 2.0
 log = logging.getLogger("orders.replicas")
+# What a read on a replica may meet that the primary would not fail: the replica gone, or a
+# query cancelled by a conflict with recovery (SQLSTATE 40001). The read is made again on the primary.
+REPLICA_FAILURES = (*UNAVAILABLE, DatabaseUnavailable, asyncpg.SerializationError)
 _LSN = re.compile(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}")
 
 
@@ -203,6 +206,12 @@ class Replicas:
                 return replica.side
         self.primary_reads += 1
         return None
+
+    def failed(self, side: ReadSide, error: BaseException) -> None:
+        """A read on `side` failed: skip its replica until the next look finds it well."""
+        for replica in self.replicas:
+            if replica.side is side:
+                replica.usable, replica.problem = False, f"a read failed: {error or type(error).__name__}"
 
     def any_usable(self) -> asyncpg.Pool | None:
         """A usable replica's pool, for what must be read somewhere while the primary is down."""
