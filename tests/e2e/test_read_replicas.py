@@ -271,3 +271,18 @@ async def test_a_replica_too_far_behind_is_skipped_until_it_catches_up(servers: 
         assert (await here.http.get("/orders")).status_code == 200
         assert here.replicas.primary_reads == primary_reads + 1
         await eventually(lambda: _async(replica.usable))
+
+
+async def test_a_live_pages_update_reads_the_primary_that_notified_it(servers: Servers) -> None:
+    async with site(servers, servers.delayed) as here:
+        order_id = await here.create_order()
+        price = {"amount": "3.50", "currency": "EUR"}
+        item = {"sku": "TEA-1", "name": "Green tea", "unit_price": price, "quantity": 1}
+        assert (await here.http.post(f"/api/orders/{order_id}/items", json=item)).is_success
+        # Another browser's open page (no cookie of this write) is told of version 2 and asks at once.
+        here.http.cookies.delete(LSN_COOKIE)
+        update = await here.http.get(
+            f"/orders/{order_id}/live-update?newer_than=1", headers={"HX-Request": "true"}
+        )
+        assert update.status_code == 200
+        assert "Green tea" in update.text
