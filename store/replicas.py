@@ -198,14 +198,22 @@ class Replicas:
             start = next(self._turn) % len(usable)
             usable = usable[start:] + usable[:start]
             if after is not None:
-                usable.sort(key=lambda r: r.replayed < after)  # those known to be there first
+                wanted = after
+                usable.sort(key=lambda r: r.replayed < wanted)  # those known to be there first
             replica = usable[0]
+            if after is not None and replica.replayed < after and not await self._written(after):
+                after = None  # no write of this primary's: nothing to wait for, nor a wait to cause
             if after is None or replica.replayed >= after or await self._wait_for(replica, after):
                 replica.reads += 1
                 assert replica.side is not None
                 return replica.side
         self.primary_reads += 1
         return None
+
+    async def _written(self, after: int) -> bool:
+        """Whether the primary has reached WAL position `after` (else a client made it up)."""
+        now = await self.commit_position()
+        return now is None or after <= now
 
     def failed(self, side: ReadSide, error: BaseException) -> None:
         """A read on `side` failed: skip its replica until the next look finds it well."""
