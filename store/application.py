@@ -5,7 +5,9 @@ and nothing else of the store's: commands go through `execute` (which always
 loads from and takes snapshots), and reads through the queries below, which
 raise the domain's own refusals (`OrderNotFound`, `VersionNotFound`) with one
 message each. What a refusal means to a client is `refusal_kind`, said once
-here for every entry point (docs/architecture.md, "Refusals").
+here for every entry point (docs/architecture.md, "Refusals"). Queries read
+the primary, or a replica for a copy made by `reading_from_replicas`
+(store/replicas.py); commands always go to the primary.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -41,6 +43,7 @@ from store.read.read_model import (
     Summaries,
 )
 from store.read.subscriptions import Checkpoint
+from store.replicas import REPLICA_FAILURES, ReadSide, Replicas
 from store.tracing import correlated, current_correlation
 from store.workflows.outbox import NotificationPage, NotificationQuery, Outbox
 
@@ -58,6 +61,8 @@ __all__ = [
     "StaleVersion",
     "refusal_kind",
 ]
+
+T = TypeVar("T")
 
 RefusalKind = Literal["invalid", "conflict", "not_found", "stale", "forbidden"]
 
@@ -124,6 +129,7 @@ class Orders:
         snapshot_every: int = DEFAULT_EVERY,
         notifier: Notifier | None = None,
         actor: Actor = SERVICE,
+        replicas: Replicas | None = None,
     ) -> None:
         self.actor = actor
         self._owned: set[str] = set()  # orders a customer actor was found to own (never changes)
@@ -133,6 +139,14 @@ class Orders:
         self.read_model = ReadModel(pool)
         self.summaries = Summaries(pool)
         self.outbox = Outbox(pool)
+        # Queries read through `_reads()`: the primary's side, unless `reading_from_replicas`.
+        self.replicas = replicas
+        self._primary = ReadSide(
+            pool, self.store, self.snapshots, self.read_model, self.summaries, self.outbox
+        )
+        self._on_replicas = False
+        self._after: int | None = None
+        self._side: ReadSide | None = None
 
     def acting_as(self, actor: Actor) -> Orders:
         """The same service (stores, caches) for `actor`'s requests."""
@@ -140,12 +154,42 @@ class Orders:
         acting.actor, acting._owned = actor, set()
         return acting
 
+    def reading_from_replicas(self, after: int | None = None) -> Orders:
+        """The same, with its queries on a replica (store/replicas.py) that has replayed WAL position
+        `after` (the client's last write), or on the primary when none has within the wait.
+
+        One choice for all the queries of this copy (one request), so a page never mixes two
+        servers' states. Commands still go to the primary.
+        """
+        reading = copy.copy(self)
+        reading._on_replicas, reading._after, reading._side = self.replicas is not None, after, None
+        return reading
+
+    async def _reads(self) -> ReadSide:
+        if not self._on_replicas or self.replicas is None:
+            return self._primary
+        if self._side is None:
+            self._side = await self.replicas.choose(self._after) or self._primary
+        return self._side
+
+    async def _read(self, query: Callable[[ReadSide], Awaitable[T]]) -> T:
+        """`query` where this copy reads; on the primary, and from then on, if its replica fails it."""
+        side = await self._reads()
+        try:
+            return await query(side)
+        except REPLICA_FAILURES as error:
+            if side is self._primary or self.replicas is None:
+                raise
+            self.replicas.failed(side, error)
+            self._side = self._primary
+            return await query(self._primary)
+
     async def _reach(self, order_id: str, action: Action = "read_orders") -> None:
         """Refuse an actor who may not do `action`, or a customer asking for another's order."""
         require(self.actor, action)
         if self.actor.is_customer and order_id not in self._owned:
             # One lookup per order and request: a page asks for the same order several times.
-            row = await self.read_model.get_order(order_id)
+            row = await self._read(lambda r: r.read_model.get_order(order_id))
             if row is None or not sees(self.actor, row.customer_id):
                 raise OrderNotFound(f"There is no order {order_id}.")
             self._owned.add(order_id)
@@ -217,7 +261,7 @@ class Orders:
     async def latest_version(self, order_id: str, *, has: int | None = None) -> int:
         """The order's version now; VersionNotFound when it does not reach version `has`."""
         await self._reach(order_id)
-        latest = await self.store.stream_version(order_id)
+        latest = await self._read(lambda r: r.store.stream_version(order_id))
         if latest == 0:
             raise OrderNotFound(f"There is no order {order_id}.")
         if has is not None and has > latest:
@@ -227,7 +271,7 @@ class Orders:
     async def version_at(self, order_id: str, moment: datetime) -> int:
         """The order's version as it stood at `moment`."""
         await self._reach(order_id)
-        version = await self.store.version_at(order_id, moment)
+        version = await self._read(lambda r: r.store.version_at(order_id, moment))
         if version == 0:
             await self.latest_version(order_id)
             raise VersionNotFound(
@@ -242,37 +286,39 @@ class Orders:
         if at is not None:
             version = await self.version_at(order_id, at)
         latest = await self.latest_version(order_id, has=version)
-        order, _ = await self.snapshots.load(order_id, version)
+        order, _ = await self._read(lambda r: r.snapshots.load(order_id, version))
         return OrderAt(order, latest)
 
     async def state(self, order_id: str, version: int) -> Order:
         """The order after its first `version` events, for a version already known to exist."""
         await self._reach(order_id)
-        order, _ = await self.snapshots.load(order_id, version)
+        order, _ = await self._read(lambda r: r.snapshots.load(order_id, version))
         return order
 
     async def events(self, order_id: str, up_to: int | None = None, *, after: int = 0) -> list[RecordedEvent]:
         """The order's events after version `after`, up to `up_to` (default: all)."""
         await self._reach(order_id)
-        return await self.store.read_stream(order_id, up_to, after_version=after)
+        return await self._read(lambda r: r.store.read_stream(order_id, up_to, after_version=after))
 
     async def authors(self, order_id: str, after: int, up_to: int) -> list[str]:
         """Who made the order's changes after version `after`, up to `up_to`, by name."""
         await self._reach(order_id)
-        return await self.store.actors(order_id, after, up_to)
+        return await self._read(lambda r: r.store.actors(order_id, after, up_to))
 
     async def event_page(self, order_id: str, after: int, limit: int) -> list[RecordedEvent]:
         """Up to `limit` of the order's events after version `after`."""
         await self._reach(order_id)
-        events = await read_stream_page(self.pool, order_id, after, limit)
-        if not events and (after == 0 or not await read_stream_page(self.pool, order_id, 0, 1)):
+        events = await self._read(lambda r: read_stream_page(r.pool, order_id, after, limit))
+        if not events and (
+            after == 0 or not await self._read(lambda r: read_stream_page(r.pool, order_id, 0, 1))
+        ):
             raise OrderNotFound(f"There is no order {order_id}.")
         return events
 
     async def summary(self, order_id: str) -> OrderSummary:
         """The order's read-model row, never stale: the append that changes the order writes it."""
         require(self.actor, "read_orders")
-        row = await self.read_model.get_order(order_id)
+        row = await self._read(lambda r: r.read_model.get_order(order_id))
         if row is None or not sees(self.actor, row.customer_id):
             raise OrderNotFound(f"There is no order {order_id}.")
         return row
@@ -284,37 +330,43 @@ class Orders:
         require(self.actor, "read_orders")
         if self.actor.is_customer:
             query = msgspec.structs.replace(query, customer=self.actor.customer_id, exact=True)
-        return await self.read_model.list_orders(query)
+        return await self._read(lambda r: r.read_model.list_orders(query))
 
     async def order_ids_of(self, customer_id: str) -> set[str]:
         require(self.actor, "read_orders")
-        return await self.read_model.order_ids_of(customer_id) if sees(self.actor, customer_id) else set()
+        if not sees(self.actor, customer_id):
+            return set()
+        return await self._read(lambda r: r.read_model.order_ids_of(customer_id))
 
     async def customer_summary(self, customer_id: str) -> CustomerSummary | None:
         require(self.actor, "read_orders")
-        return await self.summaries.customer_summary(customer_id) if sees(self.actor, customer_id) else None
+        if not sees(self.actor, customer_id):
+            return None
+        return await self._read(lambda r: r.summaries.customer_summary(customer_id))
 
     async def sales_by_day(self, days: int) -> list[DaySales]:
         require(self.actor, "read_log")
-        return await self.summaries.sales_by_day(days)
+        return await self._read(lambda r: r.summaries.sales_by_day(days))
 
     async def notifications(self, query: NotificationQuery) -> tuple[NotificationPage, int]:
         """A page of notifications, and how many of the order's events still await theirs."""
         require(self.actor, "read_log")
-        awaited = await self.outbox.awaited(query.order_id) if query.order_id else 0
-        return await self.outbox.page(query), awaited
+        awaited, order_id = 0, query.order_id or ""
+        if order_id:
+            awaited = await self._read(lambda r: r.outbox.awaited(order_id))
+        return await self._read(lambda r: r.outbox.page(query)), awaited
 
     # ------------------------------------------------------------ the log
 
     async def log_page(self, after: Checkpoint, limit: int) -> list[tuple[RecordedEvent, Checkpoint]]:
         """The whole log after `after`, in commit-safe order: a reader keeping the cursor misses nothing."""
         require(self.actor, "read_log")
-        return await read_log_page(self.pool, after, limit)
+        return await self._read(lambda r: read_log_page(r.pool, after, limit))
 
     async def read_log(self, query: LogQuery) -> list[RecordedEvent]:
         """Events newest first, for people reading the log."""
         require(self.actor, "read_log")
-        return await self.store.read_log(query)
+        return await self._read(lambda r: r.store.read_log(query))
 
     async def export(self, fmt: str, order_id: str | None = None) -> AsyncIterator[bytes]:
         """The log (or one order's stream) as stored, streamed in chunks."""
@@ -322,4 +374,4 @@ class Orders:
             require(self.actor, "read_log")
         else:
             await self._reach(order_id)
-        return export(self.pool, fmt, order_id)
+        return export((await self._reads()).pool, fmt, order_id)

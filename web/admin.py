@@ -45,6 +45,7 @@ class AdminController(Controller):
         if request.htmx:
             return Template("_projections.html", context=context)
         context["verify_run"] = await operations.last_verify_run()
+        context["replicas"] = request.app.state.get("replicas")  # templates/_replicas.html
         context |= await parked_context(operations)
         return Template("projections.html", context=context)
 

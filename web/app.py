@@ -27,6 +27,7 @@ from store.access.access_log import AccessLog
 from store.access.accounts import Accounts
 from store.access.sessions import Sessions
 from store.access.setup import SetupLinks
+from store.access.standby import SessionsOrStandby, TokensOrStandby
 from store.access.throttle import Throttle
 from store.access.tokens import Tokens
 from store.application import Orders
@@ -37,6 +38,7 @@ from store.migrations import migrate
 from store.operations import Operations
 from store.read.projections import PROJECTIONS
 from store.read.subscriptions import SubscriptionRunner
+from store.replicas import Replicas
 from store.workflows.outbox import Sender
 from store.workflows.runners import workflow_runners
 from web.access import PUBLIC, authorize, check_every_route_declares_access
@@ -57,6 +59,7 @@ from web.metrics import metrics, sample_pool, worker_stopped
 from web.notifications import NotificationController
 from web.orders import OrderController
 from web.ratelimit import WriteLimiter
+from web.read_your_writes import reading_for, remember_write
 from web.render_cache import RenderCache, templates_version
 from web.sales import SalesController
 from web.security import security_headers
@@ -98,7 +101,7 @@ def _orders(state: State, request: Request[Any, Any, Any]) -> Orders:
     """The application layer acting as whoever made this request (the guard found out who)."""
     orders: Orders = state.services.orders
     actor: Actor | None = request.scope.get("actor")  # type: ignore[assignment]
-    return orders.acting_as(actor or NOBODY)
+    return reading_for(request, orders.acting_as(actor or NOBODY))
 
 
 DEPENDENCIES = {field.name: _provide(field.name) for field in fields(Services)} | {
@@ -125,7 +128,10 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             await migrate(conn)
         app.state.pool = pool
         notifier = Notifier(pool)
-        orders = Orders(pool, snapshot_every=settings.snapshot_every, notifier=notifier)
+        app.state.replicas = replicas = _replicas(settings, pool)
+        if replicas:
+            await replicas.check()  # reads use them from the first request
+        orders = Orders(pool, snapshot_every=settings.snapshot_every, notifier=notifier, replicas=replicas)
         app.state.runners = (
             [
                 SubscriptionRunner(database_url, pool, projection, retry=settings.subscription_retry)
@@ -143,8 +149,11 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             feed=LiveFeed(database_url, pool),
             operations=Operations(pool, app.state.runners, horizon_warning=settings.horizon_warning_seconds),
             accounts=Accounts(pool),
-            sessions=Sessions(pool, idle=idle, absolute=longest),
-            tokens=Tokens(pool),
+            # With replicas, who is asking is read on one while the primary is down (store/access/standby.py)
+            sessions=SessionsOrStandby(pool, replicas, idle=idle, absolute=longest)
+            if replicas
+            else Sessions(pool, idle=idle, absolute=longest),
+            tokens=TokensOrStandby(pool, replicas) if replicas else Tokens(pool),
             throttle=Throttle(pool),
             access_log=AccessLog(pool),
             setup_links=SetupLinks(pool),
@@ -163,8 +172,10 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             else []
         )
         leaders = [asyncio.create_task(job.run()) for job in (*app.state.runners, *app.state.workflows)]
+        jobs: list[Notifier | LiveFeed | Replicas] = [notifier, services.feed]
+        jobs += [replicas] if replicas else []
         app.state.background = [
-            *(asyncio.create_task(job.run()) for job in (notifier, services.feed)),
+            *(asyncio.create_task(job.run()) for job in jobs),
             *leaders,
             asyncio.create_task(_step_down_when_draining(app, leaders)),
         ]
@@ -178,6 +189,8 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=5)  # a stuck task must not hold the shutdown
+        if app.state.get("replicas"):
+            await app.state.replicas.close()
         if "pool" in app.state:
             await app.state.pool.close()
         worker_stopped(settings.metrics_folder)
@@ -219,7 +232,7 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
         plugins=[HTMXPlugin()],
         request_class=HTMXRequest,
         request_max_body_size=MAX_BODY_BYTES,
-        before_send=[security_headers],
+        before_send=[security_headers, remember_write],
         guards=[authorize, *([WriteLimiter(settings.write_limit)] if settings.write_limit else [])],
         allowed_hosts=(
             AllowedHostsConfig(list(settings.allowed_hosts), www_redirect=False)
@@ -254,6 +267,21 @@ async def _step_down_when_draining(app: Litestar, leaders: list[asyncio.Task[Non
     await draining(app).wait()
     for task in leaders:
         task.cancel()
+
+
+def _replicas(settings: Settings, pool: Any) -> Replicas | None:
+    """The replicas reads may go to (store/replicas.py); None without ORDERS_REPLICA_URLS."""
+    if not settings.replica_urls:
+        return None
+    return Replicas(
+        settings.replica_urls,
+        pool,
+        settings.snapshot_every,
+        max_lag=settings.replica_max_lag_seconds,
+        wait=settings.replica_wait_seconds,
+        pool_size=settings.pool_size,
+        limits=settings.session_limits(),
+    )
 
 
 @get("/", include_in_schema=False, opt=PUBLIC)

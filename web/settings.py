@@ -56,6 +56,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     development: bool = False  # templates re-read when their files change, and no page cache
     log_format: LogFormat = "text"  # "json": one JSON object per line (web/logs.py)
     metrics_folder: str | None = None  # prometheus-client's multiprocess folder, when workers share one
+    replica_urls: tuple[str, ...] = ()  # streaming standbys for page and API reads (store/replicas.py)
+    replica_max_lag_seconds: float = 30.0  # a replica further behind is skipped
+    replica_wait_seconds: float = 1.0  # a read after its own write waits this long, then reads the primary
 
     def session_limits(self) -> SessionLimits:
         return SessionLimits(
@@ -86,6 +89,11 @@ def from_environment(environ: Mapping[str, str], *, write_limit: str | None = No
         development=environ.get("ORDERS_DEVELOPMENT", "").strip().lower() in {"1", "true", "yes", "on"},
         log_format=_log_format(environ.get("ORDERS_LOG_FORMAT", "").strip() or "text"),
         metrics_folder=environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
+        replica_urls=tuple(
+            url.strip() for url in environ.get("ORDERS_REPLICA_URLS", "").split(",") if url.strip()
+        ),
+        replica_max_lag_seconds=_positive(environ, "ORDERS_REPLICA_MAX_LAG_SECONDS", 30.0),
+        replica_wait_seconds=_positive(environ, "ORDERS_REPLICA_WAIT_SECONDS", 1.0),
     )
 
 
