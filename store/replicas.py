@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from domain.order import Order
+from store import metrics
 from store.database import UNAVAILABLE, DatabaseUnavailable, SessionLimits, connect_pool, redact
 from store.log.event_store import EventStore
 from store.log.snapshots import Snapshots
@@ -180,6 +181,8 @@ class Replicas:
             return
         replica.replayed = replayed or 0
         replica.lag_seconds = None if primary_at is None else self._lag(replica.replayed, now)
+        if replica.lag_seconds is not None:
+            metrics.REPLICA_LAG.labels(replica.name).set(replica.lag_seconds)
         if replica.lag_seconds is not None and replica.lag_seconds > self.max_lag:
             replica.usable, replica.problem = False, f"more than {self.max_lag:g} s behind: skipped"
         else:
