@@ -73,8 +73,7 @@ def test_a_stop_signal_ends_serve_and_its_postgres(
         took = serving.stop(signum, group=group)
 
         assert serving.process.returncode == 0
-        assert serving.process.stderr is not None
-        assert serving.process.stderr.read().rstrip().endswith("orders: stopped")
+        assert serving.output().rstrip().endswith("orders: stopped")
     assert took < 3 + STOP_OVERHEAD, f"the stop took {took:.1f} s"
     assert_postgres_stopped(serving.folder, url)
     how = f"{signal.Signals(signum).name} to the {'process group' if group else 'process'}"

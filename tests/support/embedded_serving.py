@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -47,6 +48,13 @@ class Serving:
     process: subprocess.Popen[str]
     url: str
     data_dir: Path
+    drain: threading.Thread  # reads the server's stderr as it comes, so its log lines never fill the pipe
+    lines: list[str]
+
+    def output(self) -> str:
+        """What the server wrote to stderr, once it has ended."""
+        self.drain.join(30)
+        return "".join(self.lines)
 
     @property
     def folder(self) -> Path:
@@ -75,13 +83,19 @@ def orders_serve(data_dir: Path, *args: str, **variables: str) -> Iterator[Servi
         command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
     url = f"http://127.0.0.1:{port}"
+    # A server that logs a line per command blocks once a pipe nobody reads is full (64 KiB).
+    lines: list[str] = []
+    stderr = process.stderr
+    assert stderr is not None
+    drain = threading.Thread(target=lambda: lines.extend(stderr), daemon=True)
+    drain.start()
+    serving = Serving(process, url, data_dir, drain, lines)
     try:
         try:
             wait_until_up(url, process, timeout=90)
         except RuntimeError as error:
-            assert process.stderr is not None
-            raise RuntimeError(f"{error}: {process.stderr.read()}") from None
-        yield Serving(process, url, data_dir)
+            raise RuntimeError(f"{error}: {serving.output()}") from None
+        yield serving
     finally:
         if process.poll() is None:  # the test failed before its stop: leave no PostgreSQL behind
             process.kill()
@@ -89,8 +103,8 @@ def orders_serve(data_dir: Path, *args: str, **variables: str) -> Iterator[Servi
             if (running := postmaster(data_dir / "postgres")) is not None:
                 os.kill(running[0], signal.SIGINT)  # PostgreSQL's fast shutdown
         process.wait(30)
-        assert process.stderr is not None
-        process.stderr.close()
+        drain.join(30)
+        stderr.close()
 
 
 def run_orders(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
