@@ -67,7 +67,7 @@ class JsonLines(logging.Formatter):
 
 def logging_config(log_format: LogFormat) -> LoggingConfig:
     """Litestar's logging set-up (the root logger and its own, at INFO), in `log_format`; in JSON,
-    uvicorn's loggers write through the same handler.
+    uvicorn's loggers write through the same handler, and each command handled is a line.
 
     Litestar formats a line in the thread that logs it, before its queue, so
     the request's context variables are still there to be read.
@@ -79,7 +79,10 @@ def logging_config(log_format: LogFormat) -> LoggingConfig:
             formatters={"standard": {"()": JsonLines}},
             loggers={"uvicorn": uvicorn, "uvicorn.access": uvicorn},
         )
-    return LoggingConfig()
+    # In text, no line per command (store/application.py logs one at INFO): on a busy worker its
+    # formatting and writing took a fifth of the CPU (bench/RESULTS.md, 3b). JSON logs are the ones
+    # asked for to follow a command from its request to its events, so they keep it.
+    return LoggingConfig(loggers={"orders.commands": {"level": "WARNING"}})
 
 
 def request_ids(app: ASGIApp) -> ASGIApp:
