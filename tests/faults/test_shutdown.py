@@ -235,6 +235,10 @@ async def _refused(url: str) -> bool:
             await client.get("/healthz")
         except httpx.ConnectError:
             return True
+        except (httpx.RemoteProtocolError, httpx.ReadError):
+            # Taken in the instant the server was closing its socket, and dropped unanswered:
+            # look again until connections are refused outright.
+            return False
     return False
 
 
