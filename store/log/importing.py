@@ -20,7 +20,7 @@ import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
 from domain.serialization import decode_event
-from store.log.export import ExportedEvent
+from store.log.export import CSV_COLUMNS, ExportedEvent
 from store.log.integrity import event_hash
 
 BATCH = 5000
@@ -124,17 +124,8 @@ def read_export(lines: Iterable[bytes]) -> Iterator[tuple[int, LogEvent]]:
             raise ImportRefused(f"not an exported event: {error}", number) from None
 
 
-_COLUMNS = (
-    "stream_id",
-    "version",
-    "event_id",
-    "type",
-    "schema_version",
-    "recorded_at",
-    "data",
-    "metadata",
-    "hash",
-)
+# Every exported column but `position`, which the table assigns unless an import keeps the file's.
+_COLUMNS = CSV_COLUMNS[1:]
 
 # The commands the loaded events name, rebuilt from their metadata (the export
 # carries no commands table): what keeps a retried command id from writing twice.
@@ -209,7 +200,7 @@ async def _copy(conn: Connection, batch: list[LogEvent], keep_positions: bool) -
     try:
         if keep_positions:
             records = [(e.position, *row) for e, row in zip(batch, rows, strict=True)]
-            await conn.copy_records_to_table("events", records=records, columns=("position", *_COLUMNS))
+            await conn.copy_records_to_table("events", records=records, columns=CSV_COLUMNS)
         else:
             await conn.copy_records_to_table("events", records=rows, columns=_COLUMNS)
     except asyncpg.UniqueViolationError as error:
