@@ -143,3 +143,40 @@ class CurrencyMismatch(StateConflict):
     """A price in another currency than the order's (the order's currency is fixed at its creation)."""
 
     field = "currency"
+
+
+# ------------------------------------------------------------- customers
+
+
+class CustomerNotFound(NotFound):
+    field = "customer_id"
+
+
+class InvalidPersonName(InvalidInput):
+    field = "name"
+
+
+class InvalidEmail(InvalidInput):
+    field = "email"
+
+
+class InvalidAddress(InvalidInput):
+    field = "address"
+
+
+class InvalidForgetReason(InvalidInput):
+    field = "reason"
+
+
+class CustomerNotRegistered(InvalidInput):
+    """An order is for a registered customer: the customer id names none."""
+
+    field = "customer_id"
+
+
+class CustomerAlreadyRegistered(StateConflict):
+    field = "customer_id"
+
+
+class CustomerForgottenError(StateConflict):
+    """The customer was forgotten: their details are gone and cannot change, nor can they order."""

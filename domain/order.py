@@ -66,7 +66,10 @@ class RemoveItem(Struct, frozen=True, gc=False):
 
 
 class PlaceOrder(Struct, frozen=True, gc=False):
+    """`ship_to` is the customer's shipping address, which the application layer fills in."""
+
     order_id: str
+    ship_to: str = ""
 
 
 class CancelOrder(Struct, frozen=True, gc=False):
@@ -104,8 +107,11 @@ class ItemRemoved(Struct, frozen=True, gc=False):
 
 
 class OrderPlaced(Struct, frozen=True, gc=False):
-    schema_version: ClassVar[int] = 1
+    """Version 2 added `ship_to` (the address it ships to, personal data); version 1 rows read as ""."""
+
+    schema_version: ClassVar[int] = 2
     total_cents: int
+    ship_to: str = ""
 
 
 class OrderCancelled(Struct, frozen=True, gc=False):
@@ -143,6 +149,7 @@ class Order(Struct, frozen=True, gc=False):
     lines: tuple[Line, ...] = ()
     version: int = 0
     cancel_reason: str | None = None
+    ship_to: str = ""
 
     @property
     def total_cents(self) -> int:
@@ -175,7 +182,7 @@ def decide(command: Command, state: Order) -> list[Event]:
         case RemoveItem():
             return _remove_item(command, state)
         case PlaceOrder():
-            return _place(state)
+            return _place(command, state)
         case CancelOrder():
             return _cancel(command, state)
         case _:
@@ -229,11 +236,11 @@ def _remove_item(command: RemoveItem, state: Order) -> list[Event]:
     return [ItemRemoved(line.sku, quantity)]
 
 
-def _place(state: Order) -> list[Event]:
+def _place(command: PlaceOrder, state: Order) -> list[Event]:
     _require_draft(state, "be placed")
     if not state.lines:
         raise EmptyOrder("An order needs at least one item before it can be placed.")
-    return [OrderPlaced(total_cents=state.total_cents)]
+    return [OrderPlaced(total_cents=state.total_cents, ship_to=command.ship_to)]
 
 
 def _cancel(command: CancelOrder, state: Order) -> list[Event]:
@@ -273,7 +280,7 @@ def evolve(state: Order, event: Event) -> Order:
             lines = tuple(x for x in lines if x.quantity > 0)
             return structs.replace(state, lines=lines, version=version)
         case OrderPlaced():
-            return structs.replace(state, status="placed", version=version)
+            return structs.replace(state, status="placed", ship_to=event.ship_to, version=version)
         case OrderCancelled():
             return structs.replace(state, status="cancelled", cancel_reason=event.reason, version=version)
         case _:

@@ -13,11 +13,15 @@ import sys
 from collections.abc import Iterable
 
 from domain.errors import (
+    InvalidAddress,
     InvalidCancelReason,
     InvalidCustomerId,
+    InvalidEmail,
+    InvalidForgetReason,
     InvalidInput,
     InvalidItemName,
     InvalidItemNote,
+    InvalidPersonName,
     InvalidQuantity,
     InvalidSku,
     TooManyLines,
@@ -36,6 +40,9 @@ MAX_QUANTITY = 999
 MAX_NOTE = 200
 MAX_REASON = 500
 MAX_LINES = 100
+MAX_PERSON_NAME = 200
+MAX_EMAIL = 254
+MAX_ADDRESS = 500
 
 # ------------------------------------------------------------ characters
 
@@ -51,6 +58,11 @@ TEXT_PATTERN = f"^{NO_CONTROL}*{VISIBLE}{NO_CONTROL}*$"
 NOTE_PATTERN = f"^{NO_CONTROL}*$"
 REASON_PATTERN = f"^[^{_CONTROL_BUT_LAYOUT}]*{VISIBLE}[^{_CONTROL_BUT_LAYOUT}]*$"
 CURRENCY_PATTERN = "^[A-Z]{3}$"
+# A mailbox as people type it: a local part without spaces, controls or '@', '@', and a domain
+# of dot-separated labels ending in a top-level one of letters. Not all of RFC 5322 (no quoted
+# local parts, no address literals), which no shop's customer needs.
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL_PATTERN = f'^[^@\\s\\x00-\\x1f\\x7f-\\x9f"<>(),;:\\[\\]]{{1,64}}@(?:{_LABEL}\\.)+[A-Za-z]{{2,63}}$'
 
 
 def _character_class(codes: Iterable[int]) -> str:
@@ -94,6 +106,7 @@ AMOUNT_PATTERN = (
 _HAS_CONTROL = re.compile(f"[{_CONTROL}]")
 _HAS_CONTROL_BUT_LAYOUT = re.compile(f"[{_CONTROL_BUT_LAYOUT}]")
 _SKU = re.compile(SKU_PATTERN)
+_EMAIL = re.compile(EMAIL_PATTERN)
 
 
 def has_control(text: str) -> bool:
@@ -196,3 +209,46 @@ def check_room_for_line(line_count: int) -> None:
     """An order with `line_count` lines can take a new one."""
     if line_count >= MAX_LINES:
         raise TooManyLines(f"An order has at most {MAX_LINES} lines; this one is full.")
+
+
+# ------------------------------------------------------------ customers
+
+
+def check_person_name(name: str) -> None:
+    if not name.strip():
+        raise InvalidPersonName(f"Give the customer's name (1 to {MAX_PERSON_NAME} characters).")
+    if len(name) > MAX_PERSON_NAME:
+        raise InvalidPersonName(
+            f"The name must be at most {MAX_PERSON_NAME} characters (this one has {len(name)})."
+        )
+    if has_control(name):
+        raise InvalidPersonName("The name must not contain control characters.")
+
+
+def check_email(email: str) -> None:
+    if len(email) > MAX_EMAIL:
+        raise InvalidEmail(f"An email address is at most {MAX_EMAIL} characters (this one has {len(email)}).")
+    if not _EMAIL.fullmatch(email):
+        raise InvalidEmail("Give an email address such as name@example.com.")
+
+
+def check_address(address: str) -> None:
+    if not address.strip():
+        raise InvalidAddress(f"Give the shipping address (1 to {MAX_ADDRESS} characters).")
+    if len(address) > MAX_ADDRESS:
+        raise InvalidAddress(
+            f"The address must be at most {MAX_ADDRESS} characters (this one has {len(address)})."
+        )
+    if _HAS_CONTROL_BUT_LAYOUT.search(address):
+        raise InvalidAddress("The address must not contain control characters (line breaks are fine).")
+
+
+def check_forget_reason(reason: str) -> None:
+    """Why a customer is forgotten: recorded for good, with who did it."""
+    if not reason.strip() or len(reason) > MAX_REASON:
+        raise InvalidForgetReason(
+            f"Give a reason for forgetting the customer, 1 to {MAX_REASON} characters "
+            f"(this one has {len(reason.strip())})."
+        )
+    if _HAS_CONTROL_BUT_LAYOUT.search(reason):
+        raise InvalidForgetReason("The reason must not contain control characters.")

@@ -24,15 +24,29 @@ import asyncpg
 import msgspec
 
 from domain.access import Action, Actor, Forbidden, require, sees, system_actor
-from domain.errors import DomainError, InvalidInput, NotFound, OrderNotFound, StateConflict, VersionNotFound
-from domain.order import Command, CreateOrder, Order
+from domain.customer import ChangeCustomerDetails, CustomerCommand, ForgetCustomer, RegisterCustomer
+from domain.errors import (
+    CustomerForgottenError,
+    CustomerNotFound,
+    CustomerNotRegistered,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    OrderNotFound,
+    StateConflict,
+    VersionNotFound,
+)
+from domain.order import Command, CreateOrder, Order, PlaceOrder
+from domain.personal import ERASED
 from store import metrics
+from store.customers import CustomerRow, Customers
 from store.log.commands import CommandResult, StaleVersion, handle
 from store.log.event_store import EventStore, LogQuery, RecordedEvent
 from store.log.export import export
 from store.log.notifier import Notifier
 from store.log.pages import read_log_page, read_stream_page
 from store.log.snapshots import DEFAULT_EVERY, Snapshots
+from store.personal import Keyring, MasterKey
 from store.read.read_model import (
     CustomerSummary,
     DaySales,
@@ -51,6 +65,7 @@ log = logging.getLogger("orders.commands")
 
 __all__ = [
     "CommandResult",
+    "CustomerView",
     "Envelope",
     "LogQuery",
     "NotificationQuery",
@@ -110,6 +125,24 @@ class OrderAt(msgspec.Struct, frozen=True):
     latest: int
 
 
+class CustomerView(msgspec.Struct, frozen=True):
+    """A customer as a person allowed to see them sees them: personal fields opened, or ERASED."""
+
+    customer_id: str
+    name: str
+    email: str
+    address: str
+    status: str  # "registered" or "forgotten"
+    version: int
+    registered_at: datetime
+    updated_at: datetime
+    forgotten_reason: str | None = None
+
+    @property
+    def forgotten(self) -> bool:
+        return self.status == "forgotten"
+
+
 # Who acts when nobody in particular does: the CLI's own work, tests of the store.
 SERVICE = system_actor("service")
 
@@ -130,7 +163,10 @@ class Orders:
         notifier: Notifier | None = None,
         actor: Actor = SERVICE,
         replicas: Replicas | None = None,
+        master: MasterKey | None = None,
     ) -> None:
+        """`master` wraps the customers' keys (store/personal/master.py); without one, a key made
+        for this instance alone, which no other process can open (tests of one process)."""
         self.actor = actor
         self._owned: set[str] = set()  # orders a customer actor was found to own (never changes)
         self.pool = pool
@@ -139,6 +175,8 @@ class Orders:
         self.read_model = ReadModel(pool)
         self.summaries = Summaries(pool)
         self.outbox = Outbox(pool)
+        self.keyring = Keyring(pool, master or MasterKey.generate())
+        self.customers = Customers(pool, self.keyring)
         # Queries read through `_reads()`: the primary's side, unless `reading_from_replicas`.
         self.replicas = replicas
         self._primary = ReadSide(
@@ -236,8 +274,15 @@ class Orders:
             require(self.actor, "write_orders")
             if self.actor.is_customer:
                 command = msgspec.structs.replace(command, customer_id=self.actor.customer_id or "")
+            await self._registered(command.customer_id, "order for")
         else:
             await self._reach(command.order_id, "write_orders")
+        if isinstance(command, PlaceOrder):
+            # It ships to the customer's address as it is now, copied sealed (never in clear).
+            summary = await self.read_model.get_order(command.order_id)
+            if summary is not None:
+                row = await self._registered(summary.customer_id, "place an order for")
+                command = msgspec.structs.replace(command, ship_to=row.address)
         return await handle(
             self.store,
             command,
@@ -251,10 +296,139 @@ class Orders:
             merge=envelope.merge,
         )
 
+    async def _registered(self, customer_id: str, doing: str) -> CustomerRow:
+        """The customer's row, for a command about to act for them: registered, and not forgotten."""
+        row = await self.customers.row(customer_id)
+        if row is None:
+            raise CustomerNotRegistered(
+                f"There is no customer {customer_id}: register them (with their shipping address) first."
+            )
+        if row.status == "forgotten":
+            raise CustomerForgottenError(f"Customer {customer_id} was forgotten: you cannot {doing} them.")
+        return row
+
     async def written(self, result: CommandResult) -> list[RecordedEvent]:
         """The events a command wrote (or, for a repeat, first wrote)."""
         first, last = result.first_version, result.last_version
-        return await read_stream_page(self.pool, result.order.order_id, first - 1, last - first + 1)
+        return await self._opened_events(
+            await read_stream_page(self.pool, result.order.order_id, first - 1, last - first + 1)
+        )
+
+    # ------------------------------------------------------------ customers
+
+    async def register_customer(self, command: RegisterCustomer, envelope: Envelope) -> CustomerView:
+        """A new customer, with a key of their own; a customer account registers itself only."""
+        require(self.actor, "write_orders")
+        if self.actor.is_customer:
+            command = msgspec.structs.replace(command, customer_id=self.actor.customer_id or "")
+        return await self._customer_command(command, envelope)
+
+    async def change_customer(self, command: ChangeCustomerDetails, envelope: Envelope) -> CustomerView:
+        """New details (all three); a customer account changes its own only."""
+        require(self.actor, "write_orders")
+        if not sees(self.actor, command.customer_id):
+            raise CustomerNotFound(f"There is no customer {command.customer_id}.")
+        return await self._customer_command(command, envelope)
+
+    async def forget_customer(self, command: ForgetCustomer, envelope: Envelope) -> CustomerView:
+        """Delete the customer's key and record why (admins only): their personal data is erased
+        everywhere it is sealed. Forgetting a forgotten customer changes nothing."""
+        require(self.actor, "administer")
+        return await self._customer_command(command, envelope)
+
+    async def _customer_command(self, command: CustomerCommand, envelope: Envelope) -> CustomerView:
+        kind = type(command).__name__
+        started, outcome = time.perf_counter(), "error"
+        correlation = envelope.correlation_id or current_correlation()
+        with correlated(correlation):
+            try:
+                result = await self.customers.handle(
+                    command, command_id=envelope.command_id, actor=self.actor, correlation_id=correlation
+                )
+                outcome = "accepted" if result.changed else "repeated"
+            except DomainError as refused:
+                outcome = refusal_kind(refused)
+                raise
+            finally:
+                seconds = time.perf_counter() - started
+                metrics.COMMANDS.labels(kind, outcome).inc()
+                metrics.COMMAND_SECONDS.labels(kind, outcome).observe(seconds)
+                log.info(
+                    "command %s on customer %s: %s in %.1f ms",
+                    *(kind, command.customer_id, outcome, seconds * 1000),
+                    extra={"command": kind, "customer_id": command.customer_id, "outcome": outcome},
+                )
+        return await self.customer(command.customer_id, primary=True)
+
+    async def customer(self, customer_id: str, *, primary: bool = False) -> CustomerView:
+        """The customer, opened for the actor (who may be that customer, or staff)."""
+        require(self.actor, "read_orders")
+        row = None
+        if sees(self.actor, customer_id):
+            if primary:
+                row = await self.customers.row(customer_id)
+            else:
+                row = await self._read(lambda r: Customers(r.pool, self.keyring).row(customer_id))
+        if row is None:
+            raise CustomerNotFound(f"There is no customer {customer_id}.")
+        return (await self._opened_rows([row]))[0]
+
+    async def list_customers(
+        self, after: str | None = None, limit: int = 50, prefix: str | None = None
+    ) -> tuple[list[CustomerView], str | None]:
+        """Customers newest first (staff only), keyset paged; `prefix` of the customer id.
+
+        Names and addresses are sealed, so the database cannot search them; ids it can.
+        """
+        require(self.actor, "read_log")
+        page = await self._read(lambda r: Customers(r.pool, self.keyring).page(after, limit, prefix))
+        return await self._opened_rows(page.customers), page.next_after
+
+    async def customer_erased(self, customer_id: str) -> bool:
+        """Whether the customer's key is gone: what is sealed with it reads ERASED."""
+        await self.keyring.load([customer_id])
+        return not self.keyring.has_key(customer_id)
+
+    # ------------------------------------------------------ opening
+
+    async def _opened_rows(self, rows: list[CustomerRow]) -> list[CustomerView]:
+        await self.keyring.load(row.customer_id for row in rows)
+        opened = self.keyring.open
+        views = []
+        for row in rows:
+            if row.status == "forgotten":
+                name = email = address = ERASED
+            else:
+                name, email, address = opened(row.name), opened(row.email), opened(row.address)
+            views.append(
+                CustomerView(
+                    row.customer_id,
+                    name,
+                    email,
+                    address,
+                    row.status,
+                    row.version,
+                    row.registered_at,
+                    row.updated_at,
+                    row.forgotten_reason,
+                )
+            )
+        return views
+
+    async def _opened_order(self, order: Order) -> Order:
+        if not order.ship_to:
+            return order
+        await self.keyring.load(self.keyring.owners([order]))
+        return self.keyring.opened(order)
+
+    async def _opened_events(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
+        """The events with their personal fields opened (ERASED where the key is gone)."""
+        owners = self.keyring.owners(e.event for e in events)
+        if not owners:
+            return events
+        await self.keyring.load(owners)
+        opened = self.keyring.opened
+        return [msgspec.structs.replace(e, event=opened(e.event)) for e in events]
 
     # -------------------------------------------------------- one order
 
@@ -287,18 +461,20 @@ class Orders:
             version = await self.version_at(order_id, at)
         latest = await self.latest_version(order_id, has=version)
         order, _ = await self._read(lambda r: r.snapshots.load(order_id, version))
-        return OrderAt(order, latest)
+        return OrderAt(await self._opened_order(order), latest)
 
     async def state(self, order_id: str, version: int) -> Order:
         """The order after its first `version` events, for a version already known to exist."""
         await self._reach(order_id)
         order, _ = await self._read(lambda r: r.snapshots.load(order_id, version))
-        return order
+        return await self._opened_order(order)
 
     async def events(self, order_id: str, up_to: int | None = None, *, after: int = 0) -> list[RecordedEvent]:
         """The order's events after version `after`, up to `up_to` (default: all)."""
         await self._reach(order_id)
-        return await self._read(lambda r: r.store.read_stream(order_id, up_to, after_version=after))
+        return await self._opened_events(
+            await self._read(lambda r: r.store.read_stream(order_id, up_to, after_version=after))
+        )
 
     async def authors(self, order_id: str, after: int, up_to: int) -> list[str]:
         """Who made the order's changes after version `after`, up to `up_to`, by name."""
@@ -313,7 +489,7 @@ class Orders:
             after == 0 or not await self._read(lambda r: read_stream_page(r.pool, order_id, 0, 1))
         ):
             raise OrderNotFound(f"There is no order {order_id}.")
-        return events
+        return await self._opened_events(events)
 
     async def summary(self, order_id: str) -> OrderSummary:
         """The order's read-model row, never stale: the append that changes the order writes it."""
@@ -361,12 +537,14 @@ class Orders:
     async def log_page(self, after: Checkpoint, limit: int) -> list[tuple[RecordedEvent, Checkpoint]]:
         """The whole log after `after`, in commit-safe order: a reader keeping the cursor misses nothing."""
         require(self.actor, "read_log")
-        return await self._read(lambda r: read_log_page(r.pool, after, limit))
+        page = await self._read(lambda r: read_log_page(r.pool, after, limit))
+        opened = await self._opened_events([event for event, _ in page])
+        return [(event, at) for event, (_, at) in zip(opened, page, strict=True)]
 
     async def read_log(self, query: LogQuery) -> list[RecordedEvent]:
         """Events newest first, for people reading the log."""
         require(self.actor, "read_log")
-        return await self._read(lambda r: r.store.read_log(query))
+        return await self._opened_events(await self._read(lambda r: r.store.read_log(query)))
 
     async def export(self, fmt: str, order_id: str | None = None) -> AsyncIterator[bytes]:
         """The log (or one order's stream) as stored, streamed in chunks."""

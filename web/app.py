@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import timedelta
 from functools import partial
@@ -23,6 +24,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from domain.access import NOBODY, Actor
+from domain.customer import STREAM_PREFIX, is_customer_stream
 from store.access.access_log import AccessLog
 from store.access.accounts import Accounts
 from store.access.sessions import Sessions
@@ -36,6 +38,7 @@ from store.log.live import LiveFeed
 from store.log.notifier import Notifier
 from store.migrations import migrate
 from store.operations import Operations
+from store.personal import master as master_keys
 from store.read.projections import PROJECTIONS
 from store.read.subscriptions import SubscriptionRunner
 from store.replicas import Replicas
@@ -131,7 +134,13 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
         app.state.replicas = replicas = _replicas(settings, pool)
         if replicas:
             await replicas.check()  # reads use them from the first request
-        orders = Orders(pool, snapshot_every=settings.snapshot_every, notifier=notifier, replicas=replicas)
+        orders = Orders(
+            pool,
+            snapshot_every=settings.snapshot_every,
+            notifier=notifier,
+            replicas=replicas,
+            master=master_keys.configured(settings.master_key_file, settings.master_secret),
+        )
         app.state.runners = (
             [
                 SubscriptionRunner(database_url, pool, projection, retry=settings.subscription_retry)
@@ -144,9 +153,11 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             timedelta(minutes=settings.session_idle_minutes),
             timedelta(hours=settings.session_hours),
         )
+        feed = LiveFeed(database_url, pool)
+        feed.watchers.append(_forgetting(orders))
         app.state.services = services = Services(
             orders=orders,
-            feed=LiveFeed(database_url, pool),
+            feed=feed,
             operations=Operations(pool, app.state.runners, horizon_warning=settings.horizon_warning_seconds),
             accounts=Accounts(pool),
             # With replicas, who is asking is read on one while the primary is down (store/access/standby.py)
@@ -287,3 +298,14 @@ def _replicas(settings: Settings, pool: Any) -> Replicas | None:
 @get("/", include_in_schema=False, opt=PUBLIC)
 async def home() -> Redirect:
     return Redirect("/orders", status_code=303)
+
+
+def _forgetting(orders: Orders) -> Callable[[str], None]:
+    """What drops a customer's key from this instance as soon as any instance appends to their
+    stream (forgetting them, on the page, the API or the CLI), not KEY_SECONDS later."""
+
+    def watch(stream_id: str) -> None:
+        if is_customer_stream(stream_id):
+            orders.keyring.drop(stream_id.removeprefix(STREAM_PREFIX))
+
+    return watch

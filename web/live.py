@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from litestar import Controller, Litestar, Request, get
 from litestar.di import NamedDependency, Provide
@@ -19,7 +19,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
-from domain.order import evolve
+from domain.order import Event, evolve
 from store.application import Orders
 from store.log.event_store import RecordedEvent
 from store.log.live import LiveFeed
@@ -132,8 +132,9 @@ class LiveController(Controller):
             nonlocal seen, state
             messages = []
             for recorded in await feed.stream_after(stream, seen):
-                sentence = describe(recorded.event, state)
-                state, seen = evolve(state, recorded.event), recorded.version
+                event = cast(Event, recorded.event)  # an order stream's
+                sentence = describe(event, state)
+                state, seen = evolve(state, event), recorded.version
                 notice = live.appended(recorded, "_live_notice.html", recorded=recorded, sentence=sentence)
                 messages.append(notice)
             return messages, False

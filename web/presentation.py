@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, assert_never
+from typing import Any, assert_never, cast
 from uuid import uuid4
 
 import msgspec
@@ -65,8 +65,9 @@ def timeline(events: list[RecordedEvent], before: Order = initial_state) -> list
     entries = []
     state = before
     for recorded in events:
-        sentence = describe(recorded.event, state)
-        after = evolve(state, recorded.event)
+        event = cast(Event, recorded.event)  # an order stream's
+        sentence = describe(event, state)
+        after = evolve(state, event)
         entries.append(TimelineEntry(recorded, sentence, state, after))
         state = after
     return entries

@@ -7,6 +7,7 @@ it the process's environment.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TypeVar
 
 import msgspec
@@ -59,6 +60,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     replica_urls: tuple[str, ...] = ()  # streaming standbys for page and API reads (store/replicas.py)
     replica_max_lag_seconds: float = 30.0  # a replica further behind is skipped
     replica_wait_seconds: float = 1.0  # a read after its own write waits this long, then reads the primary
+    # The master key of customers' personal data (store/personal/master.py): a key file, else one
+    # derived from ORDERS_SECRET (never from the secret kept in the database); neither: one for
+    # this process alone, which no other can open (tests).
+    master_key_file: str = ""
+    master_secret: str = ""
 
     def session_limits(self) -> SessionLimits:
         return SessionLimits(
@@ -94,6 +100,8 @@ def from_environment(environ: Mapping[str, str], *, write_limit: str | None = No
         ),
         replica_max_lag_seconds=_positive(environ, "ORDERS_REPLICA_MAX_LAG_SECONDS", 30.0),
         replica_wait_seconds=_positive(environ, "ORDERS_REPLICA_WAIT_SECONDS", 1.0),
+        master_key_file=_master_key_file(environ),
+        master_secret="" if _master_key_file(environ) else environ.get("ORDERS_SECRET", ""),
     )
 
 
@@ -102,6 +110,15 @@ def _log_format(raw: str) -> LogFormat:
         if raw == known:
             return known
     raise SettingsError(f"ORDERS_LOG_FORMAT must be {' or '.join(LOG_FORMATS)}, not {raw!r}")
+
+
+def _master_key_file(environ: Mapping[str, str]) -> str:
+    """ORDERS_MASTER_KEY_FILE; "" when ORDERS_SECRET is set instead; else master.key in the data folder."""
+    key_file = environ.get("ORDERS_MASTER_KEY_FILE", "").strip()
+    if not key_file and environ.get("ORDERS_SECRET", ""):
+        return ""
+    folder = Path(environ.get("ORDERS_DATA_DIR", "") or ".data")
+    return str(Path(key_file).resolve() if key_file else folder.resolve() / "master.key")
 
 
 def _retry(environ: Mapping[str, str], prefix: str, default: RetryPolicy) -> RetryPolicy:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
 
+from domain.customer import CustomerEvent
 from domain.order import Event, Order
-from domain.serialization import decode_event, encode_events
+from domain.serialization import StoredEvent, decode_event, encode_events
 from store.log.notifier import EVENTS_CHANNEL, Notifier
 from store.log.recent import RecentStates
 
@@ -34,7 +36,7 @@ class RecordedEvent(msgspec.Struct, frozen=True, gc=False):
     event_id: UUID
     type: str
     schema_version: int
-    event: Event
+    event: StoredEvent
     data: str
     metadata: Metadata
     recorded_at: datetime
@@ -226,12 +228,17 @@ class EventStore:
         self,
         stream_id: str,
         expected_version: int,
-        events: Sequence[Event],
+        events: Sequence[StoredEvent],
         command_id: UUID,
         metadata: Metadata,
         order: Order | None = None,
+        *,
+        conn: asyncpg.Connection | PoolConnectionProxy | None = None,
     ) -> AppendResult:
-        """Append `events` after `expected_version`, with the order's new read-model row."""
+        """Append `events` after `expected_version`, with the order's new read-model row.
+
+        On `conn` (in the caller's transaction, which a lost race aborts) instead of the pool.
+        """
         row: tuple[Any, ...] = (None,) * 6
         if order is not None:
             row = (
@@ -249,7 +256,7 @@ class EventStore:
         alone = self.notifier is None or self._appending == 0
         self._appending += 1
         try:
-            result = await self.pool.fetchrow(
+            result = await (conn or self.pool).fetchrow(
                 _APPEND if alone else _APPEND_QUIET,
                 stream_id,
                 expected_version,
@@ -302,7 +309,16 @@ class EventStore:
     async def read_events(
         self, stream_id: str, up_to_version: int | None = None, *, after_version: int = 0
     ) -> list[Event]:
-        """The stream's events as a fold needs them: the domain's events, no envelope."""
+        """An order stream's events as a fold needs them: the domain's events, no envelope."""
+        return cast(list[Event], await self._read_events(stream_id, up_to_version, after_version))
+
+    async def read_customer_events(self, stream_id: str) -> list[CustomerEvent]:
+        """A customer stream's events (domain/customer.py), for its fold."""
+        return cast(list[CustomerEvent], await self._read_events(stream_id, None, 0))
+
+    async def _read_events(
+        self, stream_id: str, up_to_version: int | None, after_version: int
+    ) -> list[StoredEvent]:
         limit = 2**31 - 1 if up_to_version is None else up_to_version
         rows = await self.pool.fetch(_READ_EVENTS, stream_id, limit, after_version)
         return [decode_event(type_name, schema_version, data) for type_name, schema_version, data in rows]

@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 
-from domain.order import Order, fold
+from domain.customer import is_customer_stream
+from domain.order import Event, Order, fold
 from domain.serialization import decode_event
 from store.log.verify_runs import Finding, Report, VerifyRun, record_run
 
@@ -132,7 +133,8 @@ class _Verifier:
             previous, expected_version = stored, version + 1
         if anchor is not None:
             self._check_anchor(stream_id, anchor, hashes, rows[-1]["version"])
-        self._check_read_model(stream_id, rows, read_model)
+        if not is_customer_stream(stream_id):  # a customer's row is checked by _check_customers
+            self._check_read_model(stream_id, rows, read_model)
         head = rows[-1]
         self.digest.update(f"{len(stream_id)}:{stream_id}{head['version']}:".encode() + (head["hash"] or b""))
         if len(self.findings) == before and head["hash"] is not None:
@@ -159,7 +161,7 @@ class _Verifier:
         self, stream_id: str, rows: Sequence[asyncpg.Record], read_model: asyncpg.Record | None
     ) -> None:
         try:
-            order = fold(decode_event(r["type"], r["schema_version"], r["data"]) for r in rows)
+            order = fold(cast(Event, decode_event(r["type"], r["schema_version"], r["data"])) for r in rows)
         except Exception as error:
             self.found("unreadable", stream_id, f"the events cannot be read and folded: {error}")
             return

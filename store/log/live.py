@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Callable
 
 import asyncpg
 
@@ -39,6 +39,8 @@ class LiveFeed:
         self.reconnect_delay = reconnect_delay
         self.connected = False
         self._tick = asyncio.Event()
+        # Called with the id of each stream appended to, as its notification arrives.
+        self.watchers: list[Callable[[str], None]] = []
 
     def ticket(self) -> asyncio.Event:
         """Take before reading: a notification that arrives after it is never missed."""
@@ -50,9 +52,13 @@ class LiveFeed:
             async with asyncio.timeout(timeout):
                 await ticket.wait()
 
-    def _notified(self, *_: Any) -> None:
+    def _notified(self, *notification: object) -> None:
         tick, self._tick = self._tick, asyncio.Event()
         tick.set()
+        if len(notification) == 4 and isinstance(notification[3], str):  # (conn, pid, channel, payload)
+            stream_id = notification[3].rpartition(" ")[0]
+            for watcher in self.watchers:
+                watcher(stream_id)
 
     async def run(self) -> None:
         """Keep a LISTEN connection open, reconnecting after the database comes back."""

@@ -9,6 +9,7 @@ versions are loaded.
 from __future__ import annotations
 
 import hashlib
+from typing import cast
 
 import asyncpg
 import msgspec
@@ -62,7 +63,11 @@ class Snapshots:
         if rows and rows[0][0] is None:
             state, start = _decoder.decode(rows[0][2]), rows[0][1]
             rows = rows[1:]
-        events = [decode_event(type_name, schema_version, data) for type_name, schema_version, data in rows]
+        # An order stream holds order events only.
+        events = cast(
+            list[Event],
+            [decode_event(type_name, schema_version, data) for type_name, schema_version, data in rows],
+        )
         taken = None
         for event in events:
             state = evolve(state, event)

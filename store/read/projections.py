@@ -18,10 +18,11 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, cast
 
 import msgspec
 
+from domain.customer import is_customer_stream
 from domain.order import Event, Order, OrderCancelled, OrderPlaced, evolve, initial_state
 from store.log.event_store import RecordedEvent
 from store.read.subscriptions import Connection
@@ -44,6 +45,11 @@ class Fact(Protocol):
     def event(self) -> Event: ...
     @property
     def recorded_at(self) -> datetime: ...
+
+
+def order_facts(events: Sequence[RecordedEvent]) -> list[Fact]:
+    """The events of order streams: the folds here read nothing of customers' streams."""
+    return [cast(Fact, e) for e in events if not is_customer_stream(e.stream_id)]
 
 
 def _state_json(state: Order) -> str:
@@ -91,7 +97,10 @@ class OrderFolds(Generic[Totals]):
             self.upsert_orders.format(orders=f"{self.tables[0]}{suffix}"), *zip(*rows, strict=True)
         )
 
-    async def apply(self, conn: Connection, events: Sequence[RecordedEvent], suffix: str = "") -> None:
+    async def apply(self, conn: Connection, recorded: Sequence[RecordedEvent], suffix: str = "") -> None:
+        events = order_facts(recorded)
+        if not events:
+            return
         order_ids = list(dict.fromkeys(e.stream_id for e in events))
         states = await _load_states(conn, f"{self.tables[0]}{suffix}", order_ids)
         totals = self.new_totals()

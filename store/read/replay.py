@@ -9,11 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 
-from domain.order import fold
+from domain.order import Event, fold
+from store.customers import refold_customers
 from store.log.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
 from store.read.log_reader import log_below_horizon
 from store.read.projections import PROJECTIONS, OrderFolds
@@ -21,7 +22,8 @@ from store.read.subscriptions import Checkpoint, Connection, read_batch
 
 SUFFIX = "_rebuild"
 ORDER_READ_MODEL = "order_read_model"
-READ_MODELS = (ORDER_READ_MODEL, *PROJECTIONS)
+CUSTOMERS = "customers"
+READ_MODELS = (ORDER_READ_MODEL, CUSTOMERS, *PROJECTIONS)
 
 Progress = Callable[[int, int], Awaitable[None]]
 
@@ -81,6 +83,8 @@ async def _rebuild(
     try:
         if name == ORDER_READ_MODEL:
             done = await _rebuild_order_read_model(pool, report, batch_size)
+        elif name == CUSTOMERS:
+            done = await _rebuild_customers(pool, report, batch_size)
         else:
             done = await _rebuild_projection(pool, PROJECTIONS[name], report, batch_size, hold)
     except BaseException as error:
@@ -199,7 +203,8 @@ async def _rebuild_projection(
 
 
 _STREAMS_PAGE = """
-SELECT DISTINCT stream_id FROM events WHERE stream_id > $1 ORDER BY stream_id LIMIT $2
+SELECT DISTINCT stream_id FROM events WHERE stream_id > $1 AND stream_id NOT LIKE 'customer:%'
+ORDER BY stream_id LIMIT $2
 """
 
 _STREAM_EVENTS = f"""
@@ -208,7 +213,10 @@ SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ANY($1::text[]) ORDER BY st
 
 # Streams whose row in the shadow table is missing or behind the log.
 _STALE_STREAMS = f"""
-SELECT e.stream_id FROM (SELECT stream_id, max(version) AS version FROM events GROUP BY stream_id) e
+SELECT e.stream_id FROM (
+    SELECT stream_id, max(version) AS version FROM events WHERE stream_id NOT LIKE 'customer:%'
+    GROUP BY stream_id
+) e
 LEFT JOIN {ORDER_READ_MODEL}{SUFFIX} r ON r.order_id = e.stream_id
 WHERE r.version IS DISTINCT FROM e.version
 """
@@ -231,7 +239,7 @@ async def _refold_streams(conn: Connection, stream_ids: list[str]) -> int:
     for row in rows:
         recorded = recorded_event(row)
         streams.setdefault(recorded.stream_id, []).append(recorded)
-    orders = [(events, fold(e.event for e in events)) for events in streams.values()]
+    orders = [(events, fold(cast(Event, e.event) for e in events)) for events in streams.values()]
     await conn.execute(
         _UPSERT_ROWS,
         [o.order_id for _, o in orders],
@@ -270,4 +278,48 @@ async def _rebuild_order_read_model(
             for start in range(0, len(stale), streams_per_page):
                 done += await _refold_streams(conn, stale[start : start + streams_per_page])
             await _swap_in(conn, (ORDER_READ_MODEL,))
+    return done
+
+
+_CUSTOMER_STREAMS_PAGE = """
+SELECT DISTINCT stream_id FROM events WHERE stream_id > $1 AND stream_id LIKE 'customer:%'
+ORDER BY stream_id LIMIT $2
+"""
+
+_STALE_CUSTOMERS = f"""
+SELECT e.stream_id FROM (
+    SELECT stream_id, max(version) AS version FROM events WHERE stream_id LIKE 'customer:%'
+    GROUP BY stream_id
+) e
+LEFT JOIN {CUSTOMERS}{SUFFIX} r ON 'customer:' || r.customer_id = e.stream_id
+WHERE r.version IS DISTINCT FROM e.version
+"""
+
+
+async def _rebuild_customers(
+    pool: asyncpg.Pool, report: Callable[[int], Awaitable[None]], batch_size: int
+) -> int:
+    """Fold every customer stream into the shadow table, then catch up under a lock and swap.
+
+    The rows hold what the events hold (sealed fields), and nothing of a forgotten
+    customer's: a rebuild after an erasure shows the same erased customer.
+    """
+    done = 0
+    streams_per_page = max(1, batch_size // 5)
+    table = f"{CUSTOMERS}{SUFFIX}"
+    async with pool.acquire() as conn:
+        await _create_shadows(conn, (CUSTOMERS,))
+        last = ""
+        while page := [r[0] for r in await conn.fetch(_CUSTOMER_STREAMS_PAGE, last, streams_per_page)]:
+            done += await refold_customers(conn, table, page)
+            last = page[-1]
+            await report(done)
+        async with conn.transaction():
+            # Customer commands write this table in their append's transaction: the lock
+            # waits for those in flight and holds new ones until the swap.
+            await conn.execute(f"LOCK TABLE {CUSTOMERS} IN SHARE ROW EXCLUSIVE MODE")
+            stale = [r[0] for r in await conn.fetch(_STALE_CUSTOMERS)]
+            for start in range(0, len(stale), streams_per_page):
+                done += await refold_customers(conn, table, stale[start : start + streams_per_page])
+            await _swap_in(conn, (CUSTOMERS,))
     return done

@@ -18,14 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from string import Template
-from typing import Protocol
+from typing import Protocol, cast
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
 from domain.money import format_amount
-from domain.order import Order, OrderCancelled, OrderPlaced, fold
+from domain.order import Event, Order, OrderCancelled, OrderPlaced, fold
 from store.log.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
 from store.read.parking import MAX_ERROR, OUTBOX_RETRY, RetryPolicy
 from store.read.subscriptions import Connection
@@ -134,7 +134,7 @@ class CustomerNotifications:
             streams.setdefault(recorded.stream_id, []).append(recorded)
         messages = []
         for cause in causes:
-            order = fold(e.event for e in streams[cause.stream_id][: cause.version])
+            order = fold(cast(Event, e.event) for e in streams[cause.stream_id][: cause.version])
             kind, subject, body = render(cause, order)
             messages.append(
                 (

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import asyncpg
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -17,12 +18,19 @@ from store.database import UNAVAILABLE, DatabaseUnavailable, connect_pool, share
 from store.log.export import export
 from store.log.integrity import KINDS, Report, verify
 from store.migrations import migrate
+from store.personal.master import configured
 from store.read.parking import ParkingEntry, entries
 from store.read.replay import RebuildInProgress, rebuild
 from store.seed import seed
 from web.settings import Settings
 
 Update = Callable[[int, int], Awaitable[None]]
+
+
+def orders_of(settings: Settings, pool: asyncpg.Pool) -> Orders:
+    """The application layer as the CLI's jobs use it: the configured master key, the service acting."""
+    master = configured(settings.master_key_file, settings.master_secret)
+    return Orders(pool, snapshot_every=settings.snapshot_every, master=master)
 
 
 async def prepare(url: str) -> tuple[list[str], str]:
@@ -59,7 +67,7 @@ async def seed_orders(settings: Settings, count: int, days: int | None = None) -
     try:
         if days is None:
             async with progress("seeding", "commands") as update:
-                await seed(Orders(pool, snapshot_every=settings.snapshot_every), count, update)
+                await seed(orders_of(settings, pool), count, update)
             return 0
         async with progress(f"seeding {days} days", "events") as update:
             await seed_history(pool, count, days, update)
