@@ -18,7 +18,8 @@ from uuid import uuid4
 import asyncpg
 
 from domain.access import system_actor
-from domain.errors import DomainError
+from domain.customer import RegisterCustomer
+from domain.errors import CustomerAlreadyRegistered, DomainError
 from domain.order import (
     AddItem,
     CancelOrder,
@@ -53,6 +54,10 @@ CATALOG = [
 ]
 CURRENCIES = ["EUR", "EUR", "EUR", "USD", "GBP"]
 REASONS = ["Customer changed their mind", "Out of stock", "Duplicate order", "Payment failed"]
+FIRST_NAMES = ["Ada", "Bram", "Chloé", "Dev", "Elif", "Femi", "Greta", "Hiro", "Ines", "Jonas", "Kaja"]
+LAST_NAMES = ["Okafor", "Lindqvist", "Moreau", "Sato", "Novak", "Brennan", "Costa", "Meyer", "Haddad"]
+STREETS = ["Mill Lane", "Station Road", "Kade", "Rue des Lilas", "Lindenstraße", "Harbour Walk"]
+TOWNS = ["Ghent", "Leeds", "Graz", "Utrecht", "Lyon", "Aarhus", "Porto"]
 
 Progress = Callable[[int, int], Awaitable[None]]
 
@@ -78,10 +83,22 @@ def _plan(order_id: str, customer: str, edits: int) -> list[Command]:
     return commands
 
 
+def _registration(n: int) -> RegisterCustomer:
+    """Seed customer number `n`: an order is for a registered customer, with a name, email and address."""
+    customer_id = f"customer-{n:03d}"
+    name = f"{FIRST_NAMES[n % len(FIRST_NAMES)]} {LAST_NAMES[n // len(FIRST_NAMES) % len(LAST_NAMES)]}"
+    address = f"{n % 97 + 1} {STREETS[n % len(STREETS)]}\n{TOWNS[n % len(TOWNS)]}"
+    return RegisterCustomer(customer_id, name, f"{customer_id}@example.com", address)
+
+
 async def seed(orders: Orders, count: int, progress: Progress, *, concurrency: int = 8) -> int:
-    """Write `count` orders (a few long-lived ones with hundreds of edits); return the commands run."""
+    """Write `count` orders (a few long-lived ones with hundreds of edits) for customers registered
+    first (those already registered are kept as they are); return the order commands run."""
     seeder = orders.acting_as(system_actor("seed"))
     customers = [f"customer-{n:03d}" for n in range(max(3, count // 4))]
+    for n in range(len(customers)):
+        with contextlib.suppress(CustomerAlreadyRegistered):
+            await seeder.register_customer(_registration(n), Envelope(uuid4()))
     long_lived = max(1, count // 100)
     plans = [
         _plan(

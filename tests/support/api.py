@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 from litestar.testing import AsyncTestClient
 
+from tests.support.customers import ensure_customers
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -21,12 +23,18 @@ class Api:
         self.client = client
 
     async def create_order(self, customer_id: str = "alice", currency: str = "EUR") -> str:
+        """A new draft for `customer_id`, registered first if need be."""
+        await self.register(customer_id)
         response = await self.client.post(
             "/api/orders", json={"customer_id": customer_id, "currency": currency}
         )
         assert response.status_code == 201, response.text
         order_id: str = response.json()["order"]["order_id"]
         return order_id
+
+    async def register(self, *customer_ids: str) -> None:
+        """Register these customers (unless they are) through the app's own application layer."""
+        await ensure_customers(self.client.app.state.services.orders, customer_ids)
 
     async def add_item(
         self,

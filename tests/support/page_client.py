@@ -8,6 +8,8 @@ import httpx
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from tests.support.customers import ensure_customer
+
 
 class PageClient:
     """An AsyncTestClient that carries the CSRF cookie and header as a page would."""
@@ -54,6 +56,8 @@ class PageClient:
         return await self.client.post(url, data=form, headers=headers, follow_redirects=False)
 
     async def create_order(self, customer_id: str = "alice", currency: str = "EUR") -> str:
+        """A new draft through the create form, for `customer_id` (registered first if need be)."""
+        await ensure_customer(self.app.state.services.orders, customer_id)
         response = await self.post("/orders", {"customer_id": customer_id, "currency": currency})
         assert response.status_code == 303, response.text
         return response.headers["location"].rsplit("/", 1)[1]

@@ -21,6 +21,7 @@ from litestar.testing import AsyncTestClient
 from domain.order import AddItem, CreateOrder
 from store.application import Envelope, Orders
 from tests.support.accounts import session_for, token_for
+from tests.support.customers import app_master, ensure_customer
 from web.access import SESSION_COOKIE
 
 ROLES = ("anonymous", "customer", "viewer", "clerk", "admin")
@@ -139,7 +140,8 @@ async def _start_of(app: Any, scope: dict[str, Any], content: bytes) -> tuple[in
 
 async def draft_of(pool: asyncpg.Pool, customer_id: str, *, items: int = 1) -> str:
     """A new draft order of `customer_id` holding TEA-1 (and more lines), written by the service."""
-    orders = Orders(pool)
+    orders = Orders(pool, master=app_master())
+    await ensure_customer(orders, customer_id)
     order_id = str(uuid4())
     await orders.execute(CreateOrder(order_id, customer_id, "EUR"), Envelope(uuid4()))
     for n in range(items):

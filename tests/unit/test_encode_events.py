@@ -16,7 +16,7 @@ def test_each_event_is_its_type_its_schema_version_and_the_body_encode_event_giv
     assert [(name, version) for name, version, _ in encoded] == [
         ("OrderCreated", 1),
         ("ItemAdded", ItemAdded.schema_version),
-        ("OrderPlaced", 1),
+        ("OrderPlaced", 2),  # version 2 added ship_to
     ]
     assert [body for *_, body in encoded] == [msgspec.json.decode(encode_event(e)) for e in events]
     assert [decode_event(n, v, msgspec.json.encode(b)) for n, v, b in encoded] == events

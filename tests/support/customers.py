@@ -1,0 +1,62 @@
+"""Registered customers as a test's starting point: a new order is for a registered customer (issue 15).
+
+A test that orders for "alice" registers alice first, through the application
+layer, with plausible details of her own; registering someone already
+registered is fine (another test helper, or the same one twice, got there first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import zlib
+from collections.abc import Iterable
+from uuid import uuid4
+
+from domain.customer import RegisterCustomer
+from domain.errors import CustomerAlreadyRegistered
+from store.application import Envelope, Orders
+from store.personal import MasterKey
+from tests.support.app import TEST_MASTER_KEY
+from tests.support.databases import open_pool
+
+# The master key of the servers tests start in processes (tests/support/servers.py sets ORDERS_SECRET).
+SERVER_SECRET = "browser-test-secret"
+
+_NAMES = ("Alice Martin", "Bruno Keller", "Chiara Rossi", "Dmitri Volkov", "Eun-ji Park", "Farah Haddad")
+_STREETS = ("Station Road", "Mill Lane", "Harbour Street", "Linden Avenue", "Orchard Way")
+_TOWNS = ("Ghent", "Leeds", "Graz", "Utrecht", "Lyon")
+
+
+def app_master() -> MasterKey:
+    """The master key of every app the tests build in process (tests/support/app.py)."""
+    return MasterKey.from_file(TEST_MASTER_KEY, create=True)
+
+
+def registration(customer_id: str) -> RegisterCustomer:
+    """The registration of `customer_id`: a name, an email address and a shipping address of their own."""
+    n = zlib.crc32(customer_id.encode())
+    local = re.sub(r"[^a-z0-9]+", ".", customer_id.lower()).strip(".")[:40] or f"customer{n % 10_000}"
+    address = f"{n % 200 + 1} {_STREETS[n % len(_STREETS)]}\n{_TOWNS[n % len(_TOWNS)]}"
+    return RegisterCustomer(customer_id, _NAMES[n % len(_NAMES)], f"{local}@example.org", address)
+
+
+async def ensure_customer(orders: Orders, customer_id: str) -> None:
+    """Register `customer_id` unless they are registered already."""
+    if await orders.customers.row(customer_id) is not None:
+        return
+    with contextlib.suppress(CustomerAlreadyRegistered):
+        await orders.register_customer(registration(customer_id), Envelope(uuid4()))
+
+
+async def ensure_customers(orders: Orders, customer_ids: Iterable[str]) -> None:
+    for customer_id in dict.fromkeys(customer_ids):
+        await ensure_customer(orders, customer_id)
+
+
+async def register_at(url: str, *customer_ids: str, master: MasterKey | None = None) -> None:
+    """Register these customers in the database at `url`, as a server there (by default one that
+    `uvicorn_process` started) would: its master key wraps their keys."""
+    async with open_pool(url, max_size=2) as pool:
+        orders = Orders(pool, master=master or MasterKey.from_secret(SERVER_SECRET))
+        await ensure_customers(orders, customer_ids)
