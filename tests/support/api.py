@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from litestar.testing import AsyncTestClient
 
-from tests.support.customers import ensure_customers
+from tests.support.customers import register_in
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -24,7 +24,7 @@ class Api:
 
     async def create_order(self, customer_id: str = "alice", currency: str = "EUR") -> str:
         """A new draft for `customer_id`, registered first if need be."""
-        await self.register(customer_id)
+        self.register(customer_id)
         response = await self.client.post(
             "/api/orders", json={"customer_id": customer_id, "currency": currency}
         )
@@ -32,9 +32,9 @@ class Api:
         order_id: str = response.json()["order"]["order_id"]
         return order_id
 
-    async def register(self, *customer_ids: str) -> None:
+    def register(self, *customer_ids: str) -> None:
         """Register these customers (unless they are) through the app's own application layer."""
-        await ensure_customers(self.client.app.state.services.orders, customer_ids)
+        register_in(self.client, *customer_ids)
 
     async def add_item(
         self,

@@ -11,7 +11,10 @@ import contextlib
 import re
 import zlib
 from collections.abc import Iterable
+from typing import Any
 from uuid import uuid4
+
+from litestar.testing import AsyncTestClient
 
 from domain.customer import RegisterCustomer
 from domain.errors import CustomerAlreadyRegistered
@@ -52,6 +55,15 @@ async def ensure_customer(orders: Orders, customer_id: str) -> None:
 async def ensure_customers(orders: Orders, customer_ids: Iterable[str]) -> None:
     for customer_id in dict.fromkeys(customer_ids):
         await ensure_customer(orders, customer_id)
+
+
+def register_in(client: AsyncTestClient[Any], *customer_ids: str) -> None:
+    """Register these customers in the app that `client` drives, through its own application layer.
+
+    On the client's portal thread, where the app's pool lives and its requests run: the test's
+    loop waits for it as it waits for a request.
+    """
+    client.blocking_portal.call(ensure_customers, client.app.state.services.orders, customer_ids)
 
 
 async def register_at(url: str, *customer_ids: str, master: MasterKey | None = None) -> None:

@@ -8,7 +8,7 @@ import httpx
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.support.customers import ensure_customer
+from tests.support.customers import register_in
 
 
 class PageClient:
@@ -57,7 +57,7 @@ class PageClient:
 
     async def create_order(self, customer_id: str = "alice", currency: str = "EUR") -> str:
         """A new draft through the create form, for `customer_id` (registered first if need be)."""
-        await ensure_customer(self.app.state.services.orders, customer_id)
+        register_in(self.client, customer_id)
         response = await self.post("/orders", {"customer_id": customer_id, "currency": currency})
         assert response.status_code == 303, response.text
         return response.headers["location"].rsplit("/", 1)[1]

@@ -24,6 +24,7 @@ def key(name: str) -> dict[str, str]:
 
 async def test_a_retried_create_makes_one_order(api: Api, ledger: Ledger) -> None:
     body, headers = {"customer_id": "carol", "currency": "EUR"}, key("create")
+    api.register("carol")
     events_before, _ = await ledger.counts()
     first = await api.client.post("/api/orders", json=body, headers=headers)
     retry = await api.client.post("/api/orders", json=body, headers=headers)
@@ -79,6 +80,7 @@ async def test_a_create_whose_answer_was_lost_is_answered_with_the_order_it_made
 ) -> None:
     """A retried create proposes a new order id; the command id finds the order the first one made."""
     body, headers = {"customer_id": "dora", "currency": "EUR"}, key("lost-create")
+    api.register("dora")
     first = await api.client.post("/api/orders", json=body, headers=headers)
     assert first.status_code == 201
     await ledger.pool.execute(
@@ -139,6 +141,7 @@ async def test_concurrent_duplicates_write_once_and_answer_alike(api: Api, ledge
 
 async def test_concurrent_creates_under_one_key_make_one_order(api: Api, ledger: Ledger) -> None:
     body, headers = {"customer_id": "dave", "currency": "USD"}, key("concurrent-create")
+    api.register("dave")
     events_before, _ = await ledger.counts()
     answers = await asyncio.gather(
         *(api.client.post("/api/orders", json=body, headers=headers) for _ in range(6))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.support.api import Api, price
+from tests.support.customers import registration
 from tests.support.ledger import Ledger
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -17,6 +18,7 @@ MUG = ("MUG-2", "Mug", "12.00", 1)
 
 
 async def test_creating_an_order(api: Api, ledger: Ledger) -> None:
+    api.register("alice")
     response = await api.client.post("/api/orders", json={"customer_id": "alice", "currency": "GBP"})
     assert response.status_code == 201
     result = response.json()
@@ -118,7 +120,9 @@ async def test_placing_records_the_total(api: Api) -> None:
     response = await api.client.post(f"/api/orders/{order_id}/place")
     assert response.status_code == 200
     assert response.json()["order"]["status"] == "placed"
-    assert response.json()["events"][0]["data"] == {"total_cents": 1900}
+    # It ships to the address alice registered with, shown opened to the clerk.
+    ship_to = registration("alice").address
+    assert response.json()["events"][0]["data"] == {"total_cents": 1900, "ship_to": ship_to}
 
 
 async def test_placing_with_an_empty_body_or_only_an_expected_version(api: Api) -> None:
