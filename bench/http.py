@@ -23,10 +23,12 @@ from bench.profiles import DatabaseWaits, join, py_spy
 from bench.results import Row, Target, explain, extras, values
 from domain.order import AddItem, CreateOrder
 from store.application import Envelope
+from store.personal import MasterKey
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = 16
 SECRET = "bench-csrf-secret"
+SERVER_MASTER = MasterKey.from_secret(SECRET)  # the servers' master key: ORDERS_SECRET is SECRET
 ORDER_LINES = 20
 LISTED_ORDERS = 40
 ORDER_PAGE = f"order page, {ORDER_LINES} lines"
@@ -213,15 +215,17 @@ async def generate_load(lab: Lab, server: Server, scenario: str, path: str, prof
 
 def form_posts(lab: Lab, workers: int) -> Trial:
     async def trial(profile: bool) -> Sample:
-        async with lab.database() as url, uvicorn("web.cli:app_factory", url, workers) as server:
-            return await generate_load(lab, server, "workflow", "/orders", profile)
+        async with lab.database() as url:
+            await workload.register_at(url, SERVER_MASTER)  # the customer bench.load orders for
+            async with uvicorn("web.cli:app_factory", url, workers) as server:
+                return await generate_load(lab, server, "workflow", "/orders", profile)
 
     return trial
 
 
 async def seed_pages(url: str) -> str:
     """An order of 20 lines (plus 40 small orders for the list); the big order's id."""
-    async with app_orders(url, 2) as orders:
+    async with app_orders(url, 2, master=SERVER_MASTER) as orders:
         for _ in range(LISTED_ORDERS):
             order_id = workload.new_order_id()
             for command in workload.order_commands(order_id)[:2]:

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import asyncpg
 
+from bench import workload
 from bench.profiles import DatabaseWaits, InProcessProfile, join
 from store.access.accounts import Accounts
 from store.access.sessions import Sessions
@@ -23,6 +24,7 @@ from store.database import connect_pool
 from store.log.event_store import EventStore
 from store.log.notifier import Notifier
 from store.migrations import migrate
+from store.personal import MasterKey
 
 
 @dataclass
@@ -117,10 +119,14 @@ async def clerk_session(url: str) -> str:
 
 
 @asynccontextmanager
-async def app_orders(url: str, size: int) -> AsyncIterator[Orders]:
-    """The application layer as web/app.py builds it, over `app_store`'s pool and Notifier."""
+async def app_orders(url: str, size: int, *, master: MasterKey | None = None) -> AsyncIterator[Orders]:
+    """The application layer as web/app.py builds it, over `app_store`'s pool and Notifier, with the
+    workload's customer registered. `master`: the master key of a server that will read the
+    database (by default one of this process alone)."""
     async with app_store(url, size) as store:
-        yield Orders(store.pool, notifier=store.notifier)
+        orders = Orders(store.pool, notifier=store.notifier, master=master)
+        await workload.register_customers(orders)
+        yield orders
 
 
 class Lab:

@@ -117,6 +117,7 @@ class Connection:
 
 
 async def workflow(connection: Connection) -> None:
+    # bench.workload's CUSTOMER, whom the caller registered (bench/http.py).
     headers = await connection.expect(
         "POST", "/orders", 303, {"customer_id": "customer-42", "currency": "EUR"}
     )

@@ -24,6 +24,7 @@ import asyncpg
 import httpx
 from litestar import Litestar
 
+from bench import workload
 from bench.lab import clerk_session
 from store.database import embedded_postgres
 from store.migrations import migrate
@@ -41,6 +42,7 @@ def cache_of(app: Litestar) -> RenderCache:
 
 
 async def new_order(http: httpx.AsyncClient, lines: int) -> str:
+    """An order of c-1 (registered in `measure`'s set-up) with `lines` lines."""
     created = await http.post("/orders", data={"customer_id": "c-1", "currency": "EUR"})
     order = str(created.headers["location"])
     for n in range(lines):
@@ -67,6 +69,7 @@ async def measure(url: str) -> None:
         http.cookies.set(SESSION_COOKIE, await clerk_session(url))
         await http.get("/orders")
         http.headers["x-csrftoken"] = http.cookies["csrftoken"]
+        await workload.register_customers(app.state.services.orders, ["c-1"])
         cache = cache_of(app)
 
         order = await new_order(http, 20)

@@ -31,8 +31,10 @@ import httpx
 from store.application import Orders
 from store.database import connect_pool
 from store.migrations import migrate
+from store.personal import MasterKey
 from store.seed import seed
 from tests.support.accounts import session_at
+from tests.support.customers import SERVER_SECRET
 from tests.support.databases import create_database, database_name
 from tests.support.servers import uvicorn_process
 from tests.support.standby import primary_with_standby
@@ -48,7 +50,8 @@ async def prepare(database_url: str, orders: int) -> list[str]:
     try:
         async with pool.acquire() as conn:
             await migrate(conn)
-        await seed(Orders(pool), orders, _quiet)
+        # The seed registers its customers with the key of the server that serves them.
+        await seed(Orders(pool, master=MasterKey.from_secret(SERVER_SECRET)), orders, _quiet)
         return [row[0] for row in await pool.fetch("SELECT order_id FROM order_read_model")]
     finally:
         await pool.close()

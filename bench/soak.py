@@ -28,6 +28,7 @@ from uuid import uuid4
 
 import uvloop
 
+from bench import workload
 from bench.http import ROOT, worker_pids
 from bench.lab import clerk_session
 from bench.load import ITEMS, Connection, Tally
@@ -42,6 +43,7 @@ MIX = {"order page": 28, "list": 14, "timeline": 14, "create": 8, "add item": 24
 READS = {"order page", "list", "timeline"}
 REQUEST_BOUND = 30.0  # seconds: a request still unanswered after this counts as an error
 MOST_IN_FLIGHT = 500  # past this the server is not keeping up: a due request is dropped, as an error
+CUSTOMERS = [f"soak-{n}" for n in range(100)]  # registered before the soak starts
 IDLE_EXPIRY = 2.0  # seconds: idle connections are dropped before uvicorn closes them (5 s)
 
 
@@ -97,7 +99,7 @@ class Shop:
         """One request; raises Refused (its status) or a connection's error."""
         form = {"command_id": str(uuid4())}
         if action == "create":
-            form |= {"customer_id": f"soak-{self.rng.randrange(100)}", "currency": "EUR"}
+            form |= {"customer_id": self.rng.choice(CUSTOMERS), "currency": "EUR"}
             location = await self._expect("POST", "/orders", 303, form)
             order = location.rsplit("/", 1)[1]
             self.adding.append((order, 0))
@@ -190,6 +192,7 @@ async def soak(args: argparse.Namespace, command: str) -> tuple[Record, str]:
     record = Record(60 * args.minutes, args.rate, 5.0 if args.quick else 60.0)
     async with serving(args.workers) as served:
         facts = await server_facts(served.database)
+        await workload.register_at(served.database, served.master, CUSTOMERS)  # whom the shop orders for
         connections = Connections(served.port, {SESSION_COOKIE: await clerk_session(served.database)})
         await connections.request("GET", "/orders")  # the CSRF cookie, as a browser's first page
         connections.cookies = dict(connections.idle[0][0].cookies)

@@ -20,6 +20,8 @@ import asyncpg
 from bench.http import ROOT, _wait_until_up, free_port
 from bench.lab import with_database
 from store.database import redact
+from store.personal.master import MasterKey, configured
+from web.settings import from_environment
 
 
 def rss_mb(pid: int) -> dict[str, float]:
@@ -72,6 +74,7 @@ class Served:
     database: str
     where: str
     postmaster: int | None  # None when PostgreSQL runs on another machine
+    master: MasterKey  # the server's master key, to register customers as it would
 
 
 @asynccontextmanager
@@ -107,7 +110,10 @@ async def serving(workers: int) -> AsyncIterator[Served]:
                 database = PostmasterInfo.read_from_pgdata(Path(folder) / "postgres").get_uri()
                 where = "embedded, in a fresh data folder, started by `orders serve`"
             postmaster = await postmaster_of(database)
-            yield Served(port, process.pid, database, where, postmaster)
+            settings = from_environment(env)
+            master = configured(settings.master_key_file, settings.master_secret)
+            assert master is not None, "a server always has a master key (a key file by default)"
+            yield Served(port, process.pid, database, where, postmaster, master)
         finally:
             await stop(process, None if external else postmaster)
             if external:
