@@ -67,13 +67,24 @@ class MasterKey:
         return cls(secret)
 
     def write(self, path: Path) -> None:
-        """Write the key to a new file, readable by its owner only, flushed to disk."""
+        """Write the key to a new file, readable by its owner only, flushed to disk
+        (FileExistsError if there is one).
+
+        Written whole under a name of its own, then linked to `path`: the link fails if the
+        file exists, so two processes making the key at once (uvicorn's workers) never both
+        write it, and neither ever reads a file the other has only begun.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as file:
-            file.write(base64.b64encode(self._secret).decode() + "\n")
-            file.flush()
-            os.fsync(file.fileno())
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as file:
+                file.write(base64.b64encode(self._secret).decode() + "\n")
+                file.flush()
+                os.fsync(file.fileno())
+            os.link(draft, path)
+        finally:
+            draft.unlink()
 
     def wrap(self, customer_id: str, key: bytes) -> tuple[bytes, str]:
         """The customer's key encrypted with this master key, and this key's id."""
@@ -98,7 +109,10 @@ def configured(key_file: str, secret: str) -> MasterKey | None:
     """The master key the settings name: the key file (made if missing), else derived from the
     secret; None when they name neither."""
     if key_file:
-        return MasterKey.from_file(Path(key_file), create=True)
+        try:
+            return MasterKey.from_file(Path(key_file), create=True)
+        except FileExistsError:  # another process (uvicorn's next worker) made it first: theirs
+            return MasterKey.from_file(Path(key_file))
     if secret:
         return MasterKey.from_secret(secret)
     return None

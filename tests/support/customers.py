@@ -20,6 +20,7 @@ from domain.customer import RegisterCustomer
 from domain.errors import CustomerAlreadyRegistered
 from store.application import Envelope, Orders
 from store.personal import MasterKey
+from store.personal.master import configured
 from tests.support.app import TEST_MASTER_KEY
 from tests.support.databases import open_pool
 
@@ -33,7 +34,9 @@ _TOWNS = ("Ghent", "Leeds", "Graz", "Utrecht", "Lyon")
 
 def app_master() -> MasterKey:
     """The master key of every app the tests build in process (tests/support/app.py)."""
-    return MasterKey.from_file(TEST_MASTER_KEY, create=True)
+    master = configured(str(TEST_MASTER_KEY), "")
+    assert master is not None
+    return master
 
 
 def registration(customer_id: str) -> RegisterCustomer:
