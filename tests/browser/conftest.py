@@ -20,8 +20,9 @@ from playwright.sync_api import expect
 
 from store.access.sessions import digest
 from tests.browser.audit import audit, audited, kind_of
-from tests.browser.people import CLERK, PEOPLE, SETUP_TOKEN, sign_in
+from tests.browser.people import CLERK, CUSTOMER_IDS, PEOPLE, SETUP_TOKEN, sign_in
 from tests.support.accounts import add_account
+from tests.support.customers import register_at
 from tests.support.databases import fresh_database_sync
 from tests.support.servers import uvicorn_server
 
@@ -65,6 +66,7 @@ async def _add_people(database_url: str) -> None:
         await connection.execute("INSERT INTO setup_tokens (token_hash) VALUES ($1)", digest(SETUP_TOKEN))
     finally:
         await connection.close()
+    await register_at(database_url, *CUSTOMER_IDS)  # with the server's master key (ORDERS_SECRET)
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,22 @@ OTHER_CLERK = "sam"  # someone else at work on the same orders
 CUSTOMER, CUSTOMER_ID = "cora", "journey-cora"
 # name, role, customer id: made in the server's database before the browser starts.
 PEOPLE = ((CLERK, "clerk", None), (OTHER_CLERK, "clerk", None), (CUSTOMER, "customer", CUSTOMER_ID))
+# Everyone the journeys order for: registered customers (a new order is for one), made in the
+# server's database before the browser starts.
+CUSTOMER_IDS = (
+    CUSTOMER_ID,
+    "journey-someone-else",
+    "journey-alice",
+    "journey-bob",
+    "journey-carol",
+    "journey-dave",
+    "journey-erin-with-a-rather-long-customer-identifier-for-phones",
+    "journey-live",
+    "journey-log",
+    "journey-slider",
+    "travel-tess",
+    "operator-1",
+)
 # The one-time link that makes the first admin (none of the people above is one).
 SETUP_TOKEN = secrets.token_urlsafe(24)
 
