@@ -36,7 +36,7 @@ from domain.errors import (
     StateConflict,
     VersionNotFound,
 )
-from domain.order import Command, CreateOrder, Order, PlaceOrder
+from domain.order import Command, CreateOrder, Order, PlaceOrder, decide, initial_state
 from domain.personal import ERASED
 from store import metrics
 from store.customers import CustomerRow, Customers
@@ -274,6 +274,9 @@ class Orders:
             require(self.actor, "write_orders")
             if self.actor.is_customer:
                 command = msgspec.structs.replace(command, customer_id=self.actor.customer_id or "")
+            # The command's own faults first (a blank customer id, an unknown currency), as the
+            # domain words them; only a well-formed order is asked whether its customer is registered.
+            decide(command, initial_state)
             await self._registered(command.customer_id, "order for")
         else:
             await self._reach(command.order_id, "write_orders")

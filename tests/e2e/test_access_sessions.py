@@ -17,6 +17,7 @@ from store.application import Orders
 from store.seed import seed
 from tests.support.accounts import PASSWORD, add_account, session_at, token_at
 from tests.support.app import make_app
+from tests.support.customers import register_in
 from tests.support.waiting import eventually
 from web.access import SESSION_COOKIE
 from web.signin import WRONG
@@ -166,6 +167,7 @@ async def test_tokens_and_session_ids_are_nowhere_in_the_database_as_text(
     site: AsyncTestClient[Any], database_url: str, pool: asyncpg.Pool
 ) -> None:
     token = await token_at(database_url, "till", "clerk")
+    register_in(site, "alice")
     created = await site.post(
         "/api/orders",
         json={"customer_id": "alice", "currency": "EUR"},
@@ -196,6 +198,7 @@ async def test_tokens_and_session_ids_are_nowhere_in_the_database_as_text(
 async def test_events_name_who_wrote_them(database_url: str, pool: asyncpg.Pool) -> None:
     app = make_app(database_url, csrf_secret="test-secret", pool_size=6, draft_expiry=1.5)
     async with AsyncTestClient(app=app) as client:
+        register_in(client, "alice")
         ada = await session_at(database_url, "ada", "admin")
         carl = await session_at(database_url, "carl", "clerk")
         till = await token_at(database_url, "till", "clerk")

@@ -105,6 +105,7 @@ async def test_a_new_role_takes_effect_on_the_next_request(
     browser: PageClient, person: PageClient, pool: asyncpg.Pool
 ) -> None:
     await add_account(pool, "cleo", "clerk")
+    person.register("alice")
     assert (await sign_in(person, "cleo")).status_code == 303
     assert (await person.post("/orders", {"customer_id": "alice", "currency": "EUR"})).status_code == 303
 

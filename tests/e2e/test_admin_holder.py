@@ -18,6 +18,7 @@ import httpx
 from store.read.projections import PROJECTIONS
 from tests.e2e.test_live_instances import create_and_add, settled
 from tests.support.accounts import session_for
+from tests.support.customers import register_with
 from tests.support.waiting import eventually
 from web.access import SESSION_COOKIE
 
@@ -37,6 +38,7 @@ async def test_the_page_names_the_holder_and_the_survivor_once_the_holder_is_kil
 ) -> None:
     admin = await session_for(pool, "ada", "admin")
     clerk = {SESSION_COOKIE: await session_for(pool, "till", "clerk")}
+    await register_with(pool, "customer-0")
     async with httpx.AsyncClient(base_url=servers[0][0], cookies=clerk) as client:
         await create_and_add(client, "customer-0")
     last_writer = await settled(pool)

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import httpx
 
+from store.personal import MasterKey
 from tests.support.accounts import session_on
+from tests.support.customers import register_on
 from tests.support.servers import ROOT, free_port, wait_until_up
 from web.access import SESSION_COOKIE
 
@@ -57,7 +59,10 @@ def test_orders_survive_a_restart_on_the_embedded_database(tmp_path: Path) -> No
     first = serve(data_dir, port)
     try:
         wait_until_up(url, first, timeout=60)
-        clerk = {SESSION_COOKIE: session_on(embedded_database_url(data_dir), "till", "clerk")}
+        database = embedded_database_url(data_dir)
+        # As the server would: with the master key it made in its data folder.
+        register_on(database, "restart-test", master=MasterKey.from_file(data_dir / "master.key"))
+        clerk = {SESSION_COOKIE: session_on(database, "till", "clerk")}
         with httpx.Client(base_url=url, cookies=clerk) as client:
             client.get("/orders")
             response = client.post(

@@ -10,6 +10,7 @@ from uuid import uuid4
 import asyncpg
 import httpx
 
+from tests.support.customers import register_with
 from tests.support.forms import problem, seen_version, without_fresh_ids
 
 ORDERS = 100
@@ -38,6 +39,7 @@ async def test_a_thousand_double_submits_write_once_and_answer_alike(
     http: httpx.AsyncClient, shared_pool: asyncpg.Pool
 ) -> None:
     outcomes: Counter[str] = Counter()
+    await register_with(shared_pool, *(f"clicker-{n}" for n in range(9)))
 
     async def twice(path: str, form: dict[str, str], htmx: bool) -> tuple[httpx.Response, httpx.Response]:
         headers = {"HX-Request": "true"} if htmx else {}

@@ -20,6 +20,7 @@ import httpx
 
 from domain.order import fold
 from store.log.event_store import EventStore
+from tests.support.customers import register_with
 from tests.support.forms import problem, seen_version
 from tests.support.waiting import eventually
 
@@ -68,6 +69,7 @@ async def test_fifty_writers_on_one_order_lose_and_double_nothing(
     http: httpx.AsyncClient, shared_pool: asyncpg.Pool
 ) -> None:
     pool, store, client = shared_pool, EventStore(shared_pool), Resender(http)
+    await register_with(pool, "crowd")
     create_id = str(uuid4())
     form = {"customer_id": "crowd", "currency": "EUR", "command_id": create_id}
     created = await client.send("POST", "/orders", form)

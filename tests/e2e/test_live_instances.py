@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 
 from tests.support.accounts import session_for
+from tests.support.customers import register_with
 from web.access import SESSION_COOKIE
 
 
@@ -46,6 +47,7 @@ async def test_the_subscription_runs_once_and_moves_when_its_leader_stops(
     servers: list[tuple[str, subprocess.Popen[bytes]]], pool: asyncpg.Pool
 ) -> None:
     clerk = {SESSION_COOKIE: await session_for(pool, "till", "clerk")}
+    await register_with(pool, "customer-0", "customer-1")
     for n, (url, _) in enumerate(servers * 3):
         async with httpx.AsyncClient(base_url=url, cookies=clerk) as client:
             await create_and_add(client, f"customer-{n % 2}")

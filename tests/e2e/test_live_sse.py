@@ -14,6 +14,7 @@ import httpx
 from domain.order import fold
 from store.log.event_store import EventStore, Metadata
 from tests.support.accounts import session_at
+from tests.support.customers import register_at
 from tests.support.sse import sse_events
 from tests.support.subscriptions import order_events
 from web.access import SESSION_COOKIE
@@ -76,6 +77,7 @@ async def test_an_event_written_through_one_instance_reaches_a_stream_served_by_
     servers: list[tuple[str, subprocess.Popen[bytes]]], database_url: str
 ) -> None:
     (first, _), (second, _) = servers
+    await register_at(database_url, "two-instances")
     clerk = {SESSION_COOKIE: await session_at(database_url, "till", "clerk")}
     viewer = {SESSION_COOKIE: await session_at(database_url, "vera", "viewer")}
     async with (

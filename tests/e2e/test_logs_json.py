@@ -15,7 +15,9 @@ import asyncpg
 import httpx
 import pytest
 
+from store.personal import MasterKey
 from tests.support.accounts import session_at
+from tests.support.customers import register_at
 from tests.support.servers import ROOT, free_port, wait_until_up
 from tests.support.waiting import eventually
 from web.access import SESSION_COOKIE
@@ -47,6 +49,7 @@ async def test_a_command_is_followed_from_its_request_to_its_events_and_its_mess
     json_server: tuple[str, Path], database_url: str, pool: asyncpg.Pool
 ) -> None:
     url, log = json_server
+    await register_at(database_url, "cust-j", master=MasterKey.from_secret("s"))  # the server's ORDERS_SECRET
     clerk = await session_at(database_url, "till", "clerk")
     async with httpx.AsyncClient(base_url=url, cookies={SESSION_COOKIE: clerk}) as client:
         await client.get("/orders")

@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.accounts import session_at, token_at
 from tests.support.app import make_app
+from tests.support.customers import app_master, register_at
 from tests.support.metrics import key, moved, samples
 from tests.support.serving import served
 from tests.support.waiting import eventually
@@ -45,8 +46,9 @@ async def scrape(scraper: httpx.AsyncClient) -> dict[tuple[str, frozenset[tuple[
 
 
 async def test_the_counts_move_by_exactly_the_work_done(
-    site: httpx.AsyncClient, scraper: httpx.AsyncClient
+    site: httpx.AsyncClient, scraper: httpx.AsyncClient, database_url: str
 ) -> None:
+    await register_at(database_url, "cust-m", master=app_master())  # before: not part of the work counted
     before = await scrape(scraper)
 
     created = await site.post("/orders", data={"customer_id": "cust-m", "currency": "EUR"})
@@ -104,8 +106,10 @@ async def test_the_pool_is_shown_open_busy_and_its_most(scraper: httpx.AsyncClie
 async def test_the_database_figures_are_what_the_tables_hold(
     scraper: httpx.AsyncClient, site: httpx.AsyncClient, pool: asyncpg.Pool, database_url: str
 ) -> None:
-    # A subscription that has not moved since the start, three events behind.
+    # A subscription that has not moved since the start, four events behind: the customer's
+    # registration and the order's three.
     await pool.execute("INSERT INTO subscriptions (name) VALUES ('audit_feed')")
+    await register_at(database_url, "cust-f", master=app_master())
     created = await site.post("/orders", data={"customer_id": "cust-f", "currency": "EUR"})
     order_id = created.headers["location"].rsplit("/", 1)[1]
     item = {"sku": "TEA-1", "name": "Tea", "unit_price": "1.00", "quantity": "1"}
@@ -139,7 +143,7 @@ async def test_the_database_figures_are_what_the_tables_hold(
         await operator.close()
 
     assert shown[key("orders_database_up")] == 1
-    assert shown[key("orders_subscription_lag_events", subscription="audit_feed")] == 4
+    assert shown[key("orders_subscription_lag_events", subscription="audit_feed")] == 5
     assert shown[key("orders_subscription_lag_seconds", subscription="audit_feed")] > 0
     assert shown[key("orders_parked_streams", subscription="customer_summaries")] == 2
     assert shown[key("orders_parked_streams", subscription="sales_by_day")] == 1

@@ -14,7 +14,9 @@ import httpx
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from store.personal import MasterKey
 from tests.support.accounts import token_at
+from tests.support.customers import register_on
 from tests.support.metrics import key, samples
 from tests.support.servers import ROOT, free_port, wait_until_up
 from web.metrics import forget_dead_workers
@@ -31,12 +33,15 @@ def test_two_workers_count_into_one_folder_that_is_removed_at_the_end(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    env |= {"DATABASE_URL": database_url, "TMPDIR": str(tmp_path)}
+    # A data folder of its own: both workers find no master key there and make it as they start.
+    env |= {"DATABASE_URL": database_url, "TMPDIR": str(tmp_path), "ORDERS_DATA_DIR": str(tmp_path / "data")}
     command = [str(ORDERS), "serve", "--workers", "2", "--port", str(port)]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
     try:
         wait_until_up(url, process, timeout=60)
         (folder,) = tmp_path.glob("orders-metrics-*")
+        master = MasterKey.from_file(tmp_path / "data" / "master.key")
+        register_on(database_url, *(f"c-{n}" for n in range(20)), master=master)
         for n in range(20):
             # A connection of its own each time, so that the workers share the requests.
             with httpx.Client(base_url=url, headers=clerk) as client:

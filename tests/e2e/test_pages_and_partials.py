@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import httpx
 
+from tests.support.customers import SealedFor
 from tests.support.pages import Page
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ async def test_order_list_as_page_and_as_the_table_partial(browser: PageClient) 
 
 
 async def test_creating_an_order_redirects_to_its_page(browser: PageClient, ledger: Ledger) -> None:
+    browser.register("bob")
     response = await browser.post("/orders", {"customer_id": "bob", "currency": "usd"})
     assert response.status_code == 303
     location = response.headers["location"]
@@ -132,7 +134,8 @@ EXPECTED = {
     ),
     "remove whole line": ("ItemRemoved", {"sku": "TEA-1", "quantity": 2}),
     "remove part of a line": ("ItemRemoved", {"sku": "TEA-1", "quantity": 1}),
-    "place": ("OrderPlaced", {"total_cents": 700}),
+    # Shipped to alice's address (the drafts are hers), stored sealed with her key.
+    "place": ("OrderPlaced", {"total_cents": 700, "ship_to": SealedFor("alice")}),
     "cancel": ("OrderCancelled", {"reason": "Ordered by mistake"}),
 }
 

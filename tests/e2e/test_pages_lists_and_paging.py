@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 if TYPE_CHECKING:
     from tests.support.ledger import Ledger
@@ -84,14 +85,21 @@ async def test_paging_through_more_than_a_page_of_orders(browser: PageClient) ->
 
 
 def log_rows(text: str) -> list[tuple[int, str, str]]:
-    """(position, order id, type) of each row of the event log."""
+    """(position, stream id, type) of each row of the event log: an order's, or a customer's."""
     rows = []
     for row in re.findall(r"<tr\b[^>]*>(.*?)</tr>", text, re.DOTALL):
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.DOTALL)
         if cells:
-            stream = re.search(r"/orders/([0-9a-f-]{36})/history", cells[2])
-            assert stream is not None
-            rows.append((int(cells[0]), stream.group(1), cells[4]))
+            order = re.search(r"/orders/([0-9a-f-]{36}|customer:[^/\"]+)/history", cells[2])
+            customer = re.search(r'/customers/([^/"?]+)"', cells[2])
+            if order:
+                stream = order.group(1)
+            else:
+                assert customer is not None, cells[2]
+                stream = f"customer:{unquote(customer.group(1))}"
+            kind = re.match(r"\w+", cells[4])
+            assert kind is not None
+            rows.append((int(cells[0]), stream, kind.group(0)))
     return rows
 
 
@@ -105,12 +113,13 @@ async def test_paging_through_the_event_log_with_and_without_filters(
         if n == 0:
             await browser.post(f"/orders/{orders[0]}/place", htmx=True)
     total = await ledger.event_count()
-    assert total == 61
+    assert total == 62  # alice's registration, then the orders' 61 events
 
     pages, urls = await walk(browser, "/events", "event-log")
     rows = [row for page in pages for row in log_rows(page)]
     assert [position for position, _, _ in rows] == list(range(total, 0, -1))
-    assert [len(log_rows(page)) for page in pages] == [50, 11]
+    assert rows[-1][1:] == ("customer:alice", "CustomerRegistered")
+    assert [len(log_rows(page)) for page in pages] == [50, 12]
     assert "before=" in urls[1]
 
     pages, _ = await walk(browser, "/events?type=ItemAdded", "event-log")

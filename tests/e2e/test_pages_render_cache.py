@@ -14,6 +14,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.support.accounts import session_at
 from tests.support.app import make_app
+from tests.support.customers import register_at
 from tests.support.page_client import PageClient
 from web.access import SESSION_COOKIE
 from web.render_cache import RenderCache
@@ -269,6 +270,7 @@ async def test_two_served_instances_never_show_an_old_version(
 ) -> None:
     """As deployed: two uvicorn processes on one database, each with its own render cache."""
     clerk = {SESSION_COOKIE: await session_at(database_url, "till", "clerk")}
+    await register_at(database_url, "alice")
     (here, _), (there, _) = servers
     async with (
         httpx.AsyncClient(base_url=here, cookies=clerk) as a,

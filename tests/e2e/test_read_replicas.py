@@ -24,6 +24,7 @@ from prometheus_client import REGISTRY
 from store.replicas import Replicas
 from tests.support.accounts import session_at, token_at
 from tests.support.app import make_app
+from tests.support.customers import ensure_customer
 from tests.support.databases import create_database, database_name
 from tests.support.serving import served
 from tests.support.standby import Primary, Standby, primary_with_standby
@@ -85,6 +86,7 @@ async def site(servers: Servers, standby: Standby, **settings: Any) -> AsyncIter
         http.headers["Authorization"] = "Bearer " + await token_at(database_url, "clerk", "clerk")
         await http.get("/orders")  # the CSRF cookie
         here = Site(app, http, database_url)
+        await ensure_customer(app.state.services.orders, "ada")  # whom the site's orders are for
         await eventually(lambda: _async(here.replicas.replicas[0].usable), timeout=30)
         yield here
 

@@ -16,10 +16,12 @@ from typing import Any
 from uuid import uuid4
 
 import httpx
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.support.accounts import session_at, token_at
 from tests.support.app import make_app
+from tests.support.customers import ensure_customer, register_in
 from tests.support.databases import database_name, drop_database
 from tests.support.figures import record
 from tests.support.routes import routes
@@ -53,7 +55,8 @@ def assert_htmx_configured_by_meta(response: httpx.Response, what: str) -> None:
     assert config["includeIndicatorStyles"] is False, what
 
 
-async def seed(http: httpx.AsyncClient) -> dict[str, str]:
+async def seed(http: httpx.AsyncClient, app: Litestar) -> dict[str, str]:
+    await ensure_customer(app.state.services.orders, "alice")  # a new order is for a registered customer
     await http.get("/orders")
     csrf = {"x-csrftoken": http.cookies["csrftoken"]}
     created = await http.post("/orders", data={"customer_id": "alice", "currency": "EUR"}, headers=csrf)
@@ -85,7 +88,7 @@ async def test_every_route_and_every_error_carries_the_security_headers(
         await signed_in(database_url, base) as http,
         httpx.AsyncClient(base_url=base, timeout=10) as anonymous,
     ):
-        values = await seed(http)
+        values = await seed(http, app)
         safe = [r for r in routes(app) if r.method in {"GET", "HEAD"}]
         for route in safe:
             for htmx in (False, True):
@@ -202,6 +205,7 @@ async def test_refusals_made_outside_any_handler_carry_the_headers_too(database_
     )
     async with AsyncTestClient(app=app) as client:
         client.cookies.set(SESSION_COOKIE, await session_at(database_url, "ada", "admin"))
+        register_in(client, "a")
         await client.get("/orders")
         csrf = {"x-csrftoken": client.cookies["csrftoken"]}
         for status in (303, 429):

@@ -11,6 +11,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.support.accounts import session_at, token_at
 from tests.support.app import make_app
+from tests.support.customers import register_in
 from tests.support.figures import record
 from web.access import SESSION_COOKIE
 from web.cli import app_factory
@@ -34,6 +35,7 @@ async def limited(database_url: str) -> AsyncIterator[AsyncTestClient[Any]]:
 async def test_writes_past_the_limit_get_429_with_retry_after_and_change_nothing(
     limited: AsyncTestClient[Any], database_url: str
 ) -> None:
+    register_in(limited, "eager")  # in the app's own layer: no request, nothing from the limit
     csrf = {"x-csrftoken": limited.cookies["csrftoken"]}
     form = {"customer_id": "eager", "currency": "EUR"}
     answers = [

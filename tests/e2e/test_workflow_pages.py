@@ -77,6 +77,7 @@ async def test_the_list_filters_by_delivery_state_customer_and_order(
 async def test_a_person_whose_draft_expired_meanwhile_sees_who_and_what_changed(
     app_client: PageClient, pool: asyncpg.Pool, store: EventStore
 ) -> None:
+    app_client.register("carol")
     created = await app_client.post("/orders", {"customer_id": "carol", "currency": "EUR"}, htmx=True)
     order_id = created.headers["location"].rsplit("/", 1)[1]
     form = {"sku": "TEA-1", "name": "Green tea", "unit_price": "3.50", "quantity": "2"}

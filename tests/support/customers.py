@@ -7,6 +7,7 @@ registered is fine (another test helper, or the same one twice, got there first)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import zlib
@@ -14,10 +15,12 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import uuid4
 
+import asyncpg
 from litestar.testing import AsyncTestClient
 
 from domain.customer import RegisterCustomer
 from domain.errors import CustomerAlreadyRegistered
+from domain.personal import is_sealed, sealed_owner
 from store.application import Envelope, Orders
 from store.personal import MasterKey
 from store.personal.master import configured
@@ -69,9 +72,35 @@ def register_in(client: AsyncTestClient[Any], *customer_ids: str) -> None:
     client.blocking_portal.call(ensure_customers, client.app.state.services.orders, customer_ids)
 
 
-async def register_at(url: str, *customer_ids: str, master: MasterKey | None = None) -> None:
-    """Register these customers in the database at `url`, as a server there (by default one that
+async def register_with(pool: asyncpg.Pool, *customer_ids: str, master: MasterKey | None = None) -> None:
+    """Register these customers in the pool's database, as a server there (by default one that
     `uvicorn_process` started) would: its master key wraps their keys."""
+    await ensure_customers(Orders(pool, master=master or MasterKey.from_secret(SERVER_SECRET)), customer_ids)
+
+
+async def register_at(url: str, *customer_ids: str, master: MasterKey | None = None) -> None:
+    """`register_with` the database at `url`."""
     async with open_pool(url, max_size=2) as pool:
-        orders = Orders(pool, master=master or MasterKey.from_secret(SERVER_SECRET))
-        await ensure_customers(orders, customer_ids)
+        await register_with(pool, *customer_ids, master=master)
+
+
+def register_on(url: str, *customer_ids: str, master: MasterKey | None = None) -> None:
+    """`register_at`, for synchronous tests and fixtures (servers in processes)."""
+    asyncio.run(register_at(url, *customer_ids, master=master))
+
+
+class SealedFor:
+    """Equal to a value sealed with `customer_id`'s key (`pii:1:<customer id>:...`), whatever its
+    nonce: how a personal field looks in a stored row, never in clear."""
+
+    def __init__(self, customer_id: str) -> None:
+        self.customer_id = customer_id
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and is_sealed(other) and sealed_owner(other) == self.customer_id
+
+    def __hash__(self) -> int:
+        return hash(self.customer_id)
+
+    def __repr__(self) -> str:
+        return f"<a value sealed for {self.customer_id}>"

@@ -55,9 +55,13 @@ class PageClient:
             form["_csrf_token"] = self.token
         return await self.client.post(url, data=form, headers=headers, follow_redirects=False)
 
+    def register(self, *customer_ids: str) -> None:
+        """Register these customers (unless they are) through the app's own application layer."""
+        register_in(self.client, *customer_ids)
+
     async def create_order(self, customer_id: str = "alice", currency: str = "EUR") -> str:
         """A new draft through the create form, for `customer_id` (registered first if need be)."""
-        register_in(self.client, customer_id)
+        self.register(customer_id)
         response = await self.post("/orders", {"customer_id": customer_id, "currency": currency})
         assert response.status_code == 303, response.text
         return response.headers["location"].rsplit("/", 1)[1]
