@@ -16,6 +16,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from tests.support.app import make_app
+from tests.support.customers import register_in
 from tests.support.visitors import Visitor, ask, draft_of, first_answer, visitors, written
 
 # Every way to reach one order, as (method, path, form or JSON body).
@@ -67,6 +68,7 @@ class Shop:
 async def shop(database_url: str, pool: asyncpg.Pool) -> AsyncIterator[Shop]:
     app = make_app(database_url, csrf_secret="test-secret", pool_size=4, subscriptions=False)
     async with AsyncTestClient(app=app) as client:
+        register_in(client, "cust-a")  # the customer account's own customer, registered
         yield Shop(client, pool, await visitors(client, pool, "cust-a", prefix="shop"))
 
 

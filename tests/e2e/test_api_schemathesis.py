@@ -46,6 +46,7 @@ DATABASE: list[str] = []
 def _seed(base: str) -> list[str]:
     ids = []
     with httpx.Client(base_url=base, headers=AUTHORIZATION) as http:
+        register_on(DATABASE[0], "seed")  # the customer of the seeded orders
         for steps in ([], ["add"], ["add", "place"], ["add", "cancel"]):
             created = http.post("/api/orders", json={"customer_id": "seed", "currency": "EUR"})
             assert created.status_code == 201, created.text
@@ -75,7 +76,6 @@ def api_server(server_url: str, template_database: str) -> Iterator[str]:
     ):
         AUTHORIZATION["Authorization"] = "Bearer " + token_on(url, "till", "clerk")
         DATABASE[:] = [url]
-        register_on(url, "seed")
         SEEDED[:] = _seed(base)
         yield base
 

@@ -21,7 +21,7 @@ from litestar.testing import AsyncTestClient
 from domain.order import AddItem, CreateOrder
 from store.application import Envelope, Orders
 from tests.support.accounts import session_for, token_for
-from tests.support.customers import app_master, ensure_customer, register_in
+from tests.support.customers import app_master, ensure_customer
 from web.access import SESSION_COOKIE
 
 ROLES = ("anonymous", "customer", "viewer", "clerk", "admin")
@@ -59,8 +59,7 @@ class Visitor:
 async def visitors(
     client: AsyncTestClient[Any], pool: asyncpg.Pool, customer_id: str, prefix: str = "sweep"
 ) -> dict[str, Visitor]:
-    """A visitor of each role; the customer is bound to `customer_id`, a registered customer."""
-    register_in(client, customer_id)
+    """A visitor of each role; the customer is bound to `customer_id`."""
     client.cookies.clear()
     await client.get("/login")
     csrf = client.cookies["csrftoken"]
