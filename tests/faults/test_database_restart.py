@@ -25,6 +25,7 @@ import pytest
 
 from tests.support.accounts import session_at, token_at
 from tests.support.app import make_app
+from tests.support.customers import ensure_customers
 from tests.support.databases import create_database
 from tests.support.figures import record
 from tests.support.serving import served
@@ -171,6 +172,7 @@ async def test_a_database_restart_under_load_gives_503s_then_the_app_serves_agai
         # A clerk (the app's start-up has made the tables): the forms know them by a session, /api by a token.
         http.cookies.set(SESSION_COOKIE, await session_at(database_url, "till", "clerk"))
         http.headers["Authorization"] = "Bearer " + await token_at(database_url, "till", "clerk")
+        await ensure_customers(app.state.services.orders, ["restart", "restart-api"])  # the load's customers
         await http.get("/orders")
         token = http.cookies["csrftoken"]
         stop = asyncio.Event()

@@ -23,6 +23,7 @@ import pytest
 
 from store.database import UNAVAILABLE, embedded_postgres
 from tests.support.accounts import session_on, token_on
+from tests.support.customers import register_at
 from tests.support.embedded_serving import (
     ORDERS,
     Serving,
@@ -209,6 +210,7 @@ async def _write_in_flight_at_the_stop(
     """A write held in flight when SIGTERM comes, released after `hold` seconds or when the server's
     PostgreSQL stops, whichever is first. Its answer, and the stop's time."""
     token = await asyncio.to_thread(token_on, db_url, "till", "clerk")
+    await register_at(db_url, "grace", master=serving.master)  # whom the held write's order is for
     bearer = {"authorization": f"Bearer {token}"}
     async with (
         httpx.AsyncClient(base_url=serving.url, headers=bearer, timeout=60) as client,
@@ -310,6 +312,7 @@ async def _hand_over(first: Serving, db_url: str) -> tuple[float, int, httpx.Res
         return all(now.get(key, -1) not in (-1, *first_backends) for key in led_by_first)
 
     token = await asyncio.to_thread(token_on, db_url, "till", "clerk")
+    await register_at(db_url, "grace", master=first.master)  # whom the held write's order is for
     bearer = {"authorization": f"Bearer {token}"}
     async with (
         httpx.AsyncClient(base_url=first.url, headers=bearer, timeout=60) as client,

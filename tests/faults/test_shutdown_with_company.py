@@ -15,6 +15,7 @@ import pytest
 
 from store.database import embedded_postgres
 from tests.support.accounts import token_on
+from tests.support.customers import register_on
 from tests.support.embedded_serving import (
     Serving,
     assert_postgres_stopped,
@@ -146,6 +147,9 @@ def test_a_stop_under_load_loses_no_acknowledged_command(data_dir: Path, clients
         running = postmaster(serving.folder)
         assert running is not None
         token = token_on(running[1], "loader", "clerk")
+        register_on(
+            running[1], *(f"w{i}" for i in range(clients)), master=serving.master
+        )  # the writers' customers
         done, took = asyncio.run(_load_then_stop(serving, token, clients, load_seconds=3.0))
         assert serving.process.returncode == 0
     assert_postgres_stopped(serving.folder, running[1])

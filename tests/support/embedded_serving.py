@@ -24,6 +24,7 @@ from pathlib import Path
 
 import asyncpg
 
+from store.personal import MasterKey
 from tests.support.servers import ROOT, free_port, wait_until_up
 
 ORDERS = Path(sys.executable).parent / "orders"
@@ -59,6 +60,11 @@ class Serving:
     @property
     def folder(self) -> Path:
         return self.data_dir / "postgres"
+
+    @property
+    def master(self) -> MasterKey:
+        """The server's master key: the key file it made in its data folder as it started."""
+        return MasterKey.from_file(self.data_dir / "master.key")
 
     def stop(self, signum: int = signal.SIGTERM, *, group: bool = False, timeout: float = 60) -> float:
         """Send `signum` (to the whole process group, as a terminal's Ctrl-C does, when `group`),
