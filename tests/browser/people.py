@@ -33,7 +33,6 @@ CUSTOMER_IDS = (
     "journey-log",
     "journey-slider",
     "travel-tess",
-    "operator-1",
 )
 # The one-time link that makes the first admin (none of the people above is one).
 SETUP_TOKEN = secrets.token_urlsafe(24)

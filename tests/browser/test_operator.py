@@ -22,6 +22,7 @@ from tests.browser.audit import audit
 from tests.browser.people import sign_in
 from tests.browser.test_order_journeys import create_order
 from tests.support.accounts import add_account
+from tests.support.customers import register_with
 from tests.support.databases import fresh_database_sync
 from tests.support.servers import uvicorn_server
 from tests.support.subscriptions import insert_unknown_event
@@ -34,6 +35,7 @@ async def _prepare(database_url: str) -> None:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
     try:
         await add_account(pool, ADMIN, "admin")
+        await register_with(pool, "operator-1")  # whom the admin's order is for
         await insert_unknown_event(pool)  # stream "from-the-future", type OrderTeleported
     finally:
         await pool.close()
