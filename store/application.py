@@ -279,9 +279,9 @@ class Orders:
             await self._reach(command.order_id, "write_orders")
         if isinstance(command, PlaceOrder):
             # It ships to the customer's address as it is now, copied sealed (never in clear).
-            summary = await self.read_model.get_order(command.order_id)
-            if summary is not None:
-                row = await self._registered(summary.customer_id, "place an order for")
+            found = await self.customers.row_of_order(command.order_id)
+            if found is not None:
+                row = self._checked(*found, "place an order for")
                 command = msgspec.structs.replace(command, ship_to=row.address)
         return await handle(
             self.store,
@@ -298,7 +298,10 @@ class Orders:
 
     async def _registered(self, customer_id: str, doing: str) -> CustomerRow:
         """The customer's row, for a command about to act for them: registered, and not forgotten."""
-        row = await self.customers.row(customer_id)
+        return self._checked(customer_id, await self.customers.row(customer_id), doing)
+
+    @staticmethod
+    def _checked(customer_id: str, row: CustomerRow | None, doing: str) -> CustomerRow:
         if row is None:
             raise CustomerNotRegistered(
                 f"There is no customer {customer_id}: register them (with their shipping address) first."

@@ -27,7 +27,9 @@ QUERIES = {
         "FROM customer_summaries ORDER BY customer_id;"
         "SELECT * FROM customer_orders ORDER BY order_id"
     ),
-    "sales_by_day": "SELECT * FROM sales_by_day ORDER BY day, currency; SELECT * FROM sales_orders ORDER BY order_id",
+    "sales_by_day": (
+        "SELECT * FROM sales_by_day ORDER BY day, currency; SELECT * FROM sales_orders ORDER BY order_id"
+    ),
 }
 
 
