@@ -39,6 +39,7 @@ from domain.order import Event, Order, OrderCancelled, OrderPlaced, fold
 from domain.personal import ERASED, is_sealed
 from store.log.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
 from store.personal import Keyring
+from store.personal.master import MasterKeyError
 from store.read.parking import MAX_ERROR, OUTBOX_RETRY, RetryPolicy
 from store.read.subscriptions import Connection
 from store.tracing import correlation_id
@@ -216,7 +217,7 @@ class CustomerNotifications:
             return ("", "pending", None, *render(cause, order))
         keyring = self.keyring
         assert keyring is not None  # _customers refuses registered customers without one
-        if customer.status == "forgotten" or not keyring.has_key(customer.customer_id):
+        if customer.status == "forgotten" or keyring.erased(customer.customer_id):
             kind, subject, _ = render(cause, order)
             return ("", "forgotten", NOT_SENT_FORGOTTEN, kind, subject, "")
         opened = keyring.opened(customer)
@@ -364,11 +365,14 @@ async def opened_notification(
     if keyring is None:
         raise LookupError(f"notification {notification.id} is sealed and there is no keyring to open it")
     await keyring.load([notification.customer_id])
-    if not keyring.has_key(notification.customer_id):
+    if keyring.erased(notification.customer_id):
         if erased is None:
             return None
         changes = {f: erased for f in ("recipient", "body") if is_sealed(getattr(notification, f))}
         return msgspec.structs.replace(notification, **changes)
+    if erased is None and not keyring.has_key(notification.customer_id):
+        # Not forgotten, but this process's master key does not open theirs: a failure to retry.
+        raise MasterKeyError(f"customer {notification.customer_id}'s key is wrapped by another master key")
     return msgspec.structs.replace(
         notification, recipient=keyring.open(notification.recipient), body=keyring.open(notification.body)
     )

@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import asyncpg
 import click
@@ -19,6 +20,7 @@ from store.log.export import export
 from store.log.integrity import KINDS, Report, verify
 from store.migrations import migrate
 from store.personal.master import configured
+from store.personal.rotation import pending_file, settle
 from store.read.parking import ParkingEntry, entries
 from store.read.replay import RebuildInProgress, rebuild
 from store.seed import seed
@@ -40,6 +42,17 @@ async def prepare(url: str) -> tuple[list[str], str]:
         async with pool.acquire() as conn:
             applied = await migrate(conn)
         return applied, await shared_secret(pool, "csrf")
+    finally:
+        await pool.close()
+
+
+async def settle_master_key(url: str, key_file: Path) -> str | None:
+    """Finish or undo a master key rotation a crash interrupted; what was done, if anything."""
+    if not pending_file(key_file).exists():
+        return None
+    pool = await connect_pool(url, min_size=1, max_size=1)
+    try:
+        return await settle(pool, key_file)
     finally:
         await pool.close()
 
