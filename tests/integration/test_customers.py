@@ -60,7 +60,9 @@ async def placed_order(orders: Orders, customer_id: str = "cust-zq") -> str:
     return order_id
 
 
-async def test_registered_details_are_shown_and_stored_only_sealed(orders: Orders, pool: asyncpg.Pool) -> None:
+async def test_registered_details_are_shown_and_stored_only_sealed(
+    orders: Orders, pool: asyncpg.Pool
+) -> None:
     await register(orders)
     shown = await orders.customer("cust-zq")
     assert (shown.name, shown.email, shown.address, shown.status) == (NAME, EMAIL, ADDRESS, "registered")
@@ -71,7 +73,9 @@ async def test_registered_details_are_shown_and_stored_only_sealed(orders: Order
     assert '"name": "pii:1:cust-zq:' in data
 
 
-async def test_an_order_ships_to_the_address_sealed_and_shows_it_opened(orders: Orders, pool: asyncpg.Pool) -> None:
+async def test_an_order_ships_to_the_address_sealed_and_shows_it_opened(
+    orders: Orders, pool: asyncpg.Pool
+) -> None:
     await register(orders)
     order_id = await placed_order(orders)
     at = await orders.order_at(order_id)

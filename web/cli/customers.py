@@ -18,6 +18,7 @@ from uuid import uuid4
 import asyncpg
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from domain.access import Actor
@@ -126,9 +127,14 @@ def list_customers(show_details: bool, prefix: str | None) -> None:
             page, after = await orders.list_customers(after, 500, prefix)
             for c in page:
                 details = (c.name, c.email, c.address.replace("\n", ", ")) if show_details else ()
-                table.add_row(
-                    c.customer_id, c.status, f"{c.registered_at:%Y-%m-%d %H:%M}", str(c.version), *details
+                cells = (
+                    c.customer_id,
+                    c.status,
+                    f"{c.registered_at:%Y-%m-%d %H:%M}",
+                    str(c.version),
+                    *details,
                 )
+                table.add_row(*map(escape, cells))  # "[erased]" and names are text, not rich markup
                 count += 1
             if after is None:
                 break
