@@ -83,7 +83,7 @@ async def seed_orders(settings: Settings, count: int, days: int | None = None) -
                 await seed(orders_of(settings, pool), count, update)
             return 0
         async with progress(f"seeding {days} days", "events") as update:
-            await seed_history(pool, count, days, update)
+            await seed_history(pool, count, days, update, keyring=orders_of(settings, pool).keyring)
         for name in READ_MODELS:  # the history is written as the import writes: the read models follow
             async with progress(name, "events") as update:
                 await rebuild(pool, name, update)
