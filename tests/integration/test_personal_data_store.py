@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from uuid import uuid4
 
 import asyncpg
@@ -22,7 +23,7 @@ from store.application import Envelope, NotificationQuery, Orders
 from store.log.integrity import verify
 from store.personal import MasterKey, TamperedValue
 from store.read.subscriptions import SubscriptionRunner
-from store.workflows.outbox import NOT_SENT_FORGOTTEN, CustomerNotifications, Relay
+from store.workflows.outbox import NOT_SENT_FORGOTTEN, CustomerNotifications, LogSender, Relay
 from tests.support.workflows import RecordingSender, outbox_rows
 
 ADMIN = Actor("admin-1", "ada-admin", "admin")
@@ -256,3 +257,17 @@ async def test_an_export_taken_before_a_forget_holds_no_clear_text_and_opens_wit
         forged = value.replace("pii:1:cust-pw:", "pii:1:cust-other:")
         with pytest.raises(TamperedValue):
             keyring.open(forged)
+
+
+async def test_a_delivery_logs_ids_only(
+    database_url: str, pool: asyncpg.Pool, orders: Orders, caplog: pytest.LogCaptureFixture
+) -> None:
+    order_id = await registered_customer_with_an_order(orders)
+    await SubscriptionRunner(database_url, pool, CustomerNotifications(orders.keyring)).catch_up()
+    with caplog.at_level(logging.INFO, logger="orders.notifications"):
+        await Relay(pool, LogSender(), orders.keyring).deliver_due()
+    (row,) = await outbox_rows(pool, order_id)
+    assert row["state"] == "sent"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"notification {row['id']} (order_placed of order {order_id}) to customer cust-pw"
+    ]
