@@ -248,3 +248,26 @@ async def test_a_rotation_cut_short_before_its_commit_is_undone_at_the_next_star
     assert NAME in listed.stdout
     assert MasterKey.from_file(key_file).id == old.id
     assert not pending_file(key_file).exists()
+
+
+async def test_an_export_taken_before_a_forget_holds_no_clear_text_and_no_key(
+    database_url: str, pool: asyncpg.Pool, key_file: Path, tmp_path: Path
+) -> None:
+    await with_customer(pool, key_file)
+    for fmt in ("ndjson", "csv"):
+        out = tmp_path / f"log.{fmt}"
+        done = orders_cli(database_url, key_file, "export", "--format", fmt, "-o", str(out))
+        assert done.returncode == 0, done.stderr
+        text = out.read_text()
+        for detail in ("Cordelia", "Bramblethorpe", "bramble.example", "Quince", "Ashwick"):
+            assert detail not in text
+        assert text.count("pii:1:cust-cb:") == 4  # name, email, address; the order's ship_to
+        for wrapped in await pool.fetch("SELECT wrapped FROM customer_keys"):
+            assert wrapped[0].hex()[:32] not in text
+            assert base64.b64encode(wrapped[0]).decode()[:32] not in text
+        assert key_file.read_text().strip() not in text  # noqa: ASYNC240
+    assert (
+        orders_cli(database_url, key_file, "customers", "forget", "cust-cb", "--reason", "asked").returncode
+        == 0
+    )
+    assert await pool.fetchval("SELECT count(*) FROM customer_keys") == 0  # nothing left that could open it
