@@ -88,7 +88,10 @@ class Keyring:
             self.master = self.master.reloaded()  # rotated by `orders keys rotate` since it was read
         found = {row[0]: self._unwrapped(*row) for row in rows}
         for customer_id in missing:
-            self._remember(customer_id, found.get(customer_id), now)
+            key = found.get(customer_id)
+            # A key this process cannot unwrap is asked for again within a second: during a rotation,
+            # between its commit and the new key file, it is only the file that is late.
+            self._remember(customer_id, key, now - KEY_SECONDS + 1.0 if key is _WRONG else now)
 
     def _unwrapped(self, customer_id: str, wrapped: bytes, master_key_id: str) -> AESGCM | _WrongMaster:
         try:

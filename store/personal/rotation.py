@@ -4,10 +4,11 @@ No event changes: the events hold personal fields sealed with the customers' own
 keys, which stay the same; only their wrapping in `customer_keys` does. With a
 key file, the order makes a crash at any point recoverable:
 
-1. the new key is written beside the file, as `<file>.new` (flushed to disk);
-2. one transaction rewraps every key (`rewrap`), holding the lock new keys take
-   (KEYS_LOCK), so none is wrapped meanwhile by the key about to go;
-3. `<file>.new` replaces the file (the old key is gone), and only then is the
+1. it takes the lock new keys take (KEYS_LOCK), so none is wrapped meanwhile
+   by the key about to go, and `settle` in another process waits;
+2. the new key is written beside the file, as `<file>.new` (flushed to disk);
+3. one transaction rewraps every key (`rewrap`);
+4. `<file>.new` replaces the file (the old key is gone), and only then is the
    lock released.
 
 A crash leaves `<file>.new` behind: `settle` (run as every `orders` command
@@ -67,12 +68,14 @@ async def rotate(pool: asyncpg.Pool, old: MasterKey, new: MasterKey, new_file: P
     if target is None:
         raise MasterKeyError("the master key comes from the secret: name a --new-key-file for the new one")
     staged = pending_file(target) if old.source else target
-    new.write(staged)  # refuses to overwrite: a leftover is settled first
-    committed = False
-    try:
-        async with pool.acquire() as conn:
-            # Session-level, held past the commit until the new key file is in place.
-            await conn.execute("SELECT pg_advisory_lock($1)", KEYS_LOCK)
+    async with pool.acquire() as conn:
+        # Session-level, from before the new key is written until it replaces the old file: new
+        # keys wait, and so does `settle` in another process, which would otherwise judge a
+        # rotation still under way as one that never committed.
+        await conn.execute("SELECT pg_advisory_lock($1)", KEYS_LOCK)
+        try:
+            new.write(staged)  # refuses to overwrite: a leftover is settled first
+            committed = False
             try:
                 async with conn.transaction():
                     count = await rewrap(conn, old, new)
@@ -80,10 +83,10 @@ async def rotate(pool: asyncpg.Pool, old: MasterKey, new: MasterKey, new_file: P
                 if old.source is not None:
                     _replace(staged, old.source)
             finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", KEYS_LOCK)
-    finally:
-        if not committed:  # nothing changed: the new key must not be mistaken for the one in use
-            staged.unlink(missing_ok=True)
+                if not committed:  # nothing changed: the new key must not be mistaken for the one in use
+                    staged.unlink(missing_ok=True)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", KEYS_LOCK)
     return count
 
 
@@ -105,12 +108,18 @@ async def settle(pool: asyncpg.Pool, key_file: Path) -> str | None:
     the new key is deleted.
     """
     staged = pending_file(key_file)
-    if not staged.exists():
-        return None
-    new = MasterKey.from_file(staged)
-    in_use = {row[0] for row in await pool.fetch(_IN_USE)}
-    if new.id in in_use:
-        _replace(staged, key_file)
-        return f"finished an interrupted key rotation: {key_file} now holds master key {new.id}"
-    staged.unlink()
-    return f"undid an interrupted key rotation that had not committed: {staged} deleted"
+    async with pool.acquire() as conn:
+        # A rotation running now holds this lock until it is done: wait for it, then look.
+        await conn.execute("SELECT pg_advisory_lock($1)", KEYS_LOCK)
+        try:
+            if not staged.exists():
+                return None
+            new = MasterKey.from_file(staged)
+            in_use = {row[0] for row in await conn.fetch(_IN_USE)}
+            if new.id in in_use:
+                _replace(staged, key_file)
+                return f"finished an interrupted key rotation: {key_file} now holds master key {new.id}"
+            staged.unlink()
+            return f"undid an interrupted key rotation that had not committed: {staged} deleted"
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", KEYS_LOCK)
