@@ -6,14 +6,17 @@ master key file of its own, and reads back what the database holds.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import getpass
 import os
 import subprocess
+import time
 from pathlib import Path
 from uuid import uuid4
 
 import asyncpg
+import httpx
 import pytest
 
 from domain.customer import RegisterCustomer
@@ -22,7 +25,11 @@ from store.access.accounts import Accounts
 from store.application import Envelope, Orders
 from store.personal import MasterKey
 from store.personal.rotation import pending_file, rewrap
-from tests.e2e.test_cli_orders_command import run_orders
+from tests.e2e.test_cli_orders_command import ORDERS, embedded_database_url, run_orders, stop
+from tests.support.accounts import session_on
+from tests.support.databases import open_pool
+from tests.support.servers import ROOT, free_port, wait_until_up
+from web.access import SESSION_COOKIE
 
 NAME, EMAIL, ADDRESS = "Cordelia Bramblethorpe", "cordelia@bramble.example", "3 Quince Court\nAshwick"
 THE_COMMAND = f"the orders command, run by {getpass.getuser()}"
@@ -271,3 +278,66 @@ async def test_an_export_taken_before_a_forget_holds_no_clear_text_and_no_key(
         == 0
     )
     assert await pool.fetchval("SELECT count(*) FROM customer_keys") == 0  # nothing left that could open it
+
+
+def test_rotate_while_orders_serve_runs_on_the_same_data_folder(tmp_path: Path) -> None:
+    """The running server learns the new key from its file when it meets a key wrapped by it: its
+    workflow seals, its relay sends and its notifications page opens messages to customers whose
+    keys were rewrapped, or made, after the rotation."""
+    data_dir = tmp_path / "data"
+    key_file = data_dir / "master.key"  # the default: no ORDERS_MASTER_KEY_FILE, no ORDERS_SECRET
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "ORDERS_SECRET", "ORDERS_MASTER_KEY_FILE")
+    }
+    env["ORDERS_DATA_DIR"] = str(data_dir)
+    server = subprocess.Popen([str(ORDERS), "serve", "--port", str(port)], cwd=ROOT, env=env)
+    try:
+        wait_until_up(url, server, timeout=60)
+        database_url = embedded_database_url(data_dir)
+        staff = {SESSION_COOKIE: session_on(database_url, "vera", "viewer")}
+        with httpx.Client(base_url=url, cookies=staff) as client:
+            first = asyncio.run(order_on(database_url, key_file, "cust-before", "Bertram Before"))
+            assert "Hello Bertram Before," in notification_shown(client, first)
+
+            rotated = run_orders("keys", "rotate", env=env)
+            assert rotated.returncode == 0, rotated.stderr
+            assert rotated.stdout.startswith("orders: rewrapped 1 customer key under master key ")
+
+            again = asyncio.run(order_on(database_url, key_file, "cust-before"))
+            assert "Hello Bertram Before," in notification_shown(client, again)
+            after = asyncio.run(order_on(database_url, key_file, "cust-after", "Alma After"))
+            assert "Hello Alma After," in notification_shown(client, after)
+    finally:
+        stop(server)
+
+
+def notification_shown(client: httpx.Client, order_id: str, timeout: float = 30.0) -> str:
+    """The order's notifications as the page shows them, once its message is sent."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = client.get(f"/notifications?order={order_id}").text
+        if ">sent</span>" in text:
+            return text
+        assert time.monotonic() < deadline, f"the message of order {order_id} was not sent: {text[-2000:]}"
+        time.sleep(0.1)
+
+
+async def order_on(database_url: str, key_file: Path, customer_id: str, name: str | None = None) -> str:
+    """A placed order for the customer (registered first when `name` is given), as another process."""
+    async with open_pool(database_url, max_size=2) as pool:
+        orders = Orders(pool, master=MasterKey.from_file(key_file))
+        if name is not None:
+            details = RegisterCustomer(customer_id, name, f"{customer_id}@example.org", "1 Any Road")
+            await orders.register_customer(details, Envelope(uuid4()))
+        order_id = str(uuid4())
+        for command in (
+            CreateOrder(order_id, customer_id, "EUR"),
+            AddItem(order_id, "K-1", "Kettle", 2500, 1),
+            PlaceOrder(order_id),
+        ):
+            await orders.execute(command, Envelope(uuid4()))
+        return order_id
