@@ -387,7 +387,7 @@ class Orders:
     async def customer_erased(self, customer_id: str) -> bool:
         """Whether the customer's key is gone: what is sealed with it reads ERASED."""
         await self.keyring.load([customer_id])
-        return not self.keyring.has_key(customer_id)
+        return self.keyring.erased(customer_id)  # a key wrapped by another master key is not erased
 
     # ------------------------------------------------------ opening
 
