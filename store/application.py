@@ -59,7 +59,7 @@ from store.read.read_model import (
 from store.read.subscriptions import Checkpoint
 from store.replicas import REPLICA_FAILURES, ReadSide, Replicas
 from store.tracing import correlated, current_correlation
-from store.workflows.outbox import NotificationPage, NotificationQuery, Outbox
+from store.workflows.outbox import NotificationPage, NotificationQuery, Outbox, opened_notification
 
 log = logging.getLogger("orders.commands")
 
@@ -390,7 +390,7 @@ class Orders:
     async def customer_erased(self, customer_id: str) -> bool:
         """Whether the customer's key is gone: what is sealed with it reads ERASED."""
         await self.keyring.load([customer_id])
-        return not self.keyring.has_key(customer_id)
+        return self.keyring.erased(customer_id)  # a key wrapped by another master key is not erased
 
     # ------------------------------------------------------ opening
 
@@ -528,12 +528,17 @@ class Orders:
         return await self._read(lambda r: r.summaries.sales_by_day(days))
 
     async def notifications(self, query: NotificationQuery) -> tuple[NotificationPage, int]:
-        """A page of notifications, and how many of the order's events still await theirs."""
+        """A page of notifications (recipients and bodies opened, ERASED once their customer is
+        forgotten), and how many of the order's events still await theirs."""
         require(self.actor, "read_log")
         awaited, order_id = 0, query.order_id or ""
         if order_id:
             awaited = await self._read(lambda r: r.outbox.awaited(order_id))
-        return await self._read(lambda r: r.outbox.page(query)), awaited
+        page = await self._read(lambda r: r.outbox.page(query))
+        await self.keyring.load({n.customer_id for n in page.notifications if n.recipient or n.body})
+        opened = [await opened_notification(self.keyring, n) for n in page.notifications]
+        shown = msgspec.structs.replace(page, notifications=[n for n in opened if n is not None])
+        return shown, awaited
 
     # ------------------------------------------------------------ the log
 

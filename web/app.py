@@ -158,7 +158,12 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
         app.state.services = services = Services(
             orders=orders,
             feed=feed,
-            operations=Operations(pool, app.state.runners, horizon_warning=settings.horizon_warning_seconds),
+            operations=Operations(
+                pool,
+                app.state.runners,
+                horizon_warning=settings.horizon_warning_seconds,
+                keyring=orders.keyring,
+            ),
             accounts=Accounts(pool),
             # With replicas, who is asking is read on one while the primary is down (store/access/standby.py)
             sessions=SessionsOrStandby(pool, replicas, idle=idle, absolute=longest)
