@@ -24,7 +24,13 @@ import asyncpg
 import msgspec
 
 from domain.access import Action, Actor, Forbidden, require, sees, system_actor
-from domain.customer import ChangeCustomerDetails, CustomerCommand, ForgetCustomer, RegisterCustomer
+from domain.customer import (
+    ChangeCustomerDetails,
+    CustomerCommand,
+    ForgetCustomer,
+    RegisterCustomer,
+    customer_stream,
+)
 from domain.errors import (
     CustomerForgottenError,
     CustomerNotFound,
@@ -384,6 +390,17 @@ class Orders:
         page = await self._read(lambda r: Customers(r.pool, self.keyring).page(after, limit, prefix))
         return await self._opened_rows(page.customers), page.next_after
 
+    async def customer_events(self, customer_id: str) -> list[RecordedEvent]:
+        """The customer's own events, oldest first, opened (who may: as for `customer`)."""
+        require(self.actor, "read_orders")
+        if not sees(self.actor, customer_id):
+            raise CustomerNotFound(f"There is no customer {customer_id}.")
+        stream = customer_stream(customer_id)
+        events = await self._read(lambda r: read_stream_page(r.pool, stream, 0, 2**31 - 1))
+        if not events:
+            raise CustomerNotFound(f"There is no customer {customer_id}.")
+        return await self._opened_events(events)
+
     async def customer_erased(self, customer_id: str) -> bool:
         """Whether the customer's key is gone: what is sealed with it reads ERASED."""
         await self.keyring.load([customer_id])
@@ -414,6 +431,10 @@ class Orders:
                 )
             )
         return views
+
+    async def opened_order(self, order: Order) -> Order:
+        """An order a command returned (`CommandResult.order`), its personal fields opened."""
+        return await self._opened_order(order)
 
     async def _opened_order(self, order: Order) -> Order:
         if not order.ship_to:
