@@ -90,7 +90,6 @@ Note = Annotated[
     str,
     _text(
         MAX_NOTE,
-        MAX_PERSON_NAME,
         NOTE_PATTERN,
         f"A note on the line, such as an engraving: up to {MAX_NOTE} characters, no control characters.",
         "For Ada",
