@@ -48,7 +48,7 @@ class CustomerController(Controller):
         after: FromQuery[str | None] = None,
     ) -> Template:
         prefix = forms.filter_text(customer, MAX_CUSTOMER_ID)
-        found, next_after = await orders.list_customers(after or None, PAGE_SIZE, prefix)
+        found, next_after = await listed(orders, after or None, PAGE_SIZE, prefix)
         context = {"customers": found, "next_after": next_after, "customer": prefix or ""}
         partial = request.htmx and request.htmx.target == "customers-table"
         template = "_customers_table.html" if partial else "customers.html"
@@ -97,6 +97,15 @@ class CustomerController(Controller):
         self, request: HTMXRequest, orders: NamedDependency[Orders], customer_id: FromPath[str]
     ) -> Response[Any]:
         return await _handle(request, orders, customer_id, "forget", forms.forget_customer)
+
+
+async def listed(
+    orders: Orders, after: str | None, limit: int, prefix: str | None
+) -> tuple[list[CustomerView], str | None]:
+    """A page of customers; a NUL in the filter or cursor (PostgreSQL text holds none) finds nobody."""
+    if "\x00" in (prefix or "") + (after or ""):
+        return [], None
+    return await orders.list_customers(after, limit, prefix)
 
 
 async def _handle(

@@ -343,3 +343,14 @@ async def test_the_order_page_links_to_its_customer(shop: Shop) -> None:
     order_id = await shop.placed_order("ada-1")
     page = await shop.as_("clerk", "GET", f"/orders/{order_id}")
     assert '<a href="/customers/ada-1">ada-1</a>' in page.text
+
+
+async def test_a_nul_in_the_customer_filter_lists_nobody(shop: Shop) -> None:
+    await shop.register("ada-1")
+    page = await shop.as_("viewer", "GET", "/customers?customer=%00ada")
+    after = await shop.as_("viewer", "GET", "/customers?after=%00")
+    api = await ask(shop.client, shop.who["viewer"], "GET", "/api/customers?prefix=%00ada")
+    assert (page.status_code, after.status_code, api.status_code) == (200, 200, 200)
+    assert "No customers" in page.text
+    assert NAME not in page.text
+    assert api.json()["customers"] == []

@@ -254,3 +254,10 @@ async def test_the_document_shows_the_limits_of_the_domain(programs: Programs) -
     assert "pattern" in body["email"]
     assert body["address"]["maxLength"] == 500
     assert "/api/customers/{customer_id}/forget" in document["paths"]
+
+
+async def test_options_names_every_method_of_a_customer_path(programs: Programs) -> None:
+    listing = await programs.client.options("/api/customers")
+    one = await programs.client.options("/api/customers/bram-1")
+    assert set(listing.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    assert set(one.headers["allow"].replace(" ", "").split(",")) >= {"GET", "PUT"}
