@@ -65,6 +65,8 @@ def describe(event: Event, before: Order) -> str:
 def describe_customer(event: object) -> str:
     """One sentence for a customer's event, its personal fields as opened (ERASED once forgotten)."""
     match event:
+        case CustomerRegistered() if event.name == ERASED:
+            return "Registered (details erased)"
         case CustomerRegistered():
             return f"Registered {event.name} <{event.email}>"
         case CustomerDetailsChanged():
