@@ -17,8 +17,12 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
+from tests.support.accounts import session_at, token_at
 from tests.support.app import make_app
+from tests.support.servers import uvicorn_server
+from tests.support.sse import sse_events
 from tests.support.visitors import Visitor, ask, visitors
+from web.access import SESSION_COOKIE
 
 NAME, EMAIL, ADDRESS = "Ada Quillfeather", "ada.quill@example.org", "7 Lantern Mews\nPortwick PW1 2AB"
 DETAILS = {"name": NAME, "email": EMAIL, "address": ADDRESS}
@@ -361,3 +365,34 @@ async def test_a_nul_in_the_customer_filter_lists_nobody(shop: Shop) -> None:
     assert "No customers" in page.text
     assert NAME not in page.text
     assert api.json()["customers"] == []
+
+
+async def live_log(client: httpx.AsyncClient, count: int) -> list[str]:
+    """The first `count` rows the live event log streams from the start of the log."""
+    rows: list[str] = []
+    async with client.stream("GET", "/events/live?horizon=1") as response:
+        assert response.status_code == 200
+        async for event in sse_events(response):
+            rows.append(event.data)
+            if len(rows) == count:
+                break
+    return rows
+
+
+async def test_the_live_event_log_streams_customer_events_opened_then_erased(database_url: str) -> None:
+    with uvicorn_server(database_url) as url:
+        admin = {"Authorization": "Bearer " + await token_at(database_url, "ada-admin", "admin")}
+        viewer = {SESSION_COOKIE: await session_at(database_url, "vera", "viewer")}
+        async with httpx.AsyncClient(base_url=url, timeout=15, headers=admin) as api:
+            registered = await api.post("/api/customers", json={"customer_id": "ada-1", **DETAILS})
+            assert registered.status_code == 201, registered.text
+            async with httpx.AsyncClient(base_url=url, timeout=15, cookies=viewer) as page:
+                before = await live_log(page, 1)
+                forgotten = await api.post("/api/customers/ada-1/forget", json={"reason": "Asked to"})
+                assert forgotten.status_code == 200
+                after = await live_log(page, 2)
+    assert f"Registered {NAME} &lt;{EMAIL}&gt;" in before[0]
+    assert "pii:1:" not in before[0]
+    assert "Registered (details erased)" in after[0]
+    assert "Forgotten: Asked to" in after[1]
+    assert not any(shows_details(row) or "pii:1:" in row for row in after)
