@@ -44,6 +44,7 @@ from domain.errors import (
 )
 from domain.order import Command, CreateOrder, Order, PlaceOrder
 from domain.personal import ERASED
+from domain.rules import check_customer_id
 from store import metrics
 from store.customers import CustomerRow, Customers
 from store.log.commands import CommandResult, StaleVersion, handle
@@ -280,6 +281,7 @@ class Orders:
             require(self.actor, "write_orders")
             if self.actor.is_customer:
                 command = msgspec.structs.replace(command, customer_id=self.actor.customer_id or "")
+            check_customer_id(command.customer_id)  # a blank id: the rule's words, not "no customer"
             await self._registered(command.customer_id, "order for")
         else:
             await self._reach(command.order_id, "write_orders")

@@ -396,3 +396,10 @@ async def test_the_live_event_log_streams_customer_events_opened_then_erased(dat
     assert "Registered (details erased)" in after[0]
     assert "Forgotten: Asked to" in after[1]
     assert not any(shows_details(row) or "pii:1:" in row for row in after)
+
+
+async def test_a_blank_customer_id_on_the_order_form_gets_the_rules_words(shop: Shop) -> None:
+    refused = await shop.as_("clerk", "POST", "/orders", {"customer_id": "", "currency": "EUR"})
+    assert refused.status_code == 422
+    assert "Give a customer id" in refused.text
+    assert 'href="/customers/new"' not in refused.text
