@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from uuid import uuid4
 
+import anyio
 import asyncpg
 import httpx
 import pytest
@@ -403,3 +404,44 @@ async def test_a_blank_customer_id_on_the_order_form_gets_the_rules_words(shop: 
     assert refused.status_code == 422
     assert "Give a customer id" in refused.text
     assert 'href="/customers/new"' not in refused.text
+
+
+async def test_another_instance_stops_showing_a_customer_it_had_rendered_once_they_are_forgotten(
+    database_url: str,
+) -> None:
+    """As deployed: two servers on one database, each with its own render cache and keyring."""
+    clerk = {SESSION_COOKIE: await session_at(database_url, "till", "clerk")}
+    admin = {"Authorization": "Bearer " + await token_at(database_url, "ada-admin", "admin")}
+    with uvicorn_server(database_url) as here, uvicorn_server(database_url) as there:
+        async with (
+            httpx.AsyncClient(base_url=here, timeout=15, headers=admin) as a,
+            httpx.AsyncClient(base_url=there, timeout=15, cookies=clerk) as b,
+        ):
+            assert (
+                await a.post("/api/customers", json={"customer_id": "ada-1", **DETAILS})
+            ).status_code == 201
+            created = await a.post("/api/orders", json={"customer_id": "ada-1", "currency": "EUR"})
+            order_id = created.json()["order"]["order_id"]
+            item = {
+                "sku": "TEA-1",
+                "name": "Tea",
+                "unit_price": {"amount": "3.50", "currency": "EUR"},
+                "quantity": 2,
+            }
+            await a.post(f"/api/orders/{order_id}/items", json=item)
+            assert (await a.post(f"/api/orders/{order_id}/place")).status_code == 200
+            for _ in range(2):  # rendered, then from the render cache
+                page = await b.get(f"/orders/{order_id}")
+                assert "7 Lantern Mews" in page.text
+            tag = page.headers["etag"]
+            forgotten = await a.post("/api/customers/ada-1/forget", json={"reason": "Asked to"})
+            assert forgotten.status_code == 200
+            # The other server hears of it through the log's notification: wait for what it shows.
+            with anyio.fail_after(40):
+                while True:
+                    page = await b.get(f"/orders/{order_id}", headers={"if-none-match": tag})
+                    if page.status_code == 200 and "7 Lantern Mews" not in page.text:
+                        break
+                    await anyio.sleep(0.1)
+    assert '<span class="erased">erased</span>' in page.text
+    assert "7.00 EUR" in page.text
