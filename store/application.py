@@ -24,7 +24,13 @@ import asyncpg
 import msgspec
 
 from domain.access import Action, Actor, Forbidden, require, sees, system_actor
-from domain.customer import ChangeCustomerDetails, CustomerCommand, ForgetCustomer, RegisterCustomer
+from domain.customer import (
+    ChangeCustomerDetails,
+    CustomerCommand,
+    ForgetCustomer,
+    RegisterCustomer,
+    customer_stream,
+)
 from domain.errors import (
     CustomerForgottenError,
     CustomerNotFound,
@@ -38,6 +44,7 @@ from domain.errors import (
 )
 from domain.order import Command, CreateOrder, Order, PlaceOrder
 from domain.personal import ERASED
+from domain.rules import check_customer_id
 from store import metrics
 from store.customers import CustomerRow, Customers
 from store.log.commands import CommandResult, StaleVersion, handle
@@ -274,6 +281,7 @@ class Orders:
             require(self.actor, "write_orders")
             if self.actor.is_customer:
                 command = msgspec.structs.replace(command, customer_id=self.actor.customer_id or "")
+            check_customer_id(command.customer_id)  # a blank id: the rule's words, not "no customer"
             await self._registered(command.customer_id, "order for")
         else:
             await self._reach(command.order_id, "write_orders")
@@ -387,6 +395,17 @@ class Orders:
         page = await self._read(lambda r: Customers(r.pool, self.keyring).page(after, limit, prefix))
         return await self._opened_rows(page.customers), page.next_after
 
+    async def customer_events(self, customer_id: str) -> list[RecordedEvent]:
+        """The customer's own events, oldest first, opened (who may: as for `customer`)."""
+        require(self.actor, "read_orders")
+        if not sees(self.actor, customer_id):
+            raise CustomerNotFound(f"There is no customer {customer_id}.")
+        stream = customer_stream(customer_id)
+        events = await self._read(lambda r: read_stream_page(r.pool, stream, 0, 2**31 - 1))
+        if not events:
+            raise CustomerNotFound(f"There is no customer {customer_id}.")
+        return await self._opened_events(events)
+
     async def customer_erased(self, customer_id: str) -> bool:
         """Whether the customer's key is gone: what is sealed with it reads ERASED."""
         await self.keyring.load([customer_id])
@@ -418,11 +437,20 @@ class Orders:
             )
         return views
 
+    async def opened_order(self, order: Order) -> Order:
+        """An order a command returned (`CommandResult.order`), its personal fields opened."""
+        return await self._opened_order(order)
+
     async def _opened_order(self, order: Order) -> Order:
         if not order.ship_to:
             return order
         await self.keyring.load(self.keyring.owners([order]))
         return self.keyring.opened(order)
+
+    async def opened_events(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
+        """Events read elsewhere (the live feed's), opened for a reader of the log."""
+        require(self.actor, "read_log")
+        return await self._opened_events(events)
 
     async def _opened_events(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
         """The events with their personal fields opened (ERASED where the key is gone)."""

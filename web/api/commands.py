@@ -140,7 +140,8 @@ class Writes:
         # new order id, but its command id finds the order the first attempt made.
         order_id, last = result.order.order_id, result.last_version
         events = await self.orders.written(result)
-        answer = WriteResult(order_view(result.order, last), last, [event_view(e) for e in events])
+        order = await self.orders.opened_order(result.order)
+        answer = WriteResult(order_view(order, last), last, [event_view(e) for e in events])
         location = f"/api/orders/{order_id}" if write.created else None
         status = 201 if write.created else 200
         if key:
