@@ -53,7 +53,7 @@ from store.log.export import export
 from store.log.notifier import Notifier
 from store.log.pages import read_log_page, read_stream_page
 from store.log.snapshots import DEFAULT_EVERY, Snapshots
-from store.personal import Keyring, MasterKey
+from store.personal import Keyring, MasterKey, nested_owners
 from store.read.read_model import (
     CustomerSummary,
     DaySales,
@@ -318,12 +318,17 @@ class Orders:
             raise CustomerForgottenError(f"Customer {customer_id} was forgotten: you cannot {doing} them.")
         return row
 
-    async def written(self, result: CommandResult) -> list[RecordedEvent]:
-        """The events a command wrote (or, for a repeat, first wrote)."""
+    async def written(self, result: CommandResult, *, opened: bool = True) -> list[RecordedEvent]:
+        """The events a command wrote (or, for a repeat, first wrote); sealed as stored unless `opened`."""
         first, last = result.first_version, result.last_version
-        return await self._opened_events(
-            await read_stream_page(self.pool, result.order.order_id, first - 1, last - first + 1)
-        )
+        events = await read_stream_page(self.pool, result.order.order_id, first - 1, last - first + 1)
+        return await self._opened_events(events) if opened else events
+
+    async def opened_json(self, value: object) -> object:
+        """A JSON-like value kept with its personal fields sealed (an API answer kept for an
+        Idempotency-Key), opened for whoever is shown it: ERASED where the customer is forgotten."""
+        await self.keyring.load(nested_owners(value))
+        return self.keyring.open_nested(value)
 
     # ------------------------------------------------------------ customers
 
@@ -446,6 +451,10 @@ class Orders:
             return order
         await self.keyring.load(self.keyring.owners([order]))
         return self.keyring.opened(order)
+
+    async def opened_events_of(self, written: list[RecordedEvent]) -> list[RecordedEvent]:
+        """The events a command of this actor wrote (`written(opened=False)`), opened."""
+        return await self._opened_events(written)
 
     async def opened_events(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
         """Events read elsewhere (the live feed's), opened for a reader of the log."""

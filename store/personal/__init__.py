@@ -177,6 +177,16 @@ class Keyring:
         changes = {f: self.seal(customer_id, getattr(value, f)) for f in fields if getattr(value, f)}
         return msgspec.structs.replace(value, **changes) if changes else value  # type: ignore[type-var]
 
+    def open_nested(self, value: object) -> object:
+        """A JSON-like value (dicts, lists, strings) with every sealed string in it opened; keys loaded."""
+        if isinstance(value, str):
+            return self.open(value)
+        if isinstance(value, list):
+            return [self.open_nested(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.open_nested(v) for k, v in value.items()}
+        return value
+
     def owners(self, values: Iterable[object]) -> set[str]:
         """The customers whose keys seal the personal fields of these events or states."""
         found: set[str] = set()
@@ -194,3 +204,14 @@ class Keyring:
             return value
         changes = {f: self.open(getattr(value, f)) for f in fields if is_sealed(getattr(value, f))}
         return msgspec.structs.replace(value, **changes) if changes else value  # type: ignore[type-var]
+
+
+def nested_owners(value: object) -> set[str]:
+    """The customers whose keys seal the strings of a JSON-like value (dicts, lists, strings)."""
+    if isinstance(value, str):
+        return {sealed_owner(value)} if is_sealed(value) else set()
+    if isinstance(value, list):
+        return set().union(*(nested_owners(v) for v in value))
+    if isinstance(value, dict):
+        return set().union(*(nested_owners(v) for v in value.values()))
+    return set()

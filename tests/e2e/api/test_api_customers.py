@@ -7,11 +7,13 @@ at any version), whose lines and totals stay whole.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import httpx
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -261,3 +263,42 @@ async def test_options_names_every_method_of_a_customer_path(programs: Programs)
     one = await programs.client.options("/api/customers/bram-1")
     assert set(listing.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
     assert set(one.headers["allow"].replace(" ", "").split(",")) >= {"GET", "PUT"}
+
+
+async def test_an_answer_kept_for_an_idempotency_key_holds_the_address_sealed_and_replays_it_opened(
+    programs: Programs,
+) -> None:
+    await programs.register("bram-k")
+    created = await programs.call(
+        "clerk", "POST", "/api/orders", {"customer_id": "bram-k", "currency": "EUR"}
+    )
+    order_id = created.json()["order"]["order_id"]
+    item = {
+        "sku": "TEA-1",
+        "name": "Green tea",
+        "unit_price": {"amount": "3.50", "currency": "EUR"},
+        "quantity": 1,
+    }
+    await programs.call("clerk", "POST", f"/api/orders/{order_id}/items", item)
+    key = {"Idempotency-Key": "place-bram-k-once"}
+    placed = await programs.call("clerk", "POST", f"/api/orders/{order_id}/place", headers=key)
+    replayed = await programs.call("clerk", "POST", f"/api/orders/{order_id}/place", headers=key)
+
+    assert placed.status_code == replayed.status_code == 200
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert placed.json()["order"]["ship_to"] == replayed.json()["order"]["ship_to"] == ADDRESS
+    assert replayed.json() == placed.json()
+    stored = await programs.pool.fetchval(
+        "SELECT answer FROM idempotency_keys WHERE key = $1", key["Idempotency-Key"]
+    )
+    kept = base64.b64decode(
+        msgspec.json.decode(stored)["body"]
+    ).decode()  # web/api/commands.py's StoredAnswer
+    assert "Ferry Steps" not in kept
+    assert "pii:1:bram-k:" in kept
+
+    await programs.call("admin", "POST", "/api/customers/bram-k/forget", {"reason": "Erasure 10"})
+    after = await programs.call("clerk", "POST", f"/api/orders/{order_id}/place", headers=key)
+    assert after.status_code == 200
+    assert after.json()["order"]["ship_to"] == ERASED
+    assert not holds_details(after.json())
