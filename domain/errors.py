@@ -168,8 +168,6 @@ class InvalidForgetReason(InvalidInput):
     field = "reason"
 
 
-
-
 class CustomerNotRegistered(StateConflict):
     """An order is for a registered customer: the customer id names none (yet). A conflict, not
     invalid input: the same request succeeds once the customer is registered."""
