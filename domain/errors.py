@@ -168,8 +168,9 @@ class InvalidForgetReason(InvalidInput):
     field = "reason"
 
 
-class CustomerNotRegistered(InvalidInput):
-    """An order is for a registered customer: the customer id names none."""
+class CustomerNotRegistered(StateConflict):
+    """An order is for a registered customer: the customer id names none (yet). A conflict, not
+    invalid input: the same request succeeds once the customer is registered."""
 
     field = "customer_id"
 

@@ -24,7 +24,13 @@ import asyncpg
 import msgspec
 
 from domain.access import Action, Actor, Forbidden, require, sees, system_actor
-from domain.customer import ChangeCustomerDetails, CustomerCommand, ForgetCustomer, RegisterCustomer
+from domain.customer import (
+    ChangeCustomerDetails,
+    CustomerCommand,
+    ForgetCustomer,
+    RegisterCustomer,
+    customer_stream,
+)
 from domain.errors import (
     CustomerForgottenError,
     CustomerNotFound,
@@ -46,7 +52,7 @@ from store.log.export import export
 from store.log.notifier import Notifier
 from store.log.pages import read_log_page, read_stream_page
 from store.log.snapshots import DEFAULT_EVERY, Snapshots
-from store.personal import Keyring, MasterKey
+from store.personal import Keyring, MasterKey, nested_owners
 from store.read.read_model import (
     CustomerSummary,
     DaySales,
@@ -59,7 +65,7 @@ from store.read.read_model import (
 from store.read.subscriptions import Checkpoint
 from store.replicas import REPLICA_FAILURES, ReadSide, Replicas
 from store.tracing import correlated, current_correlation
-from store.workflows.outbox import NotificationPage, NotificationQuery, Outbox
+from store.workflows.outbox import NotificationPage, NotificationQuery, Outbox, opened_notification
 
 log = logging.getLogger("orders.commands")
 
@@ -282,9 +288,9 @@ class Orders:
             await self._reach(command.order_id, "write_orders")
         if isinstance(command, PlaceOrder):
             # It ships to the customer's address as it is now, copied sealed (never in clear).
-            summary = await self.read_model.get_order(command.order_id)
-            if summary is not None:
-                row = await self._registered(summary.customer_id, "place an order for")
+            found = await self.customers.row_of_order(command.order_id)
+            if found is not None:
+                row = self._checked(*found, "place an order for")
                 command = msgspec.structs.replace(command, ship_to=row.address)
         return await handle(
             self.store,
@@ -301,7 +307,10 @@ class Orders:
 
     async def _registered(self, customer_id: str, doing: str) -> CustomerRow:
         """The customer's row, for a command about to act for them: registered, and not forgotten."""
-        row = await self.customers.row(customer_id)
+        return self._checked(customer_id, await self.customers.row(customer_id), doing)
+
+    @staticmethod
+    def _checked(customer_id: str, row: CustomerRow | None, doing: str) -> CustomerRow:
         if row is None:
             raise CustomerNotRegistered(
                 f"There is no customer {customer_id}: register them (with their shipping address) first."
@@ -310,12 +319,17 @@ class Orders:
             raise CustomerForgottenError(f"Customer {customer_id} was forgotten: you cannot {doing} them.")
         return row
 
-    async def written(self, result: CommandResult) -> list[RecordedEvent]:
-        """The events a command wrote (or, for a repeat, first wrote)."""
+    async def written(self, result: CommandResult, *, opened: bool = True) -> list[RecordedEvent]:
+        """The events a command wrote (or, for a repeat, first wrote); sealed as stored unless `opened`."""
         first, last = result.first_version, result.last_version
-        return await self._opened_events(
-            await read_stream_page(self.pool, result.order.order_id, first - 1, last - first + 1)
-        )
+        events = await read_stream_page(self.pool, result.order.order_id, first - 1, last - first + 1)
+        return await self._opened_events(events) if opened else events
+
+    async def opened_json(self, value: object) -> object:
+        """A JSON-like value kept with its personal fields sealed (an API answer kept for an
+        Idempotency-Key), opened for whoever is shown it: ERASED where the customer is forgotten."""
+        await self.keyring.load(nested_owners(value))
+        return self.keyring.open_nested(value)
 
     # ------------------------------------------------------------ customers
 
@@ -387,10 +401,21 @@ class Orders:
         page = await self._read(lambda r: Customers(r.pool, self.keyring).page(after, limit, prefix))
         return await self._opened_rows(page.customers), page.next_after
 
+    async def customer_events(self, customer_id: str) -> list[RecordedEvent]:
+        """The customer's own events, oldest first, opened (who may: as for `customer`)."""
+        require(self.actor, "read_orders")
+        if not sees(self.actor, customer_id):
+            raise CustomerNotFound(f"There is no customer {customer_id}.")
+        stream = customer_stream(customer_id)
+        events = await self._read(lambda r: read_stream_page(r.pool, stream, 0, 2**31 - 1))
+        if not events:
+            raise CustomerNotFound(f"There is no customer {customer_id}.")
+        return await self._opened_events(events)
+
     async def customer_erased(self, customer_id: str) -> bool:
         """Whether the customer's key is gone: what is sealed with it reads ERASED."""
         await self.keyring.load([customer_id])
-        return not self.keyring.has_key(customer_id)
+        return self.keyring.erased(customer_id)  # a key wrapped by another master key is not erased
 
     # ------------------------------------------------------ opening
 
@@ -418,11 +443,24 @@ class Orders:
             )
         return views
 
+    async def opened_order(self, order: Order) -> Order:
+        """An order a command returned (`CommandResult.order`), its personal fields opened."""
+        return await self._opened_order(order)
+
     async def _opened_order(self, order: Order) -> Order:
         if not order.ship_to:
             return order
         await self.keyring.load(self.keyring.owners([order]))
         return self.keyring.opened(order)
+
+    async def opened_events_of(self, written: list[RecordedEvent]) -> list[RecordedEvent]:
+        """The events a command of this actor wrote (`written(opened=False)`), opened."""
+        return await self._opened_events(written)
+
+    async def opened_events(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
+        """Events read elsewhere (the live feed's), opened for a reader of the log."""
+        require(self.actor, "read_log")
+        return await self._opened_events(events)
 
     async def _opened_events(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
         """The events with their personal fields opened (ERASED where the key is gone)."""
@@ -528,12 +566,17 @@ class Orders:
         return await self._read(lambda r: r.summaries.sales_by_day(days))
 
     async def notifications(self, query: NotificationQuery) -> tuple[NotificationPage, int]:
-        """A page of notifications, and how many of the order's events still await theirs."""
+        """A page of notifications (recipients and bodies opened, ERASED once their customer is
+        forgotten), and how many of the order's events still await theirs."""
         require(self.actor, "read_log")
         awaited, order_id = 0, query.order_id or ""
         if order_id:
             awaited = await self._read(lambda r: r.outbox.awaited(order_id))
-        return await self._read(lambda r: r.outbox.page(query)), awaited
+        page = await self._read(lambda r: r.outbox.page(query))
+        await self.keyring.load({n.customer_id for n in page.notifications if n.recipient or n.body})
+        opened = [await opened_notification(self.keyring, n) for n in page.notifications]
+        shown = msgspec.structs.replace(page, notifications=[n for n in opened if n is not None])
+        return shown, awaited
 
     # ------------------------------------------------------------ the log
 

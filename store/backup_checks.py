@@ -19,7 +19,7 @@ from store.backup import HEADS, Head, Manifest
 from store.database import connect_pool
 from store.log.integrity import verify
 from store.read.projections import PROJECTIONS
-from store.read.replay import ORDER_READ_MODEL, READ_MODELS, rebuild
+from store.read.replay import CUSTOMERS, ORDER_READ_MODEL, READ_MODELS, rebuild
 from store.read.subscriptions import SubscriptionRunner
 
 SHOWN = 20
@@ -73,7 +73,7 @@ async def check_restored(url: str, manifest: Manifest) -> list[Check]:
                 pass
         for name in READ_MODELS:
             started = time.monotonic()
-            tables = (ORDER_READ_MODEL,) if name == ORDER_READ_MODEL else PROJECTIONS[name].tables
+            tables = (name,) if name in (ORDER_READ_MODEL, CUSTOMERS) else PROJECTIONS[name].tables
             before = {t: tuple(await pool.fetchrow(_CONTENTS.format(table=t)) or ()) for t in tables}
             await rebuild(pool, name)
             after = {t: tuple(await pool.fetchrow(_CONTENTS.format(table=t)) or ()) for t in tables}

@@ -78,6 +78,13 @@ _DELETE_KEY = "DELETE FROM customer_keys WHERE customer_id = $1"
 
 _ROW = f"SELECT {_ROW_COLUMNS} FROM customers WHERE customer_id = $1"
 
+# The customer of an order, in one statement: what placing it needs.
+_ROW_OF_ORDER = f"""
+SELECT o.customer_id, {", ".join(f"c.{column}" for column in _ROW_COLUMNS.split(", ")[1:])}
+FROM order_read_model o LEFT JOIN customers c ON c.customer_id = o.customer_id
+WHERE o.order_id = $1
+"""
+
 # Newest first, keyset paged on (registered_at, customer_id); `after` is a customer id.
 _PAGE = f"""
 SELECT {_ROW_COLUMNS} FROM customers
@@ -116,6 +123,13 @@ class Customers:
     async def row(self, customer_id: str) -> CustomerRow | None:
         row = await self.pool.fetchrow(_ROW, customer_id)
         return None if row is None else CustomerRow(*row)
+
+    async def row_of_order(self, order_id: str) -> tuple[str, CustomerRow | None] | None:
+        """The order's customer id and their row (None: not registered); None when there is no order."""
+        row = await self.pool.fetchrow(_ROW_OF_ORDER, order_id)
+        if row is None:
+            return None
+        return row[0], None if row[1] is None else CustomerRow(*row)
 
     async def page(self, after: str | None, limit: int, prefix: str | None = None) -> CustomerPage:
         rows = await self.pool.fetch(_PAGE, after, limit + 1, prefix)

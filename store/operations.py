@@ -12,26 +12,33 @@ import asyncpg
 from store.database import ping
 from store.horizon import Horizon, horizon
 from store.log.verify_runs import VerifyRun, last_run
+from store.personal import Keyring
 from store.read.parking import Parking
 from store.read.projections import PROJECTIONS
 from store.read.replay import READ_MODELS, rebuild
 from store.read.status import ReadModelStatus, read_model_status
 from store.read.subscriptions import SubscriptionRunner
 from store.workflows.parked_messages import ParkedMessages
-from store.workflows.runners import WORKFLOWS
+from store.workflows.runners import workflows
 
 
 class Operations:
     """The database's state for operators, and this instance's subscription runners."""
 
     def __init__(
-        self, pool: asyncpg.Pool, runners: Sequence[SubscriptionRunner] = (), *, horizon_warning: float = 30.0
+        self,
+        pool: asyncpg.Pool,
+        runners: Sequence[SubscriptionRunner] = (),
+        *,
+        horizon_warning: float = 30.0,
+        keyring: Keyring | None = None,
     ) -> None:
         self.pool = pool
         self.runners = list(runners)
         self.horizon_warning = horizon_warning  # seconds of lag behind the horizon before it is "held"
         self.rebuilds: set[asyncio.Task[int]] = set()
-        self.parking = Parking(pool, {**PROJECTIONS, **WORKFLOWS})  # events subscriptions set aside
+        # Events subscriptions set aside; `keyring` seals the messages a retried notification writes.
+        self.parking = Parking(pool, {**PROJECTIONS, **workflows(keyring)})
         self.parked_messages = ParkedMessages(pool)  # messages the outbox relay gave up on
 
     async def available(self) -> bool:

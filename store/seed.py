@@ -1,9 +1,14 @@
-"""Demo data: realistic orders, so a new user has a history to explore.
+"""Demo data: realistic customers and orders, so a new user has a history to explore.
 
-`seed` sends commands through the real command handler, now; `seed_history`
-decides the same kind of commands at moments spread over past days and
-writes their events through the import's path (store/log/importing.py),
-hash chains computed as the append computes them.
+`seed` registers its customers (made-up names, email addresses at example
+domains, street addresses) and sends the orders' commands through the
+application layer, now; `seed_history` decides the same kind of commands at
+moments spread over past days and writes their events through the import's
+path (store/log/importing.py), hash chains computed as the append computes
+them: each new customer's registration shortly before their first order, their
+details sealed with a key of their own (store/personal) as a registration
+through the application layer seals them, and each placed order shipping to the
+customer's sealed address.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ from uuid import uuid4
 import asyncpg
 
 from domain.access import system_actor
-from domain.customer import RegisterCustomer
-from domain.errors import CustomerAlreadyRegistered, DomainError
+from domain.customer import CustomerRegistered, RegisterCustomer, customer_stream
+from domain.errors import DomainError
 from domain.order import (
     AddItem,
     CancelOrder,
@@ -32,11 +37,13 @@ from domain.order import (
     fold,
     initial_state,
 )
-from domain.serialization import encode_event, event_type
+from domain.serialization import StoredEvent, encode_event, event_type
 from store.application import Envelope, Orders
+from store.customers import CustomerRow, Customers
 from store.log.event_store import Metadata, metadata_encoder
 from store.log.importing import BATCH, LogEvent, write_events
 from store.log.integrity import event_hash
+from store.personal import Keyring, MasterKey
 
 CATALOG = [
     ("TEA-GREEN", "Green tea, 100 g", 450),
@@ -54,12 +61,88 @@ CATALOG = [
 ]
 CURRENCIES = ["EUR", "EUR", "EUR", "USD", "GBP"]
 REASONS = ["Customer changed their mind", "Out of stock", "Duplicate order", "Payment failed"]
-FIRST_NAMES = ["Ada", "Bram", "Chloé", "Dev", "Elif", "Femi", "Greta", "Hiro", "Ines", "Jonas", "Kaja"]
-LAST_NAMES = ["Okafor", "Lindqvist", "Moreau", "Sato", "Novak", "Brennan", "Costa", "Meyer", "Haddad"]
-STREETS = ["Mill Lane", "Station Road", "Kade", "Rue des Lilas", "Lindenstraße", "Harbour Walk"]
-TOWNS = ["Ghent", "Leeds", "Graz", "Utrecht", "Lyon", "Aarhus", "Porto"]
+
+# Made-up people: each customer id always gets the same name, email address and address.
+FIRST_NAMES = [
+    "Amara",
+    "Bruno",
+    "Chiara",
+    "Dmitri",
+    "Elif",
+    "Farid",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Keiko",
+    "Lars",
+    "Maya",
+    "Nils",
+    "Olga",
+    "Pavel",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tariq",
+]
+LAST_NAMES = [
+    "Abbott",
+    "Berger",
+    "Costa",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Horvat",
+    "Ivanova",
+    "Jansen",
+    "Kowalski",
+    "Lindqvist",
+    "Moreau",
+    "Novak",
+    "Okafor",
+    "Petrov",
+    "Rossi",
+    "Schmidt",
+]
+STREETS = [
+    "Linden Street",
+    "Harbour Road",
+    "Mill Lane",
+    "Station Road",
+    "Orchard Way",
+    "Church Street",
+    "Bridge Street",
+    "Park Avenue",
+    "Meadow Close",
+    "Castle Hill",
+]
+TOWNS = [
+    "10115 Berlin",
+    "75011 Paris",
+    "1012 Amsterdam",
+    "EH1 1YZ Edinburgh",
+    "00184 Roma",
+    "1050 Bruxelles",
+    "8001 Zürich",
+    "2100 København",
+    "1010 Wien",
+    "28004 Madrid",
+]
+EMAIL_DOMAINS = ["example.com", "example.org", "example.net"]
+
+SEED_ACTOR = system_actor("seed")
 
 Progress = Callable[[int, int], Awaitable[None]]
+
+
+def person(customer_id: str) -> RegisterCustomer:
+    """The made-up details of a seeded customer, the same for the same id."""
+    pick = random.Random(customer_id)
+    first, last = pick.choice(FIRST_NAMES), pick.choice(LAST_NAMES)
+    email = f"{first}.{last}{pick.randint(1, 99)}@{pick.choice(EMAIL_DOMAINS)}".lower()
+    address = f"{pick.randint(1, 180)} {pick.choice(STREETS)}\n{pick.choice(TOWNS)}"
+    return RegisterCustomer(customer_id, f"{first} {last}", email, address)
 
 
 def _plan(order_id: str, customer: str, edits: int) -> list[Command]:
@@ -83,22 +166,15 @@ def _plan(order_id: str, customer: str, edits: int) -> list[Command]:
     return commands
 
 
-def _registration(n: int) -> RegisterCustomer:
-    """Seed customer number `n`: an order is for a registered customer, with a name, email and address."""
-    customer_id = f"customer-{n:03d}"
-    name = f"{FIRST_NAMES[n % len(FIRST_NAMES)]} {LAST_NAMES[n // len(FIRST_NAMES) % len(LAST_NAMES)]}"
-    address = f"{n % 97 + 1} {STREETS[n % len(STREETS)]}\n{TOWNS[n % len(TOWNS)]}"
-    return RegisterCustomer(customer_id, name, f"{customer_id}@example.com", address)
-
-
 async def seed(orders: Orders, count: int, progress: Progress, *, concurrency: int = 8) -> int:
-    """Write `count` orders (a few long-lived ones with hundreds of edits) for customers registered
-    first (those already registered are kept as they are); return the order commands run."""
-    seeder = orders.acting_as(system_actor("seed"))
+    """Register customers and write `count` orders for them (a few long-lived ones with hundreds of
+    edits); return the commands run. A customer registered before is kept as they are."""
+    seeder = orders.acting_as(SEED_ACTOR)
     customers = [f"customer-{n:03d}" for n in range(max(3, count // 4))]
-    for n in range(len(customers)):
-        with contextlib.suppress(CustomerAlreadyRegistered):
-            await seeder.register_customer(_registration(n), Envelope(uuid4()))
+    for customer_id in customers:
+        # Registered already (an earlier seed): kept; forgotten: their new orders are refused and skipped.
+        with contextlib.suppress(DomainError):
+            await seeder.register_customer(person(customer_id), Envelope(uuid4()))
     long_lived = max(1, count // 100)
     plans = [
         _plan(
@@ -136,7 +212,6 @@ WEEKDAY_WEIGHTS = [10, 10, 10, 10, 11, 7, 6]
 # A draft untouched this long would have been expired (store/workflows/expiry.py): only
 # the last days' orders are left as drafts.
 DRAFTS_WITHIN = timedelta(days=5)
-SEED_ACTOR = system_actor("seed")
 
 
 def _moment(now: datetime, days: int) -> datetime:
@@ -151,12 +226,20 @@ def _moment(now: datetime, days: int) -> datetime:
             return moment
 
 
-def _timed_plan(order_id: str, customer: str, now: datetime, days: int) -> list[tuple[datetime, Command]]:
-    """One order's commands, each at the moment a person would have sent it; none after `now`."""
+def _timed_plan(
+    order_id: str, customer: str, now: datetime, days: int, ship_to: str = ""
+) -> list[tuple[datetime, Command]]:
+    """One order's commands, each at the moment a person would have sent it; none after `now`.
+
+    A placed order ships to `ship_to` (the customer's address, sealed).
+    """
     at = _moment(now, days)
-    plan = _plan(order_id, customer, random.randint(1, 8))
+    plan = [
+        PlaceOrder(c.order_id, ship_to) if isinstance(c, PlaceOrder) else c
+        for c in _plan(order_id, customer, random.randint(1, 8))
+    ]
     if isinstance(plan[-1], AddItem | RemoveItem) and now - at > DRAFTS_WITHIN:
-        plan.append(PlaceOrder(order_id))  # an old draft was placed in the end
+        plan.append(PlaceOrder(order_id, ship_to))  # an old draft was placed in the end
     timed: list[tuple[datetime, Command]] = []
     for command in plan:
         timed.append((at, command))
@@ -190,17 +273,64 @@ FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(d, m, n) ORDER BY n
 """
 
 
+async def _history_customers(
+    pool: asyncpg.Pool, keyring: Keyring, count: int
+) -> tuple[dict[str, str], dict[str, CustomerRegistered]]:
+    """The customers a history orders for, each with their sealed address; and the registrations
+    to write for those not registered yet (their keys made). Forgotten ones are left out."""
+    rows: dict[str, CustomerRow | None] = {}
+    customers = Customers(pool, keyring)
+    for customer_id in (f"customer-{n:03d}" for n in range(max(3, count // 4))):
+        rows[customer_id] = await customers.row(customer_id)
+    addresses = {c: row.address for c, row in rows.items() if row is not None and row.status == "registered"}
+    new: dict[str, CustomerRegistered] = {}
+    for customer_id in (c for c, row in rows.items() if row is None):
+        await keyring.create(customer_id)
+        d = person(customer_id)
+        new[customer_id] = keyring.sealed(
+            customer_id, CustomerRegistered(customer_id, d.name, d.email, d.address)
+        )
+        addresses[customer_id] = new[customer_id].address
+    return addresses, new
+
+
+def _registration(
+    at: datetime, event: CustomerRegistered
+) -> tuple[datetime, str, int, StoredEvent, Metadata]:
+    """A customer's registration in the history, at `at`."""
+    command_id = str(uuid4())
+    metadata = Metadata(command_id, command_id, None, SEED_ACTOR.name, SEED_ACTOR.id, at.isoformat())
+    return at, customer_stream(event.customer_id), 1, event, metadata
+
+
 async def seed_history(
-    pool: asyncpg.Pool, count: int, days: int, progress: Progress, *, now: datetime | None = None
+    pool: asyncpg.Pool,
+    count: int,
+    days: int,
+    progress: Progress,
+    *,
+    now: datetime | None = None,
+    keyring: Keyring | None = None,
 ) -> int:
-    """Write `count` orders spread over the past `days` days, through the import's path; return the events."""
+    """Write `count` orders spread over the past `days` days, through the import's path; return the events.
+
+    `keyring` seals the new customers' details (without one, a master key of this call alone: the
+    details are sealed and no one can open them, which is all a benchmark needs).
+    """
     now = now or datetime.now(UTC)
-    customers = [f"customer-{n:03d}" for n in range(max(3, count // 4))]
-    stamped: list[tuple[datetime, str, int, Event, Metadata]] = []
+    keyring = keyring or Keyring(pool, MasterKey.generate())
+    addresses, new = await _history_customers(pool, keyring, count)
+    stamped: list[tuple[datetime, str, int, StoredEvent, Metadata]] = []
+    first_order: dict[str, datetime] = {}
     for _ in range(count):
-        order_id = str(uuid4())
-        events = _events_of(_timed_plan(order_id, random.choice(customers), now, days))
+        order_id, customer_id = str(uuid4()), random.choice(list(addresses))
+        events = _events_of(_timed_plan(order_id, customer_id, now, days, addresses[customer_id]))
         stamped.extend((at, order_id, n, event, meta) for n, (at, event, meta) in enumerate(events, start=1))
+        if events:
+            first_order[customer_id] = min(events[0][0], first_order.get(customer_id, now))
+    for customer_id, event in new.items():  # registered a little before their first order
+        at = first_order.get(customer_id, now) - timedelta(minutes=random.uniform(5, 240))
+        stamped.append(_registration(at, event))
     # Positions follow time, as if the orders had been written as they happened.
     stamped.sort(key=lambda s: (s[0], s[1], s[2]))
     await progress(0, len(stamped))
@@ -233,7 +363,7 @@ class ChainHeads:
         self.heads: dict[str, bytes] = {}
 
     def next(
-        self, order_id: str, version: int, event: Event, at: datetime, data: str, metadata: str
+        self, order_id: str, version: int, event: StoredEvent, at: datetime, data: str, metadata: str
     ) -> LogEvent:
         event_id = uuid4()
         type_name = event_type(event)

@@ -154,11 +154,16 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             timedelta(hours=settings.session_hours),
         )
         feed = LiveFeed(database_url, pool)
-        feed.watchers.append(_forgetting(orders))
+        feed.watchers.append(_forgetting(orders, app.state.render_cache))
         app.state.services = services = Services(
             orders=orders,
             feed=feed,
-            operations=Operations(pool, app.state.runners, horizon_warning=settings.horizon_warning_seconds),
+            operations=Operations(
+                pool,
+                app.state.runners,
+                horizon_warning=settings.horizon_warning_seconds,
+                keyring=orders.keyring,
+            ),
             accounts=Accounts(pool),
             # With replicas, who is asking is read on one while the primary is down (store/access/standby.py)
             sessions=SessionsOrStandby(pool, replicas, idle=idle, absolute=longest)
@@ -300,12 +305,19 @@ async def home() -> Redirect:
     return Redirect("/orders", status_code=303)
 
 
-def _forgetting(orders: Orders) -> Callable[[str], None]:
+def _forgetting(orders: Orders, pages: RenderCache) -> Callable[[str], None]:
     """What drops a customer's key from this instance as soon as any instance appends to their
-    stream (forgetting them, on the page, the API or the CLI), not KEY_SECONDS later."""
+    stream (forgetting them, on the page, the API or the CLI), not KEY_SECONDS later.
+
+    It drops the rendered pages too: their keys already tell a forgotten customer's pages from
+    the ones rendered before (web/order_view.py), but those must not keep the details in memory.
+    The watcher knows the stream, not the event, so any customer's event empties the cache
+    (customers change rarely; pages are rendered again on demand).
+    """
 
     def watch(stream_id: str) -> None:
         if is_customer_stream(stream_id):
             orders.keyring.drop(stream_id.removeprefix(STREAM_PREFIX))
+            pages.clear()
 
     return watch

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
+from domain.customer import ChangeCustomerDetails, ForgetCustomer, RegisterCustomer
 from domain.money import parse_amount
 from domain.order import AddItem, CancelOrder, CreateOrder, RemoveItem
 from domain.rules import parse_quantity
@@ -80,6 +81,24 @@ def remove_item(form: Form, order: str, sku: str) -> RemoveItem:
 
 def cancel_order(form: Form, order: str) -> CancelOrder:
     return CancelOrder(order, text(form, "reason"))
+
+
+def register_customer(form: Form) -> RegisterCustomer:
+    return RegisterCustomer(text(form, "customer_id"), *_details(form))
+
+
+def change_customer(form: Form, customer_id: str) -> ChangeCustomerDetails:
+    return ChangeCustomerDetails(customer_id, *_details(form))
+
+
+def forget_customer(form: Form, customer_id: str) -> ForgetCustomer:
+    return ForgetCustomer(customer_id, text(form, "reason"))
+
+
+def _details(form: Form) -> tuple[str, str, str]:
+    """Name, email and address; a textarea's CR LF line breaks read as LF."""
+    address = text(form, "address").replace("\r\n", "\n").replace("\r", "\n")
+    return text(form, "name"), text(form, "email"), address
 
 
 def parse_version(raw: str) -> int:

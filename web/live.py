@@ -168,8 +168,9 @@ class LiveController(Controller):
         async def appended() -> Batch:
             nonlocal after
             batch = await feed.log_after(after)
+            opened = await live.orders.opened_events([recorded for recorded, _ in batch])
             messages = []
-            for recorded, at in batch:
+            for recorded, (_, at) in zip(opened, batch, strict=True):
                 after = at
                 if wanted(recorded):
                     messages.append(live.appended(recorded, "_event_row.html", e=recorded, fresh=True))

@@ -155,19 +155,41 @@ async def order_page(
         latest = await orders.latest_version(order_id, has=version)
     shown = latest if version is None else version
     extras = tuple(sorted(extra.items()))
-    tag = etag(request, shown, latest, fragment, page, order_id, play, extras)
+    cache = render_cache(request)
+    # What is shipped to (personal) reads ERASED once the customer is forgotten: a page rendered
+    # before, or a browser's copy of it, must not be served after.
+    erased = await customer_erased(orders, cache, order_id)
+    tag = etag(request, shown, latest, fragment, page, order_id, play, extras, erased)
     headers = {**REVALIDATE, "etag": tag}
     if request.method == "GET" and not_modified(request, tag):
         return Response(None, status_code=304, headers=headers)
-    cache = render_cache(request)
     state = request.app.state
-    key = (fragment, order_id, shown, latest, play, extras, permissions(request), state.templates_version)
+    key = (
+        fragment,
+        order_id,
+        shown,
+        latest,
+        play,
+        extras,
+        erased,
+        permissions(request),
+        state.templates_version,
+    )
     html = cache.get(key)
     if html is None:
         context = await order_context(orders, order_id, version, latest=latest, play=play, **extra)
         html = prepare(render_fragment(request, fragment, context))
         cache.put(key, html)
     return respond(request, html, page, {"order_id": order_id, "latest": latest, "shown": shown}, headers)
+
+
+async def customer_erased(orders: Orders, cache: RenderCache, order_id: str) -> bool:
+    """Whether the order's customer is forgotten (their key gone); an order's customer never changes."""
+    customer_id = cache.customer_of(order_id)
+    if customer_id is None:
+        customer_id = (await orders.summary(order_id)).customer_id
+        cache.remember_customer(order_id, customer_id)
+    return await orders.customer_erased(customer_id)
 
 
 def render_order(

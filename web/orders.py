@@ -50,6 +50,7 @@ class FormProblem(msgspec.Struct, frozen=True):
     field: str | None = None
     status: int = 422
     stale: bool = False  # decided on an older version: the page lists what changed since
+    kind: str = ""  # the refusal's name (CustomerNotRegistered: the form links to registering)
 
 
 class PostedForm:
@@ -151,7 +152,8 @@ class OrderController(Controller):
         except (DomainError, FormError) as error:
             status = MALFORMED if isinstance(error, FormError) else status_of(error)
             context = await list_context(orders)
-            context["problem"] = FormProblem("create", error.message, error.field, status)
+            kind = type(error).__name__
+            context["problem"] = FormProblem("create", error.message, error.field, status, kind=kind)
             context["values"] = form
             html = prepare(render_fragment(request, LIST_MAIN, context))
             return respond(request, html, LIST_PAGE, {}, {}, status)

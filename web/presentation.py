@@ -9,6 +9,7 @@ from uuid import uuid4
 import msgspec
 
 from domain.access import Action, may
+from domain.customer import CustomerDetailsChanged, CustomerForgotten, CustomerRegistered, is_customer_stream
 from domain.diff import OrderDiff, diff
 from domain.money import format_amount
 from domain.order import (
@@ -22,6 +23,7 @@ from domain.order import (
     evolve,
     initial_state,
 )
+from domain.personal import ERASED, PERSONAL_FIELDS
 from store.log.event_store import RecordedEvent
 
 
@@ -58,6 +60,47 @@ def describe(event: Event, before: Order) -> str:
             return f"Cancelled: {event.reason}"
         case _:
             assert_never(event)
+
+
+def describe_customer(event: object) -> str:
+    """One sentence for a customer's event, its personal fields as opened (ERASED once forgotten)."""
+    match event:
+        case CustomerRegistered() if event.name == ERASED:
+            return "Registered (details erased)"
+        case CustomerRegistered():
+            return f"Registered {event.name} <{event.email}>"
+        case CustomerDetailsChanged():
+            return "Details changed"
+        case CustomerForgotten():
+            return f"Forgotten: {event.reason}"
+        case _:
+            return type(event).__name__
+
+
+def log_sentence(recorded: RecordedEvent) -> str:
+    """What the event log says of an event beside its type: a customer's events in words."""
+    return describe_customer(recorded.event) if is_customer_stream(recorded.stream_id) else ""
+
+
+def customer_of_stream(stream_id: str) -> str | None:
+    """The customer id of a customer stream; None for an order's."""
+    return stream_id.partition(":")[2] if is_customer_stream(stream_id) else None
+
+
+def shown_data(recorded: RecordedEvent) -> str:
+    """The event's body as a reader sees it: personal fields opened (or ERASED), never sealed."""
+    if recorded.type not in PERSONAL_FIELDS:
+        return recorded.data
+    return msgspec.json.encode(recorded.event).decode()
+
+
+def erased_fields(recorded: RecordedEvent) -> bool:
+    """Whether some personal field of the event reads ERASED (so a cached rendering of it differs)."""
+    return any(getattr(recorded.event, f, None) == ERASED for f in PERSONAL_FIELDS.get(recorded.type, ()))
+
+
+def is_erased(value: object) -> bool:
+    return value == ERASED
 
 
 def timeline(events: list[RecordedEvent], before: Order = initial_state) -> list[TimelineEntry]:

@@ -65,6 +65,8 @@ class RenderCache:
         self._bytes = 0
         self.hits = self.misses = 0
         self._kinds: dict[str, list[int]] = {}
+        # Each order's customer (which never changes), so a page knows whose erasure it depends on.
+        self._customers: OrderedDict[str, str] = OrderedDict()
 
     @property
     def enabled(self) -> bool:
@@ -100,6 +102,14 @@ class RenderCache:
     def clear(self) -> None:
         self._entries.clear()
         self._bytes = 0
+
+    def customer_of(self, order_id: str) -> str | None:
+        return self._customers.get(order_id)
+
+    def remember_customer(self, order_id: str, customer_id: str) -> None:
+        self._customers[order_id] = customer_id
+        while len(self._customers) > self.max_entries:
+            self._customers.popitem(last=False)
 
     def stats(self) -> CacheStats:
         by_kind = {name: (hits, misses) for name, (hits, misses) in sorted(self._kinds.items())}

@@ -19,13 +19,33 @@ from store.log.event_store import RecordedEvent
 from store.read.read_model import OrderList, OrderSummary
 from store.workflows.expiry import is_expiry
 from web.notifications import causality
-from web.presentation import TimelineEntry, allowed, money, new_command_id, signed_money, timestamp
+from web.presentation import (
+    TimelineEntry,
+    allowed,
+    customer_of_stream,
+    erased_fields,
+    is_erased,
+    log_sentence,
+    money,
+    new_command_id,
+    shown_data,
+    signed_money,
+    timestamp,
+)
 from web.render_cache import RenderCache
 
 
 def configure_templates(engine: JinjaTemplateEngine, *, development: bool = False) -> None:
     environment = engine.engine
-    environment.filters.update(money=money, timestamp=timestamp, signed_money=signed_money)
+    environment.filters.update(
+        money=money,
+        timestamp=timestamp,
+        signed_money=signed_money,
+        log_sentence=log_sentence,
+        shown_data=shown_data,
+        customer_of_stream=customer_of_stream,
+    )
+    environment.tests.update(erased=is_erased)
     environment.globals.update(
         new_command_id=new_command_id,
         allowed=allowed,
@@ -77,8 +97,12 @@ def order_rows(context: Context, orders: list[OrderSummary]) -> Markup:
 
 @pass_context
 def event_rows(context: Context, events: list[RecordedEvent]) -> Markup:
-    """Rows of the event log, each rendered once per event (an event never changes)."""
-    rows = (_cached(context, "_event_row.html", (e.position,), {"e": e, "fresh": False}) for e in events)
+    """Rows of the event log, each rendered once per event (an event never changes), and once
+    more when its customer is forgotten (its personal fields then read ERASED)."""
+    rows = (
+        _cached(context, "_event_row.html", (e.position, erased_fields(e)), {"e": e, "fresh": False})
+        for e in events
+    )
     return Markup("".join(rows))  # noqa: S704 (rendered by Jinja, escaped there)
 
 

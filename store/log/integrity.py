@@ -5,19 +5,27 @@ function changed in the database cannot vouch for rows changed beside it.
 Each run remembers the head of every stream it found sound; the next run
 checks that those heads are still there, so even a stream rewritten whole,
 with every hash recomputed, is caught.
+
+Personal data is checked too: every customer forgotten must have lost their
+key, and every personal field (domain/personal.PERSONAL_FIELDS) in the events,
+the customers read model, the outbox, the snapshots and the projections' folds
+must be sealed. A finding names the stream or customer and the field, never the
+value: the report is itself kept (verify_runs) and printed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import asyncpg
 
-from domain.customer import is_customer_stream
+from domain.customer import customer_stream, is_customer_stream
 from domain.order import Event, Order, fold
+from domain.personal import PERSONAL_FIELDS, SEALED_PREFIX, is_sealed
 from domain.serialization import decode_event
 from store.log.verify_runs import Finding, Report, VerifyRun, record_run
 
@@ -31,6 +39,8 @@ KINDS = {
     "unreadable": "events decode",
     "read_model": "order_read_model equals the fold",
     "command": "commands match their events",
+    "forgotten_key": "forgotten customers have no key",
+    "cleartext": "personal fields are sealed",
 }
 BATCH = 500
 
@@ -92,6 +102,39 @@ ORDER BY e.stream_id, e.version
 """
 
 
+# Forgotten customers (a CustomerForgotten event) whose row in customer_keys is still there.
+_KEPT_KEYS = """
+SELECT k.customer_id FROM customer_keys k
+WHERE EXISTS (SELECT FROM events e WHERE e.stream_id = 'customer:' || k.customer_id
+                                      AND e.type = 'CustomerForgotten')
+ORDER BY k.customer_id
+"""
+_SEALED = f"'{SEALED_PREFIX}%'"
+# Personal fields in clear outside the log: (where, stream or customer, field), never the value.
+# An outbox body is personal only for a registered customer's message (it has a recipient);
+# a message to a customer who never registered greets their id and holds nothing personal.
+_CLEAR_COPIES = f"""
+SELECT 'customers', customer_stream, field FROM (
+    SELECT 'customer:' || customer_id AS customer_stream, f.field, f.value FROM customers
+    CROSS JOIN LATERAL (VALUES ('name', name), ('email', email), ('address', address)) f(field, value)
+) c WHERE value <> '' AND value NOT LIKE {_SEALED}
+UNION ALL
+SELECT 'outbox', order_id, 'message ' || id || ' ' || f.field FROM outbox
+CROSS JOIN LATERAL (VALUES ('recipient', recipient), ('body', body)) f(field, value)
+WHERE recipient <> '' AND f.value <> '' AND f.value NOT LIKE {_SEALED}
+UNION ALL
+SELECT 'snapshots', stream_id, 'version ' || version || ' ship_to' FROM snapshots
+WHERE coalesce(state->>'ship_to', '') <> '' AND state->>'ship_to' NOT LIKE {_SEALED}
+UNION ALL
+SELECT 'customer_orders', order_id, 'ship_to' FROM customer_orders
+WHERE coalesce(state::jsonb->>'ship_to', '') <> '' AND state::jsonb->>'ship_to' NOT LIKE {_SEALED}
+UNION ALL
+SELECT 'sales_orders', order_id, 'ship_to' FROM sales_orders
+WHERE coalesce(state::jsonb->>'ship_to', '') <> '' AND state::jsonb->>'ship_to' NOT LIKE {_SEALED}
+ORDER BY 1, 2, 3
+"""
+
+
 class _Verifier:
     def __init__(self) -> None:
         self.findings: list[Finding] = []
@@ -131,6 +174,8 @@ class _Verifier:
                 )
             hashes[version] = stored
             previous, expected_version = stored, version + 1
+            if row["type"] in PERSONAL_FIELDS:
+                self._check_sealed(stream_id, row)
         if anchor is not None:
             self._check_anchor(stream_id, anchor, hashes, rows[-1]["version"])
         if not is_customer_stream(stream_id):  # a customer's row is checked by _check_customers
@@ -139,6 +184,21 @@ class _Verifier:
         self.digest.update(f"{len(stream_id)}:{stream_id}{head['version']}:".encode() + (head["hash"] or b""))
         if len(self.findings) == before and head["hash"] is not None:
             self.sound_heads.append((stream_id, head["version"], head["hash"]))
+
+    def _check_sealed(self, stream_id: str, row: asyncpg.Record) -> None:
+        """Every personal field of the event is empty or sealed (not decoded: only its JSON is read)."""
+        try:
+            data = json.loads(row["data"])
+        except ValueError:
+            return  # reported by the fold as unreadable
+        for field in PERSONAL_FIELDS[row["type"]]:
+            value = data.get(field) if isinstance(data, dict) else None
+            if isinstance(value, str) and value and not is_sealed(value):
+                self.found(
+                    "cleartext",
+                    stream_id,
+                    f"event version {row['version']} ({row['type']}): {field} is stored in clear",
+                )
 
     def _check_anchor(
         self, stream_id: str, anchor: asyncpg.Record, hashes: dict[int, bytes | None], last: int
@@ -234,6 +294,19 @@ async def _check_the_rest(conn: Any, verifier: _Verifier) -> None:
         verifier.found(
             "command", stream_id, f"version {version} names command {command_id}, which did not write it"
         )
+    for (customer_id,) in await conn.fetch(_KEPT_KEYS):
+        verifier.found(
+            "forgotten_key",
+            customer_stream(customer_id),
+            "the customer was forgotten but customer_keys still holds their key",
+        )
+    for table, where, field in await conn.fetch(_CLEAR_COPIES):
+        detail = (
+            f"{table}.{field} is stored in clear"
+            if table == "customers"
+            else f"{table}: {field} is stored in clear"
+        )
+        verifier.found("cleartext", where, detail)
 
 
 async def _check_batch(conn: Any, verifier: _Verifier, streams: list[list[asyncpg.Record]]) -> None:

@@ -28,12 +28,23 @@ class MasterKeyError(Exception):
 
 
 class MasterKey:
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes, source: Path | None = None) -> None:
         if len(secret) != 32:
             raise MasterKeyError("a master key is 32 bytes")
         self._aead = AESGCM(secret)
         self.id = hashlib.sha256(b"orders master key id\x00" + secret).hexdigest()[:16]
         self._secret = secret
+        # The key file it was read from: `reloaded` reads it again after an `orders keys rotate`.
+        self.source = source
+
+    def reloaded(self) -> MasterKey:
+        """The key its file holds now (itself when it came from no file, or the file is unreadable)."""
+        if self.source is None:
+            return self
+        try:
+            return MasterKey.from_file(self.source)
+        except MasterKeyError:
+            return self
 
     @classmethod
     def generate(cls) -> MasterKey:
@@ -51,7 +62,7 @@ class MasterKey:
     def from_file(cls, path: Path, *, create: bool = False) -> MasterKey:
         """Read the key file (base64 of 32 bytes); with `create`, make one where there is none."""
         if create and not path.exists():
-            key = cls.generate()
+            key = cls(AESGCM.generate_key(256), path)
             key.write(path)
             return key
         try:
@@ -64,7 +75,7 @@ class MasterKey:
             raise MasterKeyError(f"{path} does not hold a master key (base64 of 32 bytes)") from None
         if len(secret) != 32:
             raise MasterKeyError(f"{path} does not hold a master key (base64 of 32 bytes)")
-        return cls(secret)
+        return cls(secret, path)
 
     def write(self, path: Path) -> None:
         """Write the key to a new file, readable by its owner only, flushed to disk

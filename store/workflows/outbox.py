@@ -8,6 +8,15 @@ it; a relay that dies in between sends again, and the notification id lets a
 receiver drop the repeat. A message still undelivered after the relay's
 retry policy is parked: an admin retries it or drops it with a reason
 (store/workflows/parked_messages, recorded in the parking log).
+
+A message goes to the customer's email address and greets them by name, so its
+recipient and body are personal data: the workflow seals both with the
+customer's key (store/personal) and the relay opens them just before sending.
+A customer forgotten by then is never sent to: their message is marked
+`forgotten`, not retried, not parked. An order of a customer who never
+registered (orders from before customers had streams) has no address: its
+message holds no personal data (it greets the customer id), is stored in clear
+with no recipient, and is handed to the sender as before.
 """
 
 from __future__ import annotations
@@ -24,9 +33,13 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from domain.customer import Customer, CustomerEvent, customer_stream, fold_customer
 from domain.money import format_amount
 from domain.order import Event, Order, OrderCancelled, OrderPlaced, fold
+from domain.personal import ERASED, is_sealed
 from store.log.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
+from store.personal import Keyring
+from store.personal.master import MasterKeyError
 from store.read.parking import MAX_ERROR, OUTBOX_RETRY, RetryPolicy
 from store.read.subscriptions import Connection
 from store.tracing import correlation_id
@@ -34,11 +47,14 @@ from store.tracing import correlation_id
 log = logging.getLogger("orders.notifications")
 
 OUTBOX_CHANNEL = "outbox"
-STATES = ("pending", "sent", "parked", "dropped")
+STATES = ("pending", "sent", "parked", "dropped", "forgotten")
+# What a message whose customer was forgotten before it went out says instead of an error.
+NOT_SENT_FORGOTTEN = "not sent: the customer was forgotten"
 NOTIFIED_EVENTS = ("OrderPlaced", "OrderCancelled")
 
 PLACED = Template(
     "Hello $customer,\n\nthank you: your order $order_id is placed.\n\n$summary\nTotal: $total $currency\n"
+    "$ship_to"
 )
 CANCELLED = Template(
     "Hello $customer,\n\n"
@@ -47,6 +63,7 @@ CANCELLED = Template(
     "$summary\n"
     "Total: $total $currency\n"
 )
+SHIPS_TO = Template("\nIt ships to:\n$address\n")
 
 
 class Notification(msgspec.Struct, frozen=True):
@@ -67,11 +84,17 @@ class Notification(msgspec.Struct, frozen=True):
     created_at: datetime
     sent_at: datetime | None
     parked_at: datetime | None
+    # The customer's email address; sealed in the outbox, as the body is ('' for no registered customer).
+    recipient: str = ""
+
+    @property
+    def forgotten(self) -> bool:
+        return self.state == "forgotten"
 
 
 NOTIFICATION_COLUMNS = (
     "id, cause_event_id, order_id, cause_version, customer_id, kind, subject, body, correlation_id, "
-    "causation_id, state, attempts, next_attempt_at, last_error, created_at, sent_at, parked_at"
+    "causation_id, state, attempts, next_attempt_at, last_error, created_at, sent_at, parked_at, recipient"
 )
 
 
@@ -89,10 +112,16 @@ def _summary(order: Order) -> str:
     )
 
 
-def render(recorded: RecordedEvent, order: Order) -> tuple[str, str, str]:
-    """The kind, subject and body of the message `recorded` causes; `order` is as it was after it."""
+def render(
+    recorded: RecordedEvent, order: Order, greeting: str | None = None, ship_to: str = ""
+) -> tuple[str, str, str]:
+    """The kind, subject and body of the message `recorded` causes; `order` is as it was after it.
+
+    `greeting` is the customer's name (default: their id); `ship_to` the address, opened. The
+    subject never holds personal data: it stays in clear in the outbox.
+    """
     fields = {
-        "customer": order.customer_id,
+        "customer": greeting or order.customer_id,
         "order_id": order.order_id,
         "summary": _summary(order),
         "total": format_amount(order.total_cents),
@@ -101,7 +130,9 @@ def render(recorded: RecordedEvent, order: Order) -> tuple[str, str, str]:
     event = recorded.event
     if isinstance(event, OrderPlaced):
         fields["total"] = format_amount(event.total_cents)
-        return "order_placed", f"Your order {order.order_id[:8]} is placed", PLACED.substitute(fields)
+        shipping = SHIPS_TO.substitute(address=ship_to) if ship_to else ""
+        body = PLACED.substitute(fields, ship_to=shipping)
+        return "order_placed", f"Your order {order.order_id[:8]} is placed", body
     assert isinstance(event, OrderCancelled)
     subject = f"Your order {order.order_id[:8]} is cancelled"
     return "order_cancelled", subject, CANCELLED.substitute(fields, reason=event.reason)
@@ -109,20 +140,30 @@ def render(recorded: RecordedEvent, order: Order) -> tuple[str, str, str]:
 
 _STREAMS = f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ANY($1::text[]) AND version <= $2"
 
+_CUSTOMERS = f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ANY($1::text[]) ORDER BY version"
+
+# A message for a customer already forgotten is written as never to be sent (state 'forgotten').
 _INSERT = """
 INSERT INTO outbox (cause_event_id, cause_position, order_id, cause_version, customer_id, kind,
-                    subject, body, correlation_id, causation_id)
+                    subject, body, correlation_id, causation_id, recipient, state, last_error)
 SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::int[], $5::text[], $6::text[],
-                     $7::text[], $8::text[], $9::text[], $10::text[])
+                     $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
 ON CONFLICT (cause_event_id) DO NOTHING
 """
 
 
 class CustomerNotifications:
-    """The workflow: OrderPlaced and OrderCancelled each put one message to the customer in the outbox."""
+    """The workflow: OrderPlaced and OrderCancelled each put one message to the customer in the outbox.
+
+    `keyring` seals what is personal in it (the recipient, the body); without one, only orders of
+    customers who never registered can be notified (tests of the workflow alone).
+    """
 
     name: str = "customer_notifications"
     tables: tuple[str, ...] = ("outbox",)
+
+    def __init__(self, keyring: Keyring | None = None) -> None:
+        self.keyring = keyring
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent], suffix: str = "") -> None:
         causes = [e for e in events if isinstance(e.event, OrderPlaced | OrderCancelled)]
@@ -132,19 +173,65 @@ class CustomerNotifications:
         rows = await conn.fetch(_STREAMS, list({e.stream_id for e in causes}), max(e.version for e in causes))
         for recorded in sorted(map(recorded_event, rows), key=lambda r: r.version):
             streams.setdefault(recorded.stream_id, []).append(recorded)
+        orders = {
+            cause.event_id: fold(cast(Event, e.event) for e in streams[cause.stream_id][: cause.version])
+            for cause in causes
+        }
+        customers = await self._customers(conn, {order.customer_id for order in orders.values()})
         messages = []
         for cause in causes:
-            order = fold(cast(Event, e.event) for e in streams[cause.stream_id][: cause.version])
-            kind, subject, body = render(cause, order)
+            order = orders[cause.event_id]
+            customer = customers.get(order.customer_id, Customer())
+            recipient, state, error, kind, subject, body = self._message(cause, order, customer)
             messages.append(
                 (
                     *(cause.event_id, cause.position, cause.stream_id, cause.version, order.customer_id),
                     *(kind, subject, body, cause.metadata.correlation_id, str(cause.event_id)),
+                    *(recipient, state, error),
                 )
             )
         await conn.execute(_INSERT, *(list(column) for column in zip(*messages, strict=True)))
         # Delivered at commit, so the relay wakes when the rows are there to read.
         await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
+
+    async def _customers(self, conn: Connection, customer_ids: set[str]) -> dict[str, Customer]:
+        """The customers of these orders as their streams stand (personal fields sealed), and their keys
+        loaded; a customer who never registered is absent."""
+        rows = await conn.fetch(_CUSTOMERS, [customer_stream(c) for c in customer_ids])
+        events: dict[str, list[CustomerEvent]] = {}
+        for row in rows:
+            recorded = recorded_event(row)
+            events.setdefault(recorded.stream_id, []).append(cast(CustomerEvent, recorded.event))
+        found = {c.customer_id: c for c in map(fold_customer, events.values())}
+        if found:
+            if self.keyring is None:
+                raise LookupError("customer notifications need a keyring to seal messages to customers")
+            await self.keyring.load(c for c, customer in found.items() if customer.status == "registered")
+        return found
+
+    def _message(
+        self, cause: RecordedEvent, order: Order, customer: Customer
+    ) -> tuple[str, str, str | None, str, str, str]:
+        """(recipient, state, last error, kind, subject, body) of the outbox row `cause` makes."""
+        if customer.status == "none":  # never registered: nothing personal to seal, nowhere to send
+            return ("", "pending", None, *render(cause, order))
+        keyring = self.keyring
+        assert keyring is not None  # _customers refuses registered customers without one
+        if customer.status == "forgotten" or keyring.erased(customer.customer_id):
+            kind, subject, _ = render(cause, order)
+            return ("", "forgotten", NOT_SENT_FORGOTTEN, kind, subject, "")
+        opened = keyring.opened(customer)
+        ship_to = keyring.open(order.ship_to) if order.ship_to else ""
+        kind, subject, body = render(cause, order, opened.name, "" if ship_to == ERASED else ship_to)
+        seal = keyring.seal
+        return (
+            seal(customer.customer_id, opened.email),
+            "pending",
+            None,
+            kind,
+            subject,
+            seal(customer.customer_id, body),
+        )
 
 
 # ------------------------------------------------------------------ delivery
@@ -157,15 +244,19 @@ class Sender(Protocol):
 
 
 class LogSender:
-    """The default: write the message to the log. No mail server needed."""
+    """The default: log that the message went out. No mail server needed.
+
+    The line names ids only: the recipient and the body are personal data, and logs are
+    copies outside the database that forgetting a customer cannot reach.
+    """
 
     async def send(self, notification: Notification) -> None:
         log.info(
-            "notification %s to customer %s: %s\n%s",
+            "notification %s (%s of order %s) to customer %s",
             notification.id,
+            notification.kind,
+            notification.order_id,
             notification.customer_id,
-            notification.subject,
-            notification.body,
         )
 
 
@@ -179,6 +270,12 @@ WHERE id IN (
     FOR UPDATE SKIP LOCKED
 )
 RETURNING {NOTIFICATION_COLUMNS}
+"""
+
+# Its customer was forgotten: never sent, never retried; the sealed recipient and body are emptied.
+_FORGOTTEN = """
+UPDATE outbox SET state = 'forgotten', last_error = $2, recipient = '', body = ''
+WHERE id = $1 AND state = 'pending'
 """
 
 _SENT = """
@@ -207,11 +304,14 @@ class Relay:
     """Delivers due notifications through `sender`; a failure is retried with exponential backoff.
 
     After `retry.attempts` failures a notification is parked, shown on the
-    admin page for a person to retry or drop.
+    admin page for a person to retry or drop. `keyring` opens the sealed
+    recipient and body just before sending; a message whose customer's key is
+    gone by then is marked forgotten and never sent.
     """
 
     pool: asyncpg.Pool
     sender: Sender
+    keyring: Keyring | None = None
     batch_size: int = 50
     retry: RetryPolicy = OUTBOX_RETRY
     send_timeout: float = 30.0
@@ -230,8 +330,20 @@ class Relay:
     async def _deliver(self, notification: Notification) -> None:
         correlation_id.set(notification.correlation_id)  # its own task: its log lines carry the cause's
         try:
-            await asyncio.wait_for(self.sender.send(notification), self.send_timeout)
-        except Exception as error:  # any failure of the sender is retried later
+            if self.keyring is not None:  # ask the database, not the cache: was the key deleted just now?
+                self.keyring.drop(notification.customer_id)
+            opened = await opened_notification(self.keyring, notification, erased=None)
+            if opened is None:
+                # Its customer was forgotten after it was written: it must never go out.
+                log.info(
+                    "notification %s to customer %s not sent: the customer was forgotten",
+                    notification.id,
+                    notification.customer_id,
+                )
+                await self.pool.execute(_FORGOTTEN, notification.id, NOT_SENT_FORGOTTEN)
+                return
+            await asyncio.wait_for(self.sender.send(opened), self.send_timeout)
+        except Exception as error:  # any failure of the sender (or to open the message) is retried later
             attempts = notification.attempts + 1
             message = f"{type(error).__name__}: {error}"[:MAX_ERROR]
             log.warning("notification %s failed (attempt %s): %s", notification.id, attempts, message)
@@ -240,6 +352,30 @@ class Relay:
             )
             return
         await self.pool.execute(_SENT, notification.id)
+
+
+async def opened_notification(
+    keyring: Keyring | None, notification: Notification, *, erased: str | None = ERASED
+) -> Notification | None:
+    """`notification` with its sealed fields opened; where the key is gone, they read `erased`
+    (None: the whole message is None)."""
+    sealed = [v for v in (notification.recipient, notification.body) if is_sealed(v)]
+    if not sealed:
+        return notification
+    if keyring is None:
+        raise LookupError(f"notification {notification.id} is sealed and there is no keyring to open it")
+    await keyring.load([notification.customer_id])
+    if keyring.erased(notification.customer_id):
+        if erased is None:
+            return None
+        changes = {f: erased for f in ("recipient", "body") if is_sealed(getattr(notification, f))}
+        return msgspec.structs.replace(notification, **changes)
+    if erased is None and not keyring.has_key(notification.customer_id):
+        # Not forgotten, but this process's master key does not open theirs: a failure to retry.
+        raise MasterKeyError(f"customer {notification.customer_id}'s key is wrapped by another master key")
+    return msgspec.structs.replace(
+        notification, recipient=keyring.open(notification.recipient), body=keyring.open(notification.body)
+    )
 
 
 # ------------------------------------------------------------------ reading

@@ -23,6 +23,7 @@ from store.access.sessions import forget_expired
 from store.application import Orders
 from store.idempotency import IdempotencyKeys
 from store.leader import Leader
+from store.personal import Keyring
 from store.read.parking import OUTBOX_RETRY, SUBSCRIPTION_RETRY, RetryPolicy
 from store.read.subscriptions import Projection, SubscriptionRunner
 from store.workflows.expiry import DEFAULT_DRAFT_EXPIRY, DraftExpiry, DraftExpiryTimers, check_interval
@@ -30,7 +31,14 @@ from store.workflows.outbox import OUTBOX_CHANNEL, CustomerNotifications, LogSen
 
 log = logging.getLogger("orders.workflows")
 
-WORKFLOWS: dict[str, Projection] = {w.name: w for w in (CustomerNotifications(), DraftExpiryTimers())}
+
+def workflows(keyring: Keyring | None = None) -> dict[str, Projection]:
+    """The workflows by name; `keyring` seals the customers' messages (store/workflows/outbox.py)."""
+    return {w.name: w for w in (CustomerNotifications(keyring), DraftExpiryTimers())}
+
+
+# Their names and tables; what runs them, or retries their parked events, uses `workflows(keyring)`.
+WORKFLOWS: dict[str, Projection] = workflows()
 
 
 class Runnable(Protocol):
@@ -92,13 +100,13 @@ def workflow_runners(
     `retry` is how a workflow's failing event is tried before its order is parked, and
     `outbox_retry` how a message is tried before it is parked.
     """
-    relay = Relay(orders.pool, sender or LogSender(), retry=outbox_retry)
+    relay = Relay(orders.pool, sender or LogSender(), orders.keyring, retry=outbox_retry)
     expiry = DraftExpiry(orders, draft_expiry)
     runners: list[Runnable] = [
         SubscriptionRunner(
             url, orders.pool, w, poll_interval=poll_interval, lock_retry=lock_retry, retry=retry
         )
-        for w in WORKFLOWS.values()
+        for w in workflows(orders.keyring).values()
     ]
     runners.append(
         LeaderLoop(

@@ -21,7 +21,7 @@ import web.app
 from tests.support.accounts import PASSWORD, add_account
 from tests.support.app import make_app
 from tests.support.routes import Route, routes
-from tests.support.visitors import ROLES, draft_of, first_answer, visitors, written
+from tests.support.visitors import ROLES, Visitor, draft_of, first_answer, visitors, written
 from web.access import PUBLIC, READ_ORDERS, authorize, check_every_route_declares_access, login_url
 from web.settings import Settings
 
@@ -61,7 +61,12 @@ RULES: dict[str, frozenset[str]] = {
     "POST /orders/{order_id}/items/{sku}/remove": WRITERS,
     "POST /orders/{order_id}/place": WRITERS,
     "POST /orders/{order_id}/cancel": WRITERS,
+    "GET /customers": STAFF,
+    "GET /customers/new": WRITERS,
+    "POST /customers": WRITERS,
     "GET /customers/{customer_id}": READERS,
+    "POST /customers/{customer_id}": WRITERS,
+    "POST /customers/{customer_id}/forget": ADMINS,
     "GET /events": STAFF,
     "GET /events/export": STAFF,
     "GET /events/live": STAFF,
@@ -93,6 +98,11 @@ RULES: dict[str, frozenset[str]] = {
     "POST /api/orders/{order_id}/place": WRITERS,
     "POST /api/orders/{order_id}/cancel": WRITERS,
     "GET /api/events": STAFF,
+    "GET /api/customers": STAFF,
+    "POST /api/customers": WRITERS,
+    "GET /api/customers/{customer_id}": READERS,
+    "PUT /api/customers/{customer_id}": WRITERS,
+    "POST /api/customers/{customer_id}/forget": ADMINS,
 }
 
 # What an allowed visitor gets, with the values below (GET /login: a signed-in visitor is sent on).
@@ -121,13 +131,30 @@ ALLOWED_STATUS: dict[str, int] = {
     "POST /admin/tokens": 422,  # an empty form
     "POST /admin/tokens/{name}/revoke": 404,  # no such token
     "POST /api/orders": 201,
+    "POST /customers": 303,
+    "POST /customers/{customer_id}": 303,
+    "POST /customers/{customer_id}/forget": 303,
+    "POST /api/customers": 201,
 }
+# A customer registers itself only, and "cust-a" is registered before the sweep: 409.
+ROLE_STATUS = {("customer", "POST /customers"): 409, ("customer", "POST /api/customers"): 409}
+# Routes that register (or forget) a customer of their own on each allowed call, named here.
+FRESH_CUSTOMER = {
+    "/customers",
+    "/api/customers",
+    "/customers/{customer_id}/forget",
+    "/api/customers/{customer_id}/forget",
+}
+DETAILS = {"name": "Sweep Person", "email": "sweep@example.org", "address": "1 Sweep Lane"}
 QUERIES = {"/orders/{order_id}/history": "?version=1", "/orders/{order_id}/diff": "?from_version=1"}
 FORMS: dict[str, dict[str, str]] = {
     "/login": {"username": "nobody-here", "password": "wrong password"},
     "/orders": {"customer_id": "cust-a", "currency": "EUR"},
     "/orders/{order_id}/items": {"sku": "CUP-1", "name": "Cup", "unit_price": "1.00", "quantity": "1"},
     "/orders/{order_id}/cancel": {"reason": "Sweep"},
+    "/customers": {"customer_id": "cust-a", **DETAILS},
+    "/customers/{customer_id}": DETAILS,
+    "/customers/{customer_id}/forget": {"reason": "Sweep"},
 }
 BODIES: dict[str, Any] = {
     "/api/orders": {"customer_id": "cust-a", "currency": "EUR"},
@@ -138,7 +165,17 @@ BODIES: dict[str, Any] = {
         "quantity": 1,
     },
     "/api/orders/{order_id}/cancel": {"reason": "Sweep"},
+    "/api/customers": {"customer_id": "cust-a", **DETAILS},
+    "/api/customers/{customer_id}": DETAILS,
+    "/api/customers/{customer_id}/forget": {"reason": "Sweep"},
 }
+
+
+async def register(client: AsyncTestClient[Any], admin: Visitor, customer_id: str) -> None:
+    """The customer, registered through the API (so with the app's own master key)."""
+    body = {"customer_id": customer_id, **DETAILS}
+    status, _ = await first_answer(client, admin, "POST", "/api/customers", body=body)
+    assert status == 201, customer_id
 
 
 def key(route: Route) -> str:
@@ -168,6 +205,8 @@ async def test_every_role_gets_what_the_table_says_on_every_route(
 ) -> None:
     client = sweep_client
     who = await visitors(client, pool, "cust-a")
+    fresh = iter(range(1, 1000))
+    await register(client, who["admin"], "cust-a")
     shared = await draft_of(pool, "cust-a")
     # Signing out ends the visitor's session: it goes last.
     table = sorted(routes(client.app), key=lambda r: r.path == "/logout")
@@ -189,14 +228,21 @@ async def test_every_role_gets_what_the_table_says_on_every_route(
                 "name": "swagger-ui.css" if route.path.startswith("/schema") else "no_such_read_model",
                 "path": "nothing-here",
             }
+            form, body = FORMS.get(route.path), BODIES.get(route.path)
+            if allowed and route.path in FRESH_CUSTOMER:
+                # Each allowed call registers, or forgets, a customer of its own.
+                customer_id = f"sweep-{next(fresh)}"
+                if "customer_id" in route.parameters:
+                    await register(client, who["admin"], customer_id)
+                    values["customer_id"] = customer_id
+                form = form and {**form, "customer_id": customer_id}
+                body = body and {**body, "customer_id": customer_id}
             url = route.url(**values) + QUERIES.get(route.path, "")
             before = await written(pool)
-            status, headers = await first_answer(
-                client, visitor, route.method, url, form=FORMS.get(route.path), body=BODIES.get(route.path)
-            )
+            status, headers = await first_answer(client, visitor, route.method, url, form=form, body=body)
             where = (role, route.method, url, status)
             if allowed:
-                expected = ALLOWED_STATUS.get(key(route), 200)
+                expected = ROLE_STATUS.get((role, key(route)), ALLOWED_STATUS.get(key(route), 200))
                 if key(route) == "GET /login" and role != "anonymous":
                     expected = 303
                 assert status == expected, where
@@ -219,6 +265,8 @@ async def test_an_anonymous_page_visitor_is_sent_to_sign_in_and_back_to_the_page
     sweep_client: AsyncTestClient[Any], pool: asyncpg.Pool
 ) -> None:
     client = sweep_client
+    await register(client, (await visitors(client, pool, "cust-a"))["admin"], "cust-a")
+    client.cookies.clear()
     order_id = await draft_of(pool, "cust-a")
     asked = await client.get(f"/orders/{order_id}/history?version=1", follow_redirects=False)
     assert asked.status_code == 303

@@ -9,14 +9,19 @@ import sys
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
+from uuid import uuid4
 
 import asyncpg
 import pytest
 
+from domain.customer import RegisterCustomer
+from domain.order import AddItem, CreateOrder, PlaceOrder
+from store.application import Envelope, Orders
 from store.backup import tools_major
 from store.database import embedded_postgres
 from store.log.event_store import EventStore
 from store.log.integrity import verify
+from store.personal import MasterKey
 from store.read.projections import PROJECTIONS
 from store.read.replay import rebuild
 from store.read.subscriptions import SubscriptionRunner
@@ -243,3 +248,79 @@ async def test_a_server_of_another_major_version_is_refused_before_anything_is_w
     assert f"use PostgreSQL {major}'s own pg_dump and pg_restore" in out
     assert not (tmp_path / "backup").exists()
     assert await pool.fetchval("SELECT count(*) FROM events") == before
+
+
+# ------------------------------------------------------------------ personal data and older backups
+
+WRONG_MASTER_TEXT = "[sealed: wrapped by another master key]"
+
+
+async def test_a_backup_restored_after_a_forget_and_a_rotation_cannot_show_any_customers_details(
+    same_major: None, database_url: str, pool: asyncpg.Pool, server_url: str, tmp_path: Path
+) -> None:
+    """Backup A; forget one customer; rotate (the old master key destroyed); restore A.
+
+    Backup A holds the forgotten customer's key, wrapped by the old master key: destroying that
+    key is what erases them from A. The customer who was not forgotten is wrapped by it too, so A
+    shows no customer's details any more, only orders, totals and history.
+    """
+    key_file = tmp_path / "keys" / "master.key"
+    env = {"DATABASE_URL": database_url, "ORDERS_MASTER_KEY_FILE": str(key_file)}
+    orders_of_a = Orders(pool, master=MasterKey.from_file(key_file, create=True))
+    old_key = MasterKey.from_file(key_file)
+    placed = {}
+    for customer_id, name in (("cust-gone", "Gwendolyn Gone"), ("cust-kept", "Kasimir Kept")):
+        details = RegisterCustomer(customer_id, name, f"{customer_id}@example.org", f"1 {name} Street")
+        await orders_of_a.register_customer(details, Envelope(uuid4()))
+        order_id = str(uuid4())
+        for command in (
+            CreateOrder(order_id, customer_id, "EUR"),
+            AddItem(order_id, "K-1", "Kettle", 2500, 2),
+            PlaceOrder(order_id),
+        ):
+            await orders_of_a.execute(command, Envelope(uuid4()))
+        placed[customer_id] = order_id
+    code, out = await run_orders("backup", str(tmp_path / "backup-a"), env=env)
+    assert code == 0, out
+
+    code, out = await run_orders("customers", "forget", "cust-gone", "--reason", "asked", env=env)
+    assert code == 0, out
+    code, out = await run_orders("keys", "rotate", env=env)
+    assert code == 0, out
+    current = MasterKey.from_file(key_file)
+    assert current.id != old_key.id
+
+    async with fresh_database(server_url, "orders_restored") as restored_url:
+        code, out = await run_orders(
+            "restore", str(tmp_path / "backup-a"), env={**env, "DATABASE_URL": restored_url}
+        )
+        assert code == 0, out
+        assert (
+            f"orders restore: 2 of 2 customer keys are wrapped by master key {old_key.id}, "
+            f"not the configured {current.id}: those customers' personal data cannot be opened"
+        ) in out.replace("\n", " ")
+        assert out.splitlines()[-1] == "orders restore: no differences"
+        async with open_pool(restored_url, max_size=4) as restored:
+            reader = Orders(restored, master=current)
+            for customer_id in ("cust-gone", "cust-kept"):
+                shown = await reader.customer(customer_id)
+                assert (shown.status, shown.name, shown.email, shown.address) == (
+                    "registered",  # in A, they were not forgotten yet
+                    *[WRONG_MASTER_TEXT] * 3,
+                )
+                at = await reader.order_at(placed[customer_id])
+                assert (at.order.ship_to, at.order.total_cents, at.order.status) == (
+                    WRONG_MASTER_TEXT,
+                    5000,
+                    "placed",
+                )
+            listed, _ = await reader.list_customers()
+            assert sorted(c.customer_id for c in listed) == ["cust-gone", "cust-kept"]
+            # What the destroyed key would have opened: the forgotten customer, from backup A.
+            assert (await Orders(restored, master=old_key).customer("cust-gone")).name == "Gwendolyn Gone"
+            code, out = await run_orders("verify", env={**env, "DATABASE_URL": restored_url})
+            assert code == 0, out
+            assert out.splitlines()[-1] == "orders verify: no differences"
+            assert f"wrapped by master key {old_key.id}, not the configured {current.id}" in out.replace(
+                "\n", " "
+            )

@@ -54,10 +54,10 @@ async def seeded(
     pool: asyncpg.Pool, store: EventStore, snapshots: Snapshots
 ) -> dict[str, list[dict[str, Any]]]:
     await seed(Orders(pool, snapshot_every=snapshots.every), 30, _noop, concurrency=4)
-    # The orders' streams: the seed registers its customers first, on streams of their own.
     rows = await pool.fetch(
         "SELECT stream_id, version, type, data::text AS data, recorded_at FROM events "
-        "WHERE stream_id NOT LIKE 'customer:%' ORDER BY stream_id, version"
+        "WHERE stream_id NOT LIKE 'customer:%' "
+        "ORDER BY stream_id, version"
     )
     streams: dict[str, list[dict[str, Any]]] = {}
     for row in rows:

@@ -16,6 +16,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from store.idempotency import IdempotencyKeys
 from web.api.commands import Writes
+from web.api.customers import CustomerApi
 from web.api.events import event_log
 from web.api.orders import OrderApi
 from web.api.problems import EXCEPTION_HANDLERS, http_problem
@@ -48,7 +49,7 @@ def _keys(state: State) -> IdempotencyKeys:
 
 api_router = Router(
     path="/api",
-    route_handlers=[OrderApi, event_log],
+    route_handlers=[OrderApi, CustomerApi, event_log],
     dependencies={
         "keys": Provide(_keys, sync_to_thread=False),
         "writes": Provide(Writes, sync_to_thread=False),

@@ -118,7 +118,7 @@ class Writes:
                     )
                 )
             if claim.answer is not None:
-                return _replay(claim.answer)
+                return await _replay(self.orders, claim.answer)
         expected, precondition = await _expected_version(self.orders, command.order_id, write)
         # The command id is made from the key and the request, so that once the key is
         # forgotten (a day later) a retry still writes nothing, and a new request under
@@ -139,13 +139,18 @@ class Writes:
         # The order the command wrote to: a retried create whose first answer was lost makes a
         # new order id, but its command id finds the order the first attempt made.
         order_id, last = result.order.order_id, result.last_version
-        events = await self.orders.written(result)
-        answer = WriteResult(order_view(result.order, last), last, [event_view(e) for e in events])
+        sealed = await self.orders.written(result, opened=False)
         location = f"/api/orders/{order_id}" if write.created else None
         status = 201 if write.created else 200
         if key:
-            body = msgspec.json.encode(answer)
+            # Kept as stored, personal fields sealed (result.order is too): a replay opens them
+            # then, so idempotency_keys never holds them in clear, nor shows them once forgotten.
+            kept = WriteResult(order_view(result.order, last), last, [event_view(e) for e in sealed])
+            body = msgspec.json.encode(kept)
             await self.keys.answer(key, _encode(StoredAnswer(status, body, etag(last), location)))
+        events = await self.orders.opened_events_of(sealed)
+        order = await self.orders.opened_order(result.order)
+        answer = WriteResult(order_view(order, last), last, [event_view(e) for e in events])
         return _response(answer, status, etag(last), location)
 
 
@@ -162,11 +167,12 @@ _encode = msgspec.json.Encoder().encode
 _decode_answer = msgspec.json.Decoder(StoredAnswer).decode
 
 
-def _replay(stored: bytes) -> Response[WriteResult]:
-    """The answer a key got the first time, again."""
+async def _replay(orders: Orders, stored: bytes) -> Response[WriteResult]:
+    """The answer a key got the first time, again, its personal fields opened now."""
     answer = _decode_answer(stored)
     replayed = {"Idempotent-Replayed": "true"}
     if answer.status >= 400:
         raise ApiProblem(msgspec.json.decode(answer.body, type=Problem), replayed)
-    result = msgspec.json.decode(answer.body, type=WriteResult)
+    opened = await orders.opened_json(msgspec.json.decode(answer.body))
+    result = msgspec.json.decode(msgspec.json.encode(opened), type=WriteResult)
     return _response(result, answer.status, answer.etag, answer.location, **replayed)

@@ -14,7 +14,14 @@ from domain import rules
 from domain.errors import DomainError, InvalidUnitPrice
 from domain.money import parse_amount
 from web import forms
-from web.api.schemas import AddItemBody, CancelOrderBody, CreateOrderBody
+from web.api.schemas import (
+    AddItemBody,
+    CancelOrderBody,
+    CreateOrderBody,
+    CustomerDetailsBody,
+    ForgetCustomerBody,
+    RegisterCustomerBody,
+)
 from web.forms import FormError
 
 # Where the API's body puts what the domain calls a field.
@@ -43,6 +50,12 @@ def _cents(value: Any) -> int:
     return parse_amount(_text(value))
 
 
+_DETAILS: dict[str, Callable[[Any], None]] = {
+    "name": lambda value: rules.check_person_name(_text(value)),
+    "email": lambda value: rules.check_email(_text(value)),
+    "address": lambda value: rules.check_address(_text(value)),
+}
+
 # Each body's fields, as the API names them, with the rule that checks the value sent.
 _RULES: dict[type, dict[str, Callable[[Any], None]]] = {
     CreateOrderBody: {
@@ -59,6 +72,14 @@ _RULES: dict[type, dict[str, Callable[[Any], None]]] = {
     },
     CancelOrderBody: {
         "reason": lambda value: rules.check_cancel_reason(_text(value)),
+    },
+    RegisterCustomerBody: {
+        "customer_id": lambda value: rules.check_customer_id(_text(value)),
+        **_DETAILS,
+    },
+    CustomerDetailsBody: _DETAILS,
+    ForgetCustomerBody: {
+        "reason": lambda value: rules.check_forget_reason(_text(value)),
     },
 }
 

@@ -12,15 +12,18 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
-from domain.order import EVENT_TYPES
 from domain.rules import (
     AMOUNT_PATTERN,
     CURRENCIES,
     CURRENCY_PATTERN,
     CUSTOMER_ID_PATTERN,
+    EMAIL_PATTERN,
+    MAX_ADDRESS,
     MAX_CUSTOMER_ID,
+    MAX_EMAIL,
     MAX_ITEM_NAME,
     MAX_NOTE,
+    MAX_PERSON_NAME,
     MAX_QUANTITY,
     MAX_REASON,
     MAX_SKU,
@@ -30,6 +33,7 @@ from domain.rules import (
     SKU_PATTERN,
     TEXT_PATTERN,
 )
+from domain.serialization import STORED_TYPES
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _HIGHEST_PRICE = f"{MAX_UNIT_PRICE_CENTS // 100}.{MAX_UNIT_PRICE_CENTS % 100:02d}"
@@ -116,7 +120,47 @@ ExpectedVersion = Annotated[
         extra_json_schema={"extra": {"minimum": 0}},
     ),
 ]
-EventType = Annotated[str, Meta(extra_json_schema={"extra": {"enum": sorted(EVENT_TYPES)}})]
+PersonName = Annotated[
+    str,
+    _text(
+        MAX_PERSON_NAME,
+        TEXT_PATTERN,
+        f"The customer's name: 1 to {MAX_PERSON_NAME} characters, not blank, no control characters. "
+        "Personal data: stored encrypted, erased when the customer is forgotten.",
+        "Ada Lovelace",
+    ),
+]
+Email = Annotated[
+    str,
+    Meta(
+        max_length=MAX_EMAIL,
+        pattern=EMAIL_PATTERN,
+        description=f"An email address such as name@example.com, at most {MAX_EMAIL} characters. "
+        "Personal data.",
+        examples=["ada@example.com"],
+    ),
+]
+Address = Annotated[
+    str,
+    _text(
+        MAX_ADDRESS,
+        REASON_PATTERN,
+        f"The shipping address: 1 to {MAX_ADDRESS} characters, not blank; line breaks and tabs are "
+        "allowed, other control characters are not. Personal data.",
+        "12 Analytical Row\nLondon",
+    ),
+]
+ForgetReason = Annotated[
+    str,
+    _text(
+        MAX_REASON,
+        REASON_PATTERN,
+        f"Why the customer is forgotten, recorded for good with who did it: 1 to {MAX_REASON} "
+        "characters, not blank. No personal data here.",
+        "Erasure request of 2026-12-01.",
+    ),
+]
+EventType = Annotated[str, Meta(extra_json_schema={"extra": {"enum": sorted(STORED_TYPES)}})]
 Status = Literal["draft", "placed", "cancelled"]
 
 # ------------------------------------------------------------------ requests
@@ -152,7 +196,36 @@ class CancelOrderBody(Struct, frozen=True):
     expected_version: ExpectedVersion | None = None
 
 
+class RegisterCustomerBody(Struct, frozen=True):
+    """A new customer; a customer's token registers itself only (its own id, whatever is sent)."""
+
+    customer_id: CustomerId
+    name: PersonName
+    email: Email
+    address: Address
+
+
+class CustomerDetailsBody(Struct, frozen=True):
+    """The customer's details as they are to be, all three."""
+
+    name: PersonName
+    email: Email
+    address: Address
+
+
+class ForgetCustomerBody(Struct, frozen=True):
+    reason: ForgetReason
+
+
 # ----------------------------------------------------------------- responses
+
+ShipTo = Annotated[
+    str,
+    Meta(
+        description="Where a placed order ships: the customer's address when it was placed, "
+        '"[erased]" once the customer is forgotten (null before it is placed).'
+    ),
+]
 
 
 class Money(Struct, frozen=True):
@@ -181,6 +254,7 @@ class OrderView(Struct, frozen=True):
     version: int
     latest_version: int
     cancel_reason: str | None = None
+    ship_to: ShipTo | None = None
 
 
 class EventMetadata(Struct, frozen=True):
@@ -196,10 +270,11 @@ class EventMetadata(Struct, frozen=True):
 
 
 class EventView(Struct, frozen=True):
-    """One recorded event; `data` is its body in its current schema version (amounts in cents)."""
+    """One recorded event; `data` is its body in its current schema version (amounts in cents),
+    personal fields opened ("[erased]" once their customer is forgotten)."""
 
     position: int
-    order_id: OrderId
+    order_id: OrderId | None  # null for a customer's event (see stream_id)
     version: int
     event_id: str
     type: EventType
@@ -207,6 +282,7 @@ class EventView(Struct, frozen=True):
     data: dict[str, Any]
     metadata: EventMetadata
     recorded_at: datetime
+    stream_id: str = ""  # the order id, or customer:<customer id> for a customer's event
 
 
 class WriteResult(Struct, frozen=True):
@@ -242,6 +318,27 @@ class StreamPage(Struct, frozen=True):
     events: list[EventView]
     next_after: int
     has_more: bool
+
+
+class CustomerView(Struct, frozen=True):
+    """A customer; once forgotten, name, email and address read "[erased]" and `forgotten_reason` says why."""
+
+    customer_id: str
+    name: str
+    email: str
+    address: str
+    status: Literal["registered", "forgotten"]
+    version: int
+    registered_at: datetime
+    updated_at: datetime
+    forgotten_reason: str | None = None
+
+
+class CustomerPage(Struct, frozen=True):
+    """Newest first; pass `next_after` as `after` for the next page (null: no more)."""
+
+    customers: list[CustomerView]
+    next_after: str | None
 
 
 class LogPage(Struct, frozen=True):

@@ -6,10 +6,20 @@ from typing import Any
 
 import msgspec
 
+from domain.customer import is_customer_stream
 from domain.order import Order
+from store.application import CustomerView as Customer
 from store.log.event_store import RecordedEvent
 from store.read import read_model
-from web.api.schemas import EventMetadata, EventView, LineView, Money, OrderSummary, OrderView
+from web.api.schemas import (
+    CustomerView,
+    EventMetadata,
+    EventView,
+    LineView,
+    Money,
+    OrderSummary,
+    OrderView,
+)
 
 
 def amount(cents: int) -> str:
@@ -47,6 +57,7 @@ def order_view(order: Order, latest_version: int) -> OrderView:
         version=order.version,
         latest_version=latest_version,
         cancel_reason=order.cancel_reason,
+        ship_to=order.ship_to or None,
     )
 
 
@@ -54,7 +65,7 @@ def event_view(recorded: RecordedEvent) -> EventView:
     metadata = recorded.metadata
     return EventView(
         position=recorded.position,
-        order_id=recorded.stream_id,
+        order_id=None if is_customer_stream(recorded.stream_id) else recorded.stream_id,
         version=recorded.version,
         event_id=str(recorded.event_id),
         type=recorded.type,
@@ -62,6 +73,7 @@ def event_view(recorded: RecordedEvent) -> EventView:
         data=msgspec.to_builtins(recorded.event),
         metadata=EventMetadata(**msgspec.structs.asdict(metadata)),
         recorded_at=recorded.recorded_at,
+        stream_id=recorded.stream_id,
     )
 
 
@@ -77,4 +89,19 @@ def summary_view(row: read_model.OrderSummary) -> OrderSummary:
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,
+    )
+
+
+def customer_view(customer: Customer) -> CustomerView:
+    status: Any = customer.status
+    return CustomerView(
+        customer_id=customer.customer_id,
+        name=customer.name,
+        email=customer.email,
+        address=customer.address,
+        status=status,
+        version=customer.version,
+        registered_at=customer.registered_at,
+        updated_at=customer.updated_at,
+        forgotten_reason=customer.forgotten_reason,
     )

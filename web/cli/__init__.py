@@ -16,7 +16,7 @@ import msgspec
 
 from store.log.export import FORMATS
 from store.read.replay import READ_MODELS
-from web.cli import accounts, backup, jobs, serving
+from web.cli import accounts, backup, customers, jobs, serving
 from web.cli.multiprocess import shared_metrics
 from web.cli.startup import database, exit_with
 from web.settings import Settings, from_environment
@@ -62,6 +62,8 @@ orders.add_command(accounts.tokens)
 orders.add_command(backup.backup_command)
 orders.add_command(backup.restore_command)
 orders.add_command(backup.import_command)
+orders.add_command(customers.customers)
+orders.add_command(customers.keys)
 
 
 @orders.command()

@@ -15,9 +15,9 @@ from store.database import UNAVAILABLE, DatabaseUnavailable, connect_pool, embed
 from store.log.importing import ImportRefused, import_export
 from store.migrations import migrate
 from store.read.replay import READ_MODELS, rebuild
-from web.cli.jobs import progress
+from web.cli.jobs import master_key_lines, progress
 from web.cli.startup import DEFAULT_DATA_DIR, database, exit_with, fail
-from web.settings import SettingsError, from_environment
+from web.settings import Settings, SettingsError, from_environment
 
 
 def _say(line: str) -> None:
@@ -53,18 +53,18 @@ def restore_command(folder: Path) -> None:
     except SettingsError as error:
         fail(str(error))
     if settings.database_url:
-        exit_with(_restore(settings.database_url, folder))
+        exit_with(_restore(settings.database_url, folder, settings))
         return
     data = Path(os.environ.get("ORDERS_DATA_DIR", DEFAULT_DATA_DIR)).resolve() / "postgres"
     if data.exists() and any(data.iterdir()):
         fail(f"{data} is not empty: restore into a new data folder (set ORDERS_DATA_DIR)", 1)
     _say(f"starting the embedded PostgreSQL in {data}")
     with embedded_postgres(data) as url:
-        code = _restore(url, folder)
+        code = _restore(url, folder, settings)
     exit_with(code)
 
 
-def _restore(url: str, folder: Path) -> int:
+def _restore(url: str, folder: Path, settings: Settings) -> int:
     started = time.monotonic()
     try:
         manifest = asyncio.run(restore(url, folder, _say))
@@ -82,9 +82,19 @@ def _restore(url: str, folder: Path) -> int:
     click.echo(
         f"orders restore: restored the backup of {manifest.taken_at} in {time.monotonic() - started:.1f} s"
     )
+    for line in asyncio.run(_master_key_lines(url, settings)):  # the backup's keys and this master key
+        click.echo(f"orders restore: {line}")
     for line in report_lines(checks):
         click.echo(f"orders restore: {line}" if not line.startswith(" ") else line)
     return 0 if all(c.ok for c in checks) else 1
+
+
+async def _master_key_lines(url: str, settings: Settings) -> list[str]:
+    pool = await connect_pool(url, min_size=1, max_size=1)
+    try:
+        return await master_key_lines(pool, settings)
+    finally:
+        await pool.close()
 
 
 async def _migrate(url: str) -> None:

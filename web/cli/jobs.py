@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import asyncpg
 import click
@@ -18,7 +19,8 @@ from store.database import UNAVAILABLE, DatabaseUnavailable, connect_pool, share
 from store.log.export import export
 from store.log.integrity import KINDS, Report, verify
 from store.migrations import migrate
-from store.personal.master import configured
+from store.personal.master import MasterKeyError, configured
+from store.personal.rotation import pending_file, settle
 from store.read.parking import ParkingEntry, entries
 from store.read.replay import RebuildInProgress, rebuild
 from store.seed import seed
@@ -40,6 +42,17 @@ async def prepare(url: str) -> tuple[list[str], str]:
         async with pool.acquire() as conn:
             applied = await migrate(conn)
         return applied, await shared_secret(pool, "csrf")
+    finally:
+        await pool.close()
+
+
+async def settle_master_key(url: str, key_file: Path) -> str | None:
+    """Finish or undo a master key rotation a crash interrupted; what was done, if anything."""
+    if not pending_file(key_file).exists():
+        return None
+    pool = await connect_pool(url, min_size=1, max_size=1)
+    try:
+        return await settle(pool, key_file)
     finally:
         await pool.close()
 
@@ -70,7 +83,7 @@ async def seed_orders(settings: Settings, count: int, days: int | None = None) -
                 await seed(orders_of(settings, pool), count, update)
             return 0
         async with progress(f"seeding {days} days", "events") as update:
-            await seed_history(pool, count, days, update)
+            await seed_history(pool, count, days, update, keyring=orders_of(settings, pool).keyring)
         for name in READ_MODELS:  # the history is written as the import writes: the read models follow
             async with progress(name, "events") as update:
                 await rebuild(pool, name, update)
@@ -93,19 +106,55 @@ async def export_log(settings: Settings, fmt: str, order: str | None, output: st
     return 0
 
 
+_KEY_WRAPPINGS = "SELECT master_key_id, count(*) FROM customer_keys GROUP BY 1 ORDER BY 2 DESC, 1"
+
+
+async def master_key_lines(pool: asyncpg.Pool, settings: Settings) -> list[str]:
+    """Whether the configured master key opens the customer keys (ids only): after a restore of a
+    backup older than a rotation, it does not."""
+    wrappings = [tuple(row) for row in await pool.fetch(_KEY_WRAPPINGS)]
+    if not wrappings:
+        return []
+    key_file = Path(settings.master_key_file) if settings.master_key_file else None
+    if key_file is not None and not key_file.exists():
+        return [f"no master key file at {key_file}: no customer's personal data can be opened"]
+    try:
+        master = configured(settings.master_key_file, settings.master_secret)
+    except MasterKeyError as error:
+        return [str(error)]
+    total = sum(count for _, count in wrappings)
+    if master is None:
+        return [f"no master key configured: the {total:,} customer keys cannot be opened"]
+    lines = []
+    for key_id, count in wrappings:
+        if key_id == master.id:
+            lines.append(
+                f"{count:,} of {total:,} customer keys are wrapped by the configured master key {key_id}"
+            )
+        else:
+            lines.append(
+                f"{count:,} of {total:,} customer keys are wrapped by master key {key_id}, "
+                f"not the configured {master.id}: those customers' personal data cannot be opened "
+                "(a backup from before a rotation: only the old master key opens them, and if it was "
+                "destroyed, nothing does)"
+            )
+    return lines
+
+
 async def verify_log(settings: Settings) -> int:
     try:
         pool = await connect_pool(settings.database_url, min_size=1, max_size=2)
         try:
             report = await verify(pool)
             set_aside = await entries(pool, ("skipped", "dropped"))
+            keys = await master_key_lines(pool, settings)
         finally:
             await pool.close()
     except (DatabaseUnavailable, *UNAVAILABLE) as error:
         click.echo(f"orders verify: the database went away: {error}", err=True)
         return 2
     lines = report_lines(report)
-    lines[-1:-1] = set_aside_lines(set_aside)  # the verdict stays the last line
+    lines[-1:-1] = set_aside_lines(set_aside) + keys  # the verdict stays the last line
     for line in lines:
         click.echo(f"orders verify: {line}" if not line.startswith(" ") else line)
     # A skip or a drop is a person's recorded decision, not a broken log: shown, never a failure.

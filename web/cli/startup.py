@@ -42,6 +42,10 @@ def database(*, write_limit: str | None = None) -> Iterator[tuple[Settings, list
             fail(str(error))
         except Exception as error:  # the embedded server failed to start, most often
             fail(f"cannot start the database: {error}")
+        if settings.master_key_file:  # a key rotation a crash interrupted (store/personal/rotation.py)
+            settled = asyncio.run(jobs.settle_master_key(url, Path(settings.master_key_file)))
+            if settled:
+                click.echo(f"orders: {settled}", err=True)
         secret = settings.csrf_secret or secret  # ORDERS_SECRET, else the one made once per database
         yield msgspec.structs.replace(settings, database_url=url, csrf_secret=secret), applied
 

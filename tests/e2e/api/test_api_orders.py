@@ -37,6 +37,7 @@ async def test_creating_an_order(api: Api, ledger: Ledger) -> None:
         "version": 1,
         "latest_version": 1,
         "cancel_reason": None,
+        "ship_to": None,
     }
     [event] = result["events"]
     assert event["type"] == "OrderCreated"
