@@ -194,8 +194,8 @@ class Tally:
 
 @pytest.fixture
 async def bearer(ledger: Ledger) -> dict[str, str]:
-    """A clerk's token, who may send every API write."""
-    return {"Authorization": "Bearer " + await token_for(ledger.pool, "till", "clerk")}
+    """An admin's token, who may send every API write (forgetting a customer too)."""
+    return {"Authorization": "Bearer " + await token_for(ledger.pool, "ada-token", "admin")}
 
 
 def sent_to_sign_in(response: Any) -> bool:
