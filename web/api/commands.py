@@ -20,7 +20,7 @@ from litestar.di import NamedDependency
 from domain.errors import DomainError
 from domain.order import Command
 from store.application import Envelope, Orders, StaleVersion
-from store.idempotency import IdempotencyKeys
+from store.idempotency import Claim, IdempotencyKeys
 from web.api.bodies import fingerprint
 from web.api.problems import TYPE_PREFIX, ApiProblem, Problem, refused, stale
 from web.api.schemas import WriteResult
@@ -105,18 +105,7 @@ class Writes:
     async def run(self, command: Command, write: Write) -> Response[WriteResult]:
         key = write.idempotency_key
         if key:
-            claimed = fingerprint(self.request.method, write.target, write.body)
-            claim = await self.keys.claim(key, claimed)
-            if claim.fingerprint != claimed:
-                raise ApiProblem(
-                    Problem(
-                        f"{TYPE_PREFIX}idempotency-key-reused",
-                        "Idempotency-Key already used",
-                        422,
-                        "This Idempotency-Key was used for a different request. "
-                        "Nothing was changed; send a new key with a new request.",
-                    )
-                )
+            claimed, claim = await claim_key(self.keys, key, self.request.method, write.target, write.body)
             if claim.answer is not None:
                 return await _replay(self.orders, claim.answer)
         expected, precondition = await _expected_version(self.orders, command.order_id, write)
@@ -152,6 +141,26 @@ class Writes:
         order = await self.orders.opened_order(result.order)
         answer = WriteResult(order_view(order, last), last, [event_view(e) for e in events])
         return _response(answer, status, etag(last), location)
+
+
+async def claim_key(
+    keys: IdempotencyKeys, key: str, method: str, target: str, body: Any
+) -> tuple[str, Claim]:
+    """Claim `key` for this request: its fingerprint and the claim (with the first answer, if
+    kept); refused when the key was used for another request."""
+    claimed = fingerprint(method, target, body)
+    claim = await keys.claim(key, claimed)
+    if claim.fingerprint != claimed:
+        raise ApiProblem(
+            Problem(
+                f"{TYPE_PREFIX}idempotency-key-reused",
+                "Idempotency-Key already used",
+                422,
+                "This Idempotency-Key was used for a different request. "
+                "Nothing was changed; send a new key with a new request.",
+            )
+        )
+    return claimed, claim
 
 
 def _response(

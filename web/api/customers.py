@@ -24,10 +24,10 @@ from store.application import CustomerView as Customer
 from store.application import Envelope, Orders
 from store.idempotency import IdempotencyKeys
 from web.access import ADMINISTER, READ_LOG, READ_ORDERS, WHO_MAY, WRITE_ORDERS
-from web.api.bodies import fingerprint, strict_body
-from web.api.commands import IDEMPOTENCY_NAMESPACE
+from web.api.bodies import strict_body
+from web.api.commands import IDEMPOTENCY_NAMESPACE, claim_key
 from web.api.parameters import NEXT_AFTER, IdempotencyKey
-from web.api.problems import TYPE_PREFIX, ApiProblem, Problem, responses
+from web.api.problems import responses
 from web.api.schemas import (
     CustomerDetailsBody,
     CustomerPage,
@@ -193,16 +193,5 @@ async def _write(
     """Run a customer command once per Idempotency-Key and request (none: a fresh command id)."""
     if not key:
         return await run(uuid4())
-    claimed = fingerprint(request.method, target, body)
-    claim = await keys.claim(key, claimed)
-    if claim.fingerprint != claimed:
-        raise ApiProblem(
-            Problem(
-                f"{TYPE_PREFIX}idempotency-key-reused",
-                "Idempotency-Key already used",
-                422,
-                "This Idempotency-Key was used for a different request. "
-                "Nothing was changed; send a new key with a new request.",
-            )
-        )
+    claimed, _ = await claim_key(keys, key, request.method, target, body)
     return await run(uuid5(IDEMPOTENCY_NAMESPACE, f"{key}\n{claimed}"))
