@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Literal, TypeVar
 from uuid import UUID
@@ -328,7 +328,7 @@ class Orders:
     async def opened_json(self, value: object) -> object:
         """A JSON-like value kept with its personal fields sealed (an API answer kept for an
         Idempotency-Key), opened for whoever is shown it: ERASED where the customer is forgotten."""
-        await self.keyring.load(nested_owners(value))
+        await self._load_keys(nested_owners(value))
         return self.keyring.open_nested(value)
 
     # ------------------------------------------------------------ customers
@@ -414,13 +414,19 @@ class Orders:
 
     async def customer_erased(self, customer_id: str) -> bool:
         """Whether the customer's key is gone: what is sealed with it reads ERASED."""
-        await self.keyring.load([customer_id])
+        await self._load_keys([customer_id])
         return self.keyring.erased(customer_id)  # a key wrapped by another master key is not erased
 
     # ------------------------------------------------------ opening
 
+    async def _load_keys(self, customer_ids: Iterable[str]) -> None:
+        """The customers' keys, read where this copy's queries read (a replica's copy of
+        `customer_keys` serves while the primary is down)."""
+        ids = list(customer_ids)
+        await self._read(lambda r: self.keyring.load(ids, r.pool))
+
     async def _opened_rows(self, rows: list[CustomerRow]) -> list[CustomerView]:
-        await self.keyring.load(row.customer_id for row in rows)
+        await self._load_keys(row.customer_id for row in rows)
         opened = self.keyring.open
         views = []
         for row in rows:
@@ -450,7 +456,7 @@ class Orders:
     async def _opened_order(self, order: Order) -> Order:
         if not order.ship_to:
             return order
-        await self.keyring.load(self.keyring.owners([order]))
+        await self._load_keys(self.keyring.owners([order]))
         return self.keyring.opened(order)
 
     async def opened_events_of(self, written: list[RecordedEvent]) -> list[RecordedEvent]:
@@ -467,7 +473,7 @@ class Orders:
         owners = self.keyring.owners(e.event for e in events)
         if not owners:
             return events
-        await self.keyring.load(owners)
+        await self._load_keys(owners)
         opened = self.keyring.opened
         return [msgspec.structs.replace(e, event=opened(e.event)) for e in events]
 
@@ -573,7 +579,7 @@ class Orders:
         if order_id:
             awaited = await self._read(lambda r: r.outbox.awaited(order_id))
         page = await self._read(lambda r: r.outbox.page(query))
-        await self.keyring.load({n.customer_id for n in page.notifications if n.recipient or n.body})
+        await self._load_keys({n.customer_id for n in page.notifications if n.recipient or n.body})
         opened = [await opened_notification(self.keyring, n) for n in page.notifications]
         shown = msgspec.structs.replace(page, notifications=[n for n in opened if n is not None])
         return shown, awaited

@@ -77,13 +77,14 @@ class Keyring:
 
     # ------------------------------------------------------------ keys
 
-    async def load(self, customer_ids: Iterable[str]) -> None:
-        """Have the keys of `customer_ids` at hand (or know they are gone), in one query at most."""
+    async def load(self, customer_ids: Iterable[str], pool: asyncpg.Pool | None = None) -> None:
+        """Have the keys of `customer_ids` at hand (or know they are gone), in one query at most,
+        on `pool` (a replica's, for reads: it replays `customer_keys` too), else the primary."""
         now = time.monotonic()
         missing = [c for c in dict.fromkeys(customer_ids) if not self._fresh(c, now)]
         if not missing:
             return
-        rows = await self.pool.fetch(_KEYS, missing)
+        rows = await (pool or self.pool).fetch(_KEYS, missing)
         if any(row[2] != self.master.id for row in rows):
             self.master = self.master.reloaded()  # rotated by `orders keys rotate` since it was read
         found = {row[0]: self._unwrapped(*row) for row in rows}
