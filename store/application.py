@@ -283,15 +283,15 @@ class Orders:
             # The command's own faults first (a blank customer id, an unknown currency), as the
             # domain words them; only a well-formed order is asked whether its customer is registered.
             decide(command, initial_state)
-            await self._registered(command.customer_id, "order for")
         else:
             await self._reach(command.order_id, "write_orders")
-        if isinstance(command, PlaceOrder):
-            # It ships to the customer's address as it is now, copied sealed (never in clear).
-            found = await self.customers.row_of_order(command.order_id)
-            if found is not None:
-                row = self._checked(*found, "place an order for")
-                command = msgspec.structs.replace(command, ship_to=row.address)
+        try:
+            command = await self._for_its_customer(command)
+        except (CustomerNotRegistered, CustomerForgottenError):
+            # A repeat of a command already handled answers as the first time (handle sees to
+            # it), even when its customer has been forgotten since.
+            if await self.store.find_command(envelope.command_id) is None:
+                raise
         return await handle(
             self.store,
             command,
@@ -304,6 +304,18 @@ class Orders:
             snapshots=self.snapshots,
             merge=envelope.merge,
         )
+
+    async def _for_its_customer(self, command: Command) -> Command:
+        """A new order must be for a registered customer, not forgotten; placing one ships to
+        their address as it is now, copied sealed (never in clear)."""
+        if isinstance(command, CreateOrder):
+            await self._registered(command.customer_id, "order for")
+        elif isinstance(command, PlaceOrder):
+            found = await self.customers.row_of_order(command.order_id)
+            if found is not None:
+                row = self._checked(*found, "place an order for")
+                command = msgspec.structs.replace(command, ship_to=row.address)
+        return command
 
     async def _registered(self, customer_id: str, doing: str) -> CustomerRow:
         """The customer's row, for a command about to act for them: registered, and not forgotten."""

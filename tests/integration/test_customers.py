@@ -184,3 +184,23 @@ async def test_a_customer_sees_and_edits_only_their_own_details(orders: Orders) 
         await me.change_customer(ChangeCustomerDetails("cust-other", "X", EMAIL, ADDRESS), envelope())
     await me.change_customer(ChangeCustomerDetails("cust-zq", "Zeb Q", EMAIL, ADDRESS), envelope())
     assert (await orders.customer("cust-zq")).name == "Zeb Q"
+
+
+async def test_a_repeated_place_answers_as_the_first_though_the_customer_was_forgotten_since(
+    orders: Orders, pool: asyncpg.Pool
+) -> None:
+    await register(orders)
+    order_id = str(uuid4())
+    await orders.execute(CreateOrder(order_id, "cust-zq", "EUR"), envelope())
+    await orders.execute(AddItem(order_id, "K-1", "Kettle", 2500, 2), envelope())
+    place = envelope()
+    first = await orders.execute(PlaceOrder(order_id), place)
+    await orders.acting_as(ADMIN).forget_customer(ForgetCustomer("cust-zq", "asked"), envelope())
+    events = await pool.fetchval("SELECT count(*) FROM events")
+
+    again = await orders.execute(PlaceOrder(order_id), place)  # the same command id: a retry
+
+    assert (again.duplicate, again.last_version) == (True, first.last_version)
+    assert await pool.fetchval("SELECT count(*) FROM events") == events
+    with pytest.raises(CustomerForgottenError):  # a new command for them is still refused
+        await orders.execute(CreateOrder(str(uuid4()), "cust-zq", "EUR"), envelope())
