@@ -393,7 +393,7 @@ class Orders:
         """The customer, opened for the actor (who may be that customer, or staff)."""
         require(self.actor, "read_orders")
         row = None
-        if sees(self.actor, customer_id):
+        if sees(self.actor, customer_id) and "\x00" not in customer_id:  # text holds no NUL: nobody
             if primary:
                 row = await self.customers.row(customer_id)
             else:
@@ -416,7 +416,7 @@ class Orders:
     async def customer_events(self, customer_id: str) -> list[RecordedEvent]:
         """The customer's own events, oldest first, opened (who may: as for `customer`)."""
         require(self.actor, "read_orders")
-        if not sees(self.actor, customer_id):
+        if not sees(self.actor, customer_id) or "\x00" in customer_id:
             raise CustomerNotFound(f"There is no customer {customer_id}.")
         stream = customer_stream(customer_id)
         events = await self._read(lambda r: read_stream_page(r.pool, stream, 0, 2**31 - 1))

@@ -29,6 +29,7 @@ from domain.customer import (
     fold_customer,
 )
 from domain.errors import DomainError
+from domain.rules import check_customer_id
 from store.log.event_store import EVENT_COLUMNS, ConcurrencyError, EventStore, Metadata, recorded_event
 from store.personal import Keyring
 
@@ -146,6 +147,7 @@ class Customers:
             actor=actor.name,
             actor_id=actor.id,
         )
+        check_customer_id(command.customer_id)  # before any query: PostgreSQL text holds no NUL
         stream = customer_stream(command.customer_id)
         for _ in range(RACE_RETRIES + 1):
             state = await self.load(command.customer_id)

@@ -204,3 +204,17 @@ async def test_a_repeated_place_answers_as_the_first_though_the_customer_was_for
     assert await pool.fetchval("SELECT count(*) FROM events") == events
     with pytest.raises(CustomerForgottenError):  # a new command for them is still refused
         await orders.execute(CreateOrder(str(uuid4()), "cust-zq", "EUR"), envelope())
+
+
+async def test_a_customer_id_with_a_nul_is_refused_or_not_found_before_any_query(
+    orders: Orders, pool: asyncpg.Pool
+) -> None:
+    from domain.errors import InvalidCustomerId
+
+    with pytest.raises(InvalidCustomerId):
+        await orders.register_customer(RegisterCustomer("\x00", NAME, EMAIL, ADDRESS), envelope())
+    with pytest.raises(InvalidCustomerId):
+        await orders.acting_as(ADMIN).forget_customer(ForgetCustomer("a\x00", "why"), envelope())
+    with pytest.raises(CustomerNotFound):
+        await orders.customer("a\x00")
+    assert await pool.fetchval("SELECT count(*) FROM events") == 0
