@@ -256,28 +256,44 @@ async def _refold_streams(conn: Connection, stream_ids: list[str]) -> int:
     return len(rows)
 
 
+Refold = Callable[[Connection, list[str]], Awaitable[int]]
+
+
 async def _rebuild_order_read_model(
     pool: asyncpg.Pool, report: Callable[[int], Awaitable[None]], batch_size: int
 ) -> int:
-    """Fold every stream into the shadow table, then catch up under a lock and swap."""
+    # Appends upsert this table in the same statement as their insert.
+    pages = (_STREAMS_PAGE, _STALE_STREAMS, max(1, batch_size // 20))
+    return await _rebuild_rows(pool, ORDER_READ_MODEL, pages, _refold_streams, report)
+
+
+async def _rebuild_rows(
+    pool: asyncpg.Pool,
+    table: str,
+    pages: tuple[str, str, int],
+    refold: Refold,
+    report: Callable[[int], Awaitable[None]],
+) -> int:
+    """Fold every stream `pages` names into the shadow of `table` (one row a stream), then catch
+    up under a lock and swap. `pages`: the query of a page of streams, the query of the streams
+    whose shadow row is missing or behind, and how many streams a page holds."""
+    streams_page, stale_streams, per_page = pages
     done = 0
-    streams_per_page = max(1, batch_size // 20)
     async with pool.acquire() as conn:
-        await _create_shadows(conn, (ORDER_READ_MODEL,))
+        await _create_shadows(conn, (table,))
         last = ""
-        while page := [r[0] for r in await conn.fetch(_STREAMS_PAGE, last, streams_per_page)]:
-            done += await _refold_streams(conn, page)
+        while page := [r[0] for r in await conn.fetch(streams_page, last, per_page)]:
+            done += await refold(conn, page)
             last = page[-1]
             await report(done)
         async with conn.transaction():
-            # Appends upsert this table in the same statement as their insert, so
-            # this lock waits for appends in flight and holds new ones until the
-            # swap; reads go on meanwhile.
-            await conn.execute(f"LOCK TABLE {ORDER_READ_MODEL} IN SHARE ROW EXCLUSIVE MODE")
-            stale = [r[0] for r in await conn.fetch(_STALE_STREAMS)]
-            for start in range(0, len(stale), streams_per_page):
-                done += await _refold_streams(conn, stale[start : start + streams_per_page])
-            await _swap_in(conn, (ORDER_READ_MODEL,))
+            # The table is written in the same transaction as its streams' appends, so this
+            # lock waits for appends in flight and holds new ones until the swap; reads go on.
+            await conn.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+            stale = [r[0] for r in await conn.fetch(stale_streams)]
+            for start in range(0, len(stale), per_page):
+                done += await refold(conn, stale[start : start + per_page])
+            await _swap_in(conn, (table,))
     return done
 
 
@@ -299,27 +315,11 @@ WHERE r.version IS DISTINCT FROM e.version
 async def _rebuild_customers(
     pool: asyncpg.Pool, report: Callable[[int], Awaitable[None]], batch_size: int
 ) -> int:
-    """Fold every customer stream into the shadow table, then catch up under a lock and swap.
+    """The rows hold what the events hold (sealed fields), and nothing of a forgotten
+    customer's: a rebuild after an erasure shows the same erased customer."""
 
-    The rows hold what the events hold (sealed fields), and nothing of a forgotten
-    customer's: a rebuild after an erasure shows the same erased customer.
-    """
-    done = 0
-    streams_per_page = max(1, batch_size // 5)
-    table = f"{CUSTOMERS}{SUFFIX}"
-    async with pool.acquire() as conn:
-        await _create_shadows(conn, (CUSTOMERS,))
-        last = ""
-        while page := [r[0] for r in await conn.fetch(_CUSTOMER_STREAMS_PAGE, last, streams_per_page)]:
-            done += await refold_customers(conn, table, page)
-            last = page[-1]
-            await report(done)
-        async with conn.transaction():
-            # Customer commands write this table in their append's transaction: the lock
-            # waits for those in flight and holds new ones until the swap.
-            await conn.execute(f"LOCK TABLE {CUSTOMERS} IN SHARE ROW EXCLUSIVE MODE")
-            stale = [r[0] for r in await conn.fetch(_STALE_CUSTOMERS)]
-            for start in range(0, len(stale), streams_per_page):
-                done += await refold_customers(conn, table, stale[start : start + streams_per_page])
-            await _swap_in(conn, (CUSTOMERS,))
-    return done
+    async def refold(conn: Connection, stream_ids: list[str]) -> int:
+        return await refold_customers(conn, f"{CUSTOMERS}{SUFFIX}", stream_ids)
+
+    pages = (_CUSTOMER_STREAMS_PAGE, _STALE_CUSTOMERS, max(1, batch_size // 5))
+    return await _rebuild_rows(pool, CUSTOMERS, pages, refold, report)
