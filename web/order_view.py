@@ -14,7 +14,7 @@ from typing import Any, get_args
 
 from litestar import MediaType, Request
 from litestar.exceptions import ClientException
-from litestar.response import Response, Template
+from litestar.response import Response
 from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup
 
@@ -24,7 +24,15 @@ from store.application import Orders
 from web import forms
 from web.forms import FormError
 from web.presentation import timeline
-from web.render_cache import COMMAND_ID_PLACEHOLDER, CSRF_PLACEHOLDER, Prepared, RenderCache, fill, prepare
+from web.render_cache import (
+    COMMAND_ID_PLACEHOLDER,
+    CSRF_PLACEHOLDER,
+    FRAGMENT_PLACEHOLDER,
+    Prepared,
+    RenderCache,
+    fill,
+    prepare,
+)
 
 # Streams up to this long show their whole timeline; longer ones a window around the version.
 FULL_TIMELINE = 60
@@ -118,10 +126,14 @@ def etag(request: Request[Any, Any, Any], shown: int, latest: int, *depends: Has
     The versions, the templates, the variant asked for, who is signed in (the page's header
     names them) and their CSRF token (the forms carry it).
     """
-    actor: Actor | None = request.scope.get("actor")  # type: ignore[assignment]
-    who = (actor.id, actor.name, actor.role, actor.customer_id) if actor else None
-    raw = repr((request.app.state.templates_version, depends, who, csrf_token(request)))
+    raw = repr((request.app.state.templates_version, depends, signed_in(request), csrf_token(request)))
     return f'W/"{shown}-{latest}-{hashlib.sha256(raw.encode()).hexdigest()[:16]}"'
+
+
+def signed_in(request: Request[Any, Any, Any]) -> tuple[str, str, str, str | None] | None:
+    """Who the page's header names: all a page's shell depends on of who asks."""
+    actor: Actor | None = request.scope.get("actor")  # type: ignore[assignment]
+    return (actor.id, actor.name, actor.role, actor.customer_id) if actor else None
 
 
 def not_modified(request: Request[Any, Any, Any], tag: str) -> bool:
@@ -213,8 +225,29 @@ def respond(
     headers: dict[str, str],
     status: int = 200,
 ) -> Response[Any]:
-    body = fill(html, csrf_token(request))
+    """`html` filled in for this request, inside `page` (its shell, also rendered once) unless None."""
+    token = csrf_token(request)
     if page is None:
-        return Response(body, media_type=MediaType.HTML, status_code=status, headers=headers)
-    context = {**page_context, "fragment": Markup(body)}  # noqa: S704 (rendered by Jinja, escaped there)
-    return Template(page, context=context, status_code=status, headers=headers)
+        body = fill(html, token)
+    else:
+        body = fill(shell(request, page, page_context), token, html)
+    return Response(body, media_type=MediaType.HTML, status_code=status, headers=headers)
+
+
+def shell(request: Request[Any, Any, Any], page: str, page_context: dict[str, Any]) -> Prepared:
+    """`page` (base.html and what the page adds around its fragment) with a placeholder for the
+    fragment, rendered once per context and signed-in account."""
+    cache = render_cache(request)
+    key = (
+        "shell",
+        page,
+        tuple(sorted(page_context.items())),
+        signed_in(request),
+        request.app.state.templates_version,
+    )
+    prepared = cache.get(key)
+    if prepared is None:
+        context = {**page_context, "fragment": Markup(FRAGMENT_PLACEHOLDER)}  # noqa: S704 (no user text)
+        prepared = prepare(render_fragment(request, page, context))
+        cache.put(key, prepared)
+    return prepared

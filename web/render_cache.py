@@ -34,7 +34,9 @@ from markupsafe import escape
 _SALT = uuid4().hex
 CSRF_PLACEHOLDER = f"csrf-{_SALT}"
 COMMAND_ID_PLACEHOLDER = f"command-{_SALT}"
-_PLACEHOLDERS = re.compile(f"({CSRF_PLACEHOLDER}|{COMMAND_ID_PLACEHOLDER})")
+# Where a page's shell (base.html and the page around a fragment) takes the fragment.
+FRAGMENT_PLACEHOLDER = f"fragment-{_SALT}"
+_PLACEHOLDERS = re.compile(f"({CSRF_PLACEHOLDER}|{COMMAND_ID_PLACEHOLDER}|{FRAGMENT_PLACEHOLDER})")
 _ENTRY_OVERHEAD = 240  # bytes of an entry beyond its HTML: key tuple, dict slot, links
 
 # Rendered HTML split at its placeholders: the text, then a placeholder and the text after it, …
@@ -123,9 +125,17 @@ def prepare(html: str) -> Prepared:
     return tuple(_PLACEHOLDERS.split(html))
 
 
-def fill(prepared: Prepared, csrf_token: str) -> str:
-    """The cached HTML for one request: its CSRF token, and a fresh command id for each form."""
+def fill(prepared: Prepared, csrf_token: str, fragment: Prepared = ()) -> str:
+    """The cached HTML for one request: its CSRF token, a fresh command id for each form, and
+    (in a page's shell) the fragment, filled in the same way."""
     parts = list(prepared)
+    if fragment:
+        # The fragment's text and placeholders take the place of the shell's, text joined to text.
+        at = parts.index(FRAGMENT_PLACEHOLDER)
+        inner = list(fragment)
+        inner[0] = parts[at - 1] + inner[0]
+        inner[-1] += parts[at + 1]
+        parts[at - 1 : at + 2] = inner
     token = str(escape(csrf_token))
     ids = iter(command_ids(parts.count(COMMAND_ID_PLACEHOLDER)))
     for n in range(1, len(parts), 2):
@@ -135,14 +145,16 @@ def fill(prepared: Prepared, csrf_token: str) -> str:
 
 def command_ids(count: int) -> list[str]:
     """`count` random (version 4) UUIDs as text: what uuid4 makes, from one call for randomness."""
-    raw = bytearray(os.urandom(16 * count))
+    digits = os.urandom(16 * count).hex()
     ids = []
-    for start in range(0, 16 * count, 16):
-        raw[start + 6] = raw[start + 6] & 0x0F | 0x40  # version 4
-        raw[start + 8] = raw[start + 8] & 0x3F | 0x80  # the RFC 4122 variant
-        x = raw[start : start + 16].hex()
-        ids.append(f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}")
+    for start in range(0, 32 * count, 32):
+        x = digits[start : start + 32]
+        # The version (4) and the RFC 4122 variant (8, 9, a or b) in place of their digits.
+        ids.append(f"{x[:8]}-{x[8:12]}-4{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:]}")
     return ids
+
+
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def templates_version(directory: Path) -> str:

@@ -7,7 +7,15 @@ from uuid import UUID
 
 import pytest
 
-from web.render_cache import COMMAND_ID_PLACEHOLDER, CSRF_PLACEHOLDER, RenderCache, fill, prepare
+from web.render_cache import (
+    COMMAND_ID_PLACEHOLDER,
+    CSRF_PLACEHOLDER,
+    FRAGMENT_PLACEHOLDER,
+    RenderCache,
+    command_ids,
+    fill,
+    prepare,
+)
 from web.settings import SettingsError, from_environment
 
 
@@ -54,6 +62,33 @@ def test_fill_puts_the_token_in_and_a_fresh_command_id_in_each_form() -> None:
     assert ids[0] != ids[1]
     assert all(UUID(i).version == 4 for i in ids)
     assert ids != re.findall(r'value="([0-9a-f-]{36})"', fill(prepare(html), "t"))
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    ["plain text", f"<b>{COMMAND_ID_PLACEHOLDER}</b>", f"{CSRF_PLACEHOLDER}<i>{COMMAND_ID_PLACEHOLDER}</i>x"],
+)
+def test_fill_puts_a_fragment_into_its_shell_and_fills_both(fragment: str) -> None:
+    shell = (
+        f"<head>{CSRF_PLACEHOLDER}</head><main>{FRAGMENT_PLACEHOLDER}</main><i>{COMMAND_ID_PLACEHOLDER}</i>"
+    )
+    filled = fill(prepare(shell), "tok", prepare(fragment))
+    expected = shell.replace(FRAGMENT_PLACEHOLDER, fragment).replace(CSRF_PLACEHOLDER, "tok")
+    ids = re.findall(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", filled)
+    assert len(ids) == expected.count(COMMAND_ID_PLACEHOLDER) == len(set(ids))
+    assert re.sub(r"[0-9a-f-]{36}", COMMAND_ID_PLACEHOLDER, filled) == expected
+
+
+def test_command_ids_are_version_4_uuids_as_uuid4_writes_them() -> None:
+    ids = command_ids(2000)
+    assert len(set(ids)) == 2000
+    parsed = [UUID(i) for i in ids]
+    assert all(
+        u.version == 4 and u.variant == "specified in RFC 4122" and str(u) == i for u, i in zip(parsed, ids)
+    )
+    # Every variant digit occurs (8, 9, a, b), as from uuid4.
+    assert {i[19] for i in ids} == set("89ab")
+    assert command_ids(0) == []
 
 
 def test_the_page_cache_setting() -> None:
