@@ -495,6 +495,12 @@ class Orders:
         """The order's version now; VersionNotFound when it does not reach version `has`."""
         await self._reach(order_id)
         latest = await self._read(lambda r: r.store.stream_version(order_id))
+        return await self.known_version(order_id, latest, has=has)
+
+    async def known_version(self, order_id: str, latest: int, *, has: int | None = None) -> int:
+        """`latest_version` when the version was read already, on the primary in the request's
+        first round trip (web/access.py): the same checks, the same errors."""
+        await self._reach(order_id)
         if latest == 0:
             raise OrderNotFound(f"There is no order {order_id}.")
         if has is not None and has > latest:

@@ -15,7 +15,7 @@ from domain.diff import diff
 from domain.errors import NotFound, VersionNotFound
 from store.application import Orders
 from web import forms
-from web.access import READ_LOG, READ_ORDERS
+from web.access import ORDER_PAGE, READ_LOG, READ_ORDERS
 from web.forms import FormError
 from web.order_view import PLAY_SPEEDS, order_context, order_page, parse_order_id, render_order
 from web.orders import FormProblem
@@ -51,7 +51,7 @@ class HistoryController(Controller):
     path = "/orders"
     opt = READ_ORDERS
 
-    @get("/{order_id:str}/history")
+    @get("/{order_id:str}/history", opt=ORDER_PAGE)
     async def history(
         self,
         request: HTMXRequest,
@@ -80,7 +80,7 @@ class HistoryController(Controller):
             fragment = "_snapshot.html"  # the slider swaps the snapshot only
         return await order_page(request, orders, stream, shown, fragment=fragment, page=page, play=speed)
 
-    @get("/{order_id:str}/timeline")
+    @get("/{order_id:str}/timeline", opt=ORDER_PAGE)
     async def show_timeline(
         self,
         request: HTMXRequest,
@@ -93,7 +93,7 @@ class HistoryController(Controller):
         shown = version if version and version > 0 else None
         return await order_page(request, orders, stream, shown, fragment="_timeline.html", page=page)
 
-    @get("/{order_id:str}/events/{version:int}")
+    @get("/{order_id:str}/events/{version:int}", opt=ORDER_PAGE)
     async def event_detail(
         self,
         request: HTMXRequest,

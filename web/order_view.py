@@ -22,6 +22,7 @@ from domain.access import Action, Actor, may
 from domain.order import initial_state
 from store.application import Orders
 from web import forms
+from web.access import stream_head
 from web.forms import FormError
 from web.presentation import timeline
 from web.render_cache import (
@@ -164,7 +165,7 @@ async def order_page(
     context, so into its key too.
     """
     if latest is None:
-        latest = await orders.latest_version(order_id, has=version)
+        latest = await latest_version(request, orders, order_id, has=version)
     shown = latest if version is None else version
     extras = tuple(sorted(extra.items()))
     cache = render_cache(request)
@@ -193,6 +194,17 @@ async def order_page(
         html = prepare(render_fragment(request, fragment, context))
         cache.put(key, html)
     return respond(request, html, page, {"order_id": order_id, "latest": latest, "shown": shown}, headers)
+
+
+async def latest_version(
+    request: Request[Any, Any, Any], orders: Orders, order_id: str, *, has: int | None = None
+) -> int:
+    """The order's latest version: as the guard read it with the session (web/access.ORDER_PAGE),
+    else asked now."""
+    head = stream_head(request, order_id)
+    if head is None:
+        return await orders.latest_version(order_id, has=has)
+    return await orders.known_version(order_id, head, has=has)
 
 
 async def customer_erased(orders: Orders, cache: RenderCache, order_id: str) -> bool:
@@ -227,10 +239,7 @@ def respond(
 ) -> Response[Any]:
     """`html` filled in for this request, inside `page` (its shell, also rendered once) unless None."""
     token = csrf_token(request)
-    if page is None:
-        body = fill(html, token)
-    else:
-        body = fill(shell(request, page, page_context), token, html)
+    body = fill(html, token) if page is None else fill(shell(request, page, page_context), token, html)
     return Response(body, media_type=MediaType.HTML, status_code=status, headers=headers)
 
 

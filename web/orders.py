@@ -21,9 +21,10 @@ from domain.rules import MAX_CUSTOMER_ID
 from store.application import Envelope, OrderQuery, Orders, StaleVersion
 from store.read.read_model import OrderList
 from web import forms
-from web.access import READ_ORDERS, WRITE_ORDERS
+from web.access import ORDER_PAGE, READ_ORDERS, WRITE_ORDERS
 from web.forms import Form, FormError
 from web.order_view import (
+    latest_version,
     order_context,
     order_page,
     parse_order_id,
@@ -159,7 +160,7 @@ class OrderController(Controller):
             return respond(request, html, LIST_PAGE, {}, {}, status)
         return Redirect(f"/orders/{result.order.order_id}", status_code=303)
 
-    @get("/{order_id:str}")
+    @get("/{order_id:str}", opt=ORDER_PAGE)
     async def show_order(
         self,
         request: HTMXRequest,
@@ -169,7 +170,7 @@ class OrderController(Controller):
         stream = parse_order_id(order_id)
         return await order_page(request, orders, stream, fragment=MAIN, page=None if request.htmx else PAGE)
 
-    @get("/{order_id:str}/live-update", include_in_schema=False)
+    @get("/{order_id:str}/live-update", include_in_schema=False, opt=ORDER_PAGE)
     async def live_update(
         self,
         request: HTMXRequest,
@@ -180,7 +181,7 @@ class OrderController(Controller):
     ) -> Response[Any]:
         """Out-of-band pieces of the order page after someone else's change; forms keep their input."""
         stream = parse_order_id(order_id)
-        latest = await orders.latest_version(stream)
+        latest = await latest_version(request, orders, stream)
         if latest <= newer_than:
             # An event this page already shows (often its own command's): nothing to swap.
             return Response(None, status_code=204)

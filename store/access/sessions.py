@@ -22,7 +22,7 @@ def digest(secret: str) -> bytes:
 
 # One round trip per request: the session's account, if the session is alive and
 # the account enabled; `last_seen_at` is written at most once a minute per session.
-_RESUME = """
+_RESUMED = """
 WITH alive AS (
     SELECT a.account_id, a.name, a.role, a.customer_id, s.last_seen_at
     FROM sessions s JOIN accounts a USING (account_id)
@@ -32,8 +32,14 @@ WITH alive AS (
     UPDATE sessions SET last_seen_at = now()
     WHERE id_hash = $1 AND last_seen_at < now() - interval '1 minute' AND EXISTS (SELECT FROM alive)
 )
-SELECT account_id, name, role, customer_id FROM alive
+SELECT account_id, name, role, customer_id{also} FROM alive
 """
+_RESUME = _RESUMED.format(also="")
+# The same, and an order page's first question in that round trip: its stream's latest version
+# (as store/log/event_store.py's stream_version asks it).
+_RESUME_WITH_HEAD = _RESUMED.format(
+    also=", (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $3)"
+)
 _BEGIN = "INSERT INTO sessions (id_hash, account_id, expires_at) VALUES ($1, $2, now() + $3::interval)"
 _END = "DELETE FROM sessions WHERE id_hash = $1 RETURNING account_id"
 _END_ALL = "DELETE FROM sessions WHERE account_id = $1"
@@ -67,6 +73,13 @@ class Sessions:
             return None
         row = await self.pool.fetchrow(_RESUME, digest(session_id), self.idle)
         return None if row is None else Actor(str(row[0]), row[1], row[2], row[3])
+
+    async def resume_with_head(self, session_id: str, stream_id: str) -> tuple[Actor | None, int]:
+        """`resume`, and the stream's latest version (0: none, or no session) in the same round trip."""
+        if not session_id or len(session_id) > 100:
+            return None, 0
+        row = await self.pool.fetchrow(_RESUME_WITH_HEAD, digest(session_id), self.idle, stream_id)
+        return (None, 0) if row is None else (Actor(str(row[0]), row[1], row[2], row[3]), row[4])
 
     async def end(self, session_id: str) -> None:
         await self.pool.execute(_END, digest(session_id))
