@@ -37,10 +37,14 @@ COMMAND_ID_PLACEHOLDER = f"command-{_SALT}"
 # Where a page's shell (base.html and the page around a fragment) takes the fragment.
 FRAGMENT_PLACEHOLDER = f"fragment-{_SALT}"
 _PLACEHOLDERS = re.compile(f"({CSRF_PLACEHOLDER}|{COMMAND_ID_PLACEHOLDER}|{FRAGMENT_PLACEHOLDER})")
+_CSRF, _COMMAND_ID, _FRAGMENT = (
+    p.encode() for p in (CSRF_PLACEHOLDER, COMMAND_ID_PLACEHOLDER, FRAGMENT_PLACEHOLDER)
+)
 _ENTRY_OVERHEAD = 240  # bytes of an entry beyond its HTML: key tuple, dict slot, links
 
-# Rendered HTML split at its placeholders: the text, then a placeholder and the text after it, …
-Prepared = tuple[str, ...]
+# Rendered HTML split at its placeholders, encoded once (UTF-8): the text, then a placeholder and
+# the text after it, … A page is filled in and sent as bytes, never encoded per request.
+Prepared = tuple[bytes, ...]
 
 
 class CacheStats(msgspec.Struct, frozen=True):
@@ -63,7 +67,8 @@ class RenderCache:
 
     def __init__(self, max_bytes: int = 32 * 2**20, max_entries: int = 20_000) -> None:
         self.max_bytes, self.max_entries = max_bytes, max_entries
-        self._entries: OrderedDict[Hashable, tuple[Prepared, int]] = OrderedDict()
+        # A fragment or page as `prepare` keeps it, or (`get_text`) a piece Jinja puts into another.
+        self._entries: OrderedDict[Hashable, tuple[Prepared | str, int]] = OrderedDict()
         self._bytes = 0
         self.hits = self.misses = 0
         self._kinds: dict[str, list[int]] = {}
@@ -75,6 +80,14 @@ class RenderCache:
         return self.max_bytes > 0 and self.max_entries > 0
 
     def get(self, key: Hashable) -> Prepared | None:
+        found = self._get(key)
+        return found if isinstance(found, tuple) else None
+
+    def get_text(self, key: Hashable) -> str | None:
+        found = self._get(key)
+        return found if isinstance(found, str) else None
+
+    def _get(self, key: Hashable) -> Prepared | str | None:
         found = self._entries.get(key)
         kind = self._kinds.setdefault(str(key[0]) if isinstance(key, tuple) else "", [0, 0])
         if found is None:
@@ -86,10 +99,13 @@ class RenderCache:
         kind[0] += 1
         return found[0]
 
-    def put(self, key: Hashable, html: Prepared) -> None:
+    def put(self, key: Hashable, html: Prepared | str) -> None:
+        """Keep `html` (prepared, or a piece of text for `get_text`) under `key`."""
         if not self.enabled:
             return
-        size = sys.getsizeof(html) + sum(map(sys.getsizeof, html)) + _ENTRY_OVERHEAD
+        size = sys.getsizeof(html) + _ENTRY_OVERHEAD
+        if isinstance(html, tuple):
+            size += sum(map(sys.getsizeof, html))
         if size > self.max_bytes // 4:
             return  # one page must not push out a quarter of the others
         old = self._entries.pop(key, None)
@@ -121,26 +137,31 @@ class RenderCache:
 
 
 def prepare(html: str) -> Prepared:
-    """Rendered HTML as the cache keeps it: split once at its placeholders, for `fill`."""
-    return tuple(_PLACEHOLDERS.split(html))
+    """Rendered HTML as the cache keeps it: split once at its placeholders and encoded, for `fill`."""
+    return tuple(part.encode() for part in _PLACEHOLDERS.split(html))
 
 
-def fill(prepared: Prepared, csrf_token: str, fragment: Prepared = ()) -> str:
-    """The cached HTML for one request: its CSRF token, a fresh command id for each form, and
-    (in a page's shell) the fragment, filled in the same way."""
+def fill(prepared: Prepared, csrf_token: str, fragment: Prepared = ()) -> bytes:
+    """The cached HTML for one request, as the body sent: its CSRF token, a fresh command id for
+    each form, and (in a page's shell) the fragment, filled in the same way."""
     parts = list(prepared)
     if fragment:
         # The fragment's text and placeholders take the place of the shell's, text joined to text.
-        at = parts.index(FRAGMENT_PLACEHOLDER)
+        at = parts.index(_FRAGMENT)
         inner = list(fragment)
         inner[0] = parts[at - 1] + inner[0]
         inner[-1] += parts[at + 1]
         parts[at - 1 : at + 2] = inner
-    token = str(escape(csrf_token))
-    ids = iter(command_ids(parts.count(COMMAND_ID_PLACEHOLDER)))
+    token = str(escape(csrf_token)).encode()
+    count = parts.count(_COMMAND_ID)
+    ids = "".join(command_ids(count)).encode()  # 36 bytes each
+    next_id = 0
     for n in range(1, len(parts), 2):
-        parts[n] = token if parts[n] == CSRF_PLACEHOLDER else next(ids)
-    return "".join(parts)
+        if parts[n] == _CSRF:
+            parts[n] = token
+        else:
+            parts[n], next_id = ids[next_id : next_id + 36], next_id + 36
+    return b"".join(parts)
 
 
 def command_ids(count: int) -> list[str]:

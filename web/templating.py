@@ -65,11 +65,11 @@ def _cached(context: Context, template: str, depends: tuple[Any, ...], variables
     state: Any = context["request"].app.state
     cache: RenderCache = state.render_cache
     key = (template, *depends, state.templates_version)
-    html = cache.get(key)
+    html = cache.get_text(key)
     if html is None:
-        html = (context.environment.get_template(template).render(variables),)
+        html = context.environment.get_template(template).render(variables)
         cache.put(key, html)
-    return html[0]
+    return html
 
 
 @pass_context
