@@ -127,8 +127,13 @@ def etag(request: Request[Any, Any, Any], shown: int, latest: int, *depends: Has
     The versions, the templates, the variant asked for, who is signed in (the page's header
     names them) and their CSRF token (the forms carry it).
     """
+    return f'W/"{shown}-{latest}-{digest(request, depends)}"'
+
+
+def digest(request: Request[Any, Any, Any], depends: tuple[Hashable, ...]) -> str:
+    """What an ETag says of everything else a page depends on (see `etag`)."""
     raw = repr((request.app.state.templates_version, depends, signed_in(request), csrf_token(request)))
-    return f'W/"{shown}-{latest}-{hashlib.sha256(raw.encode()).hexdigest()[:16]}"'
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
 def signed_in(request: Request[Any, Any, Any]) -> tuple[str, str, str, str | None] | None:

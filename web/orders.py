@@ -24,7 +24,10 @@ from web import forms
 from web.access import ORDER_PAGE, READ_ORDERS, WRITE_ORDERS
 from web.forms import Form, FormError
 from web.order_view import (
+    REVALIDATE,
+    digest,
     latest_version,
+    not_modified,
     order_context,
     order_page,
     parse_order_id,
@@ -120,11 +123,11 @@ class OrderController(Controller):
         status = status if status in STATUSES else None
         context = await list_context(orders, customer, status, parse_order_id(after) if after else None)
         context["summary"] = await orders.customer_summary(customer) if customer else None
-        if request.htmx and request.htmx.target == "orders-table":
-            return Template("_orders_table.html", context=context)
-        # The page shows a list of orders, each at a version: rendered once for each such list.
+        # The page shows a list of orders, each at a version: rendered once for each such list,
+        # and a 304 while the same orders at the same versions would be shown.
         page: OrderList = context["page"]
         actor: Actor | None = request.scope.get("actor")  # type: ignore[assignment]
+        table = bool(request.htmx and request.htmx.target == "orders-table")
         key = (
             LIST_MAIN,
             customer,
@@ -136,12 +139,17 @@ class OrderController(Controller):
             actor.customer_id if actor else None,
             request.app.state.templates_version,
         )
+        headers = {**REVALIDATE, "etag": f'W/"list-{digest(request, (*key, table))}"'}
+        if not_modified(request, headers["etag"]):
+            return Response(None, status_code=304, headers=headers)
+        if table:
+            return Template("_orders_table.html", context=context, headers=headers)
         cache = render_cache(request)
         html = cache.get(key)
         if html is None:
             html = prepare(render_fragment(request, LIST_MAIN, {**context, "problem": None, "values": {}}))
             cache.put(key, html)
-        return respond(request, html, LIST_PAGE, {}, {})
+        return respond(request, html, LIST_PAGE, {}, headers)
 
     @post("/", opt=WRITE_ORDERS, media_type=MediaType.HTML)  # a refusal answers the page again
     async def create_order(self, request: HTMXRequest, orders: NamedDependency[Orders]) -> Any:

@@ -266,6 +266,42 @@ async def test_the_list_page_is_cached_per_list_and_per_customer_account(
         assert "carol" not in page
 
 
+async def test_the_list_answers_304_until_an_order_it_shows_changes_or_a_new_one_comes(
+    browser: PageClient, database_url: str
+) -> None:
+    older = await browser.create_order("alice")
+    first = await browser.get("/orders")
+    tag = first.headers["etag"]
+    assert tag.startswith('W/"list-')
+    assert first.headers["cache-control"] == "private, no-cache"
+    unchanged = await conditional(browser, "/orders", tag)
+    assert (unchanged.status_code, unchanged.content) == (304, b"")
+    assert unchanged.headers["content-security-policy"]
+    # The table alone (the filters' htmx answer) is another representation, with its own tag.
+    table = await conditional(browser, "/orders", tag, **{"HX-Request": "true", "HX-Target": "orders-table"})
+    assert table.status_code == 200
+    assert older[:8] in table.text
+    assert (
+        await conditional(
+            browser, "/orders", table.headers["etag"], **{"HX-Request": "true", "HX-Target": "orders-table"}
+        )
+    ).status_code == 304
+    # An order shown moves on: the list changes (its total), so no 304.
+    assert (await browser.add_item(older, "TEA-1", "Tea", "3.50", "2", htmx=False)).status_code == 303
+    moved = await conditional(browser, "/orders", tag)
+    assert moved.status_code == 200
+    assert "7.00" in moved.text
+    tag = moved.headers["etag"]
+    assert (await conditional(browser, "/orders", tag)).status_code == 304
+    newest = await browser.create_order("carol")
+    added = await conditional(browser, "/orders", tag)
+    assert added.status_code == 200
+    assert newest[:8] in added.text
+    # Another account (another role) never gets a 304 for this account's tag.
+    browser.client.cookies.set(SESSION_COOKIE, await session_at(database_url, "viewer-1", "viewer"))
+    assert (await conditional(browser, "/orders", added.headers["etag"])).status_code == 200
+
+
 async def test_two_served_instances_never_show_an_old_version(
     servers: list[tuple[str, subprocess.Popen[bytes]]], database_url: str
 ) -> None:
