@@ -184,33 +184,40 @@ class SubscriptionRunner(Leader):
         meanwhile (a rebuild swapped its tables in, another instance led) commits nothing, and
         is read again from the table, the batch with it.
         """
+        # While leading, on the lock connection: no pool acquire and release a catch-up, and
+        # the pool's connections stay free for requests. Called alone (tests, tools), on the pool.
+        if self.connection is not None:
+            return await self._catch_up(self.connection)
+        async with self.pool.acquire() as conn:
+            return await self._catch_up(conn)
+
+    async def _catch_up(self, conn: Connection) -> int:
         applied = 0
         left, self._left = self._left, None  # remembered again only when this catch-up ends well
-        async with self.pool.acquire() as conn:
-            remembered = left is not None and time.monotonic() - left[1] < self.poll_interval
-            if left is not None and remembered:
-                checkpoint, known_at = left
-            else:
+        remembered = left is not None and time.monotonic() - left[1] < self.poll_interval
+        if left is not None and remembered:
+            checkpoint, known_at = left
+        else:
+            checkpoint, known_at = await load_checkpoint(conn, self.projection.name), time.monotonic()
+        while True:
+            rows = await read_rows(conn, checkpoint, self.batch_size)
+            if not rows:
+                break
+            try:
+                checkpoint, count = await self._apply_batch(conn, rows, checkpoint)
+            except Fenced:
+                if not remembered:
+                    raise
+                remembered = False
                 checkpoint, known_at = await load_checkpoint(conn, self.projection.name), time.monotonic()
-            while True:
-                rows = await read_rows(conn, checkpoint, self.batch_size)
-                if not rows:
-                    break
-                try:
-                    checkpoint, count = await self._apply_batch(conn, rows, checkpoint)
-                except Fenced:
-                    if not remembered:
-                        raise
-                    remembered = False
-                    checkpoint, known_at = await load_checkpoint(conn, self.projection.name), time.monotonic()
-                    continue
-                # Committed: from here on, a fence is another runner's doing, as before.
-                remembered, known_at = False, time.monotonic()
-                applied += count
-                if self.on_batch is not None:
-                    await self.on_batch(len(rows))
-                if len(rows) < self.batch_size:
-                    break
+                continue
+            # Committed: from here on, a fence is another runner's doing, as before.
+            remembered, known_at = False, time.monotonic()
+            applied += count
+            if self.on_batch is not None:
+                await self.on_batch(len(rows))
+            if len(rows) < self.batch_size:
+                break
         self._left = checkpoint, known_at
         self.attempts.clear()
         return applied
