@@ -12,7 +12,6 @@ the primary, or a replica for a copy made by `reading_from_replicas`
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -153,6 +152,13 @@ class CustomerView(msgspec.Struct, frozen=True):
 SERVICE = system_actor("service")
 
 
+def _shallow_copy(orders: Orders) -> Orders:
+    """A copy sharing every attribute (copy.copy, without its generic machinery: one per request)."""
+    copied = object.__new__(type(orders))
+    copied.__dict__.update(orders.__dict__)
+    return copied
+
+
 class Orders:
     """Every command and query on orders, as one actor may make them (`acting_as`).
 
@@ -194,7 +200,7 @@ class Orders:
 
     def acting_as(self, actor: Actor) -> Orders:
         """The same service (stores, caches) for `actor`'s requests."""
-        acting = copy.copy(self)
+        acting = _shallow_copy(self)
         acting.actor, acting._owned = actor, set()
         return acting
 
@@ -205,7 +211,7 @@ class Orders:
         One choice for all the queries of this copy (one request), so a page never mixes two
         servers' states. Commands still go to the primary.
         """
-        reading = copy.copy(self)
+        reading = _shallow_copy(self)
         reading._on_replicas, reading._after, reading._side = self.replicas is not None, after, None
         return reading
 
@@ -262,18 +268,18 @@ class Orders:
             finally:
                 seconds = time.perf_counter() - started
                 kind = type(command).__name__
-                metrics.COMMANDS.labels(kind, outcome).inc()
-                metrics.COMMAND_SECONDS.labels(kind, outcome).observe(seconds)
-                log.info(
-                    "command %s on order %s: %s in %.1f ms",
-                    *(kind, command.order_id, outcome, seconds * 1000),
-                    extra={
-                        "command": kind,
-                        "order_id": command.order_id,
-                        "outcome": outcome,
-                        "ms": seconds * 1000,
-                    },
-                )
+                metrics.command_handled(kind, outcome, seconds)
+                if log.isEnabledFor(logging.INFO):  # not in text logs (web/logs.py): no line to build
+                    log.info(
+                        "command %s on order %s: %s in %.1f ms",
+                        *(kind, command.order_id, outcome, seconds * 1000),
+                        extra={
+                            "command": kind,
+                            "order_id": command.order_id,
+                            "outcome": outcome,
+                            "ms": seconds * 1000,
+                        },
+                    )
 
     async def _execute(self, command: Command, envelope: Envelope) -> CommandResult:
         if isinstance(command, CreateOrder):
@@ -380,8 +386,7 @@ class Orders:
                 raise
             finally:
                 seconds = time.perf_counter() - started
-                metrics.COMMANDS.labels(kind, outcome).inc()
-                metrics.COMMAND_SECONDS.labels(kind, outcome).observe(seconds)
+                metrics.command_handled(kind, outcome, seconds)
                 log.info(
                     "command %s on customer %s: %s in %.1f ms",
                     *(kind, command.customer_id, outcome, seconds * 1000),

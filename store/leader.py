@@ -95,6 +95,8 @@ class Leader:
         self.failures = 0  # in a row, of `work` itself
         # Who holds the lock, for the admin page: in the lock connection's application_name.
         self.instance = this_instance()
+        # The lock connection while this candidate leads (None otherwise): `work` may use it.
+        self.connection: asyncpg.Connection | None = None
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
@@ -143,6 +145,7 @@ class Leader:
                 await conn.add_listener(self.channel, self._notified)
             if not self.failures:
                 self.state = "running"
+            self.connection = conn
             while not conn.is_closed():
                 self._wake.clear()
                 await self.work()
@@ -155,6 +158,7 @@ class Leader:
                 except TimeoutError:
                     await conn.execute("SELECT 1")  # notices a dead lock connection
         finally:
+            self.connection = None
             if not conn.is_closed():
                 await conn.close(timeout=2)
 

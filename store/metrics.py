@@ -55,6 +55,32 @@ POOL_CONNECTIONS = Gauge(
     ["state"],
     multiprocess_mode="livesum",
 )
+# Each (command, outcome)'s counter and histogram, resolved once: `labels` takes a lock and
+# builds its key on every call, and a command is counted on every request that writes.
+_COMMAND_CHILDREN: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+
+
+def command_handled(command: str, outcome: str, seconds: float) -> None:
+    """Count one command handled, and how long it took."""
+    children = _COMMAND_CHILDREN.get((command, outcome))
+    if children is None:
+        children = COMMANDS.labels(command, outcome), COMMAND_SECONDS.labels(command, outcome)
+        _COMMAND_CHILDREN[(command, outcome)] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+_APPEND_CHILDREN: dict[str, Counter] = {}
+
+
+def append_done(outcome: str) -> None:
+    """Count one append statement's outcome."""
+    child = _APPEND_CHILDREN.get(outcome)
+    if child is None:
+        child = _APPEND_CHILDREN[outcome] = APPENDS.labels(outcome)
+    child.inc()
+
+
 # The read replicas' lag, set where they are watched (a hook: nothing sets it yet).
 REPLICA_LAG = Gauge(
     "orders_replica_lag_seconds",

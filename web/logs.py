@@ -16,11 +16,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.logging.config import LoggingConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -92,15 +92,20 @@ def request_ids(app: ASGIApp) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        asked = MutableScopeHeaders(scope).get(REQUEST_ID, "")
-        rid = asked if _WELL_FORMED.fullmatch(asked) else str(uuid4())
-        correlation = rid if _is_uuid(rid) else str(uuid4())
+        asked = _header(scope["headers"], _REQUEST_ID)
+        if asked is not None and _WELL_FORMED.fullmatch(asked):
+            rid = asked
+            correlation = rid if _is_uuid(rid) else str(uuid4())
+        else:
+            rid = correlation = str(uuid4())
         ids = request_id.set(rid), correlation_id.set(correlation)
+        added = [(_REQUEST_ID, rid.encode("latin-1")), (_CORRELATION_ID, correlation.encode("latin-1"))]
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                headers[REQUEST_ID], headers[CORRELATION_ID] = rid, correlation
+                # As MutableScopeHeaders' assignment did: an earlier value of either goes.
+                headers = [h for h in message.get("headers", ()) if h[0].lower() not in _OURS]
+                message["headers"] = [*headers, *added]
             await send(message)
 
         try:
@@ -110,6 +115,18 @@ def request_ids(app: ASGIApp) -> ASGIApp:
             correlation_id.reset(ids[1])
 
     return middleware
+
+
+_REQUEST_ID, _CORRELATION_ID = REQUEST_ID.encode(), CORRELATION_ID.encode()
+_OURS = (_REQUEST_ID, _CORRELATION_ID)
+
+
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """The first value of the header `name` (lower case), as MutableScopeHeaders reads it."""
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
 
 
 def _is_uuid(value: str) -> bool:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
 import msgspec
 from litestar import Controller, MediaType, get, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
@@ -58,7 +58,7 @@ class FormProblem(msgspec.Struct, frozen=True):
 
 
 class PostedForm:
-    """A form posted to an order's page (the `posted` dependency of the routes that change an order)."""
+    """A form posted to an order's page, by one of the routes that change an order."""
 
     def __init__(
         self, request: HTMXRequest, orders: NamedDependency[Orders], order_id: FromPath[str]
@@ -108,7 +108,6 @@ class PostedForm:
 class OrderController(Controller):
     path = "/orders"
     opt = READ_ORDERS  # the form posts declare WRITE_ORDERS
-    dependencies: Mapping[str, Provide] = {"posted": Provide(PostedForm, sync_to_thread=False)}
 
     @get("/")
     async def list_orders(
@@ -205,21 +204,39 @@ class OrderController(Controller):
             seen_status=seen_status,
         )
 
+    # Each builds its PostedForm itself: as a dependency of its own it cost a signature
+    # model's validation more on every post.
     @post("/{order_id:str}/items", opt=WRITE_ORDERS)
-    async def add_item(self, posted: NamedDependency[PostedForm]) -> Response[Any]:
-        return await posted.handle("add", forms.add_item)
+    async def add_item(
+        self, request: HTMXRequest, orders: NamedDependency[Orders], order_id: FromPath[str]
+    ) -> Response[Any]:
+        return await PostedForm(request, orders, order_id).handle("add", forms.add_item)
 
     @post("/{order_id:str}/items/{sku:str}/remove", opt=WRITE_ORDERS)
-    async def remove_item(self, posted: NamedDependency[PostedForm], sku: FromPath[str]) -> Response[Any]:
-        return await posted.handle(f"remove:{sku}", lambda form, order: forms.remove_item(form, order, sku))
+    async def remove_item(
+        self,
+        request: HTMXRequest,
+        orders: NamedDependency[Orders],
+        order_id: FromPath[str],
+        sku: FromPath[str],
+    ) -> Response[Any]:
+        return await PostedForm(request, orders, order_id).handle(
+            f"remove:{sku}", lambda form, order: forms.remove_item(form, order, sku)
+        )
 
     @post("/{order_id:str}/place", opt=WRITE_ORDERS)
-    async def place(self, posted: NamedDependency[PostedForm]) -> Response[Any]:
-        return await posted.handle("place", lambda _form, order: PlaceOrder(order))
+    async def place(
+        self, request: HTMXRequest, orders: NamedDependency[Orders], order_id: FromPath[str]
+    ) -> Response[Any]:
+        return await PostedForm(request, orders, order_id).handle(
+            "place", lambda _form, order: PlaceOrder(order)
+        )
 
     @post("/{order_id:str}/cancel", opt=WRITE_ORDERS)
-    async def cancel(self, posted: NamedDependency[PostedForm]) -> Response[Any]:
-        return await posted.handle("cancel", forms.cancel_order)
+    async def cancel(
+        self, request: HTMXRequest, orders: NamedDependency[Orders], order_id: FromPath[str]
+    ) -> Response[Any]:
+        return await PostedForm(request, orders, order_id).handle("cancel", forms.cancel_order)
 
 
 async def list_context(

@@ -1,8 +1,9 @@
 """Command handling: load the stream, decide, append. The one entry point for writes.
 
 The load is skipped when this process made the stream's last append (the
-store's `recent` states): the append's version check makes a decision on a
-state that moved on elsewhere fail, and it is then made again on a fresh read.
+store's `recent` states), and for a new order, whose stream is empty: the
+append's version check makes a decision on a state that moved on elsewhere
+fail, and it is then made again on a fresh read.
 """
 
 from __future__ import annotations
@@ -17,7 +18,19 @@ import msgspec
 
 from domain.access import Actor
 from domain.errors import DomainError
-from domain.order import AddItem, Command, Event, ItemAdded, ItemRemoved, Order, RemoveItem, decide, fold
+from domain.order import (
+    AddItem,
+    Command,
+    CreateOrder,
+    Event,
+    ItemAdded,
+    ItemRemoved,
+    Order,
+    RemoveItem,
+    decide,
+    fold,
+    initial_state,
+)
 from store import metrics
 from store.log.event_store import AppendResult, ConcurrencyError, EventStore, Metadata
 from store.log.snapshots import Snapshots
@@ -80,6 +93,10 @@ async def handle(
         # has one: the append's version check keeps that honest. A refusal or a
         # version mismatch decided on it is decided again on a fresh read.
         state = store.recent.get(command.order_id) if attempt == 0 else None
+        if state is None and attempt == 0 and isinstance(command, CreateOrder):
+            # A new order's id was made for it just now: its stream is empty, so nothing to
+            # read. A hint like the others; an id in use fails the append and is read then.
+            state = initial_state
         hinted = state is not None
         if state is None:
             state = await _load(store, command.order_id, snapshots)
@@ -122,7 +139,7 @@ async def handle(
 
 def _appended(outcome: str, started: float, events: int = 0) -> None:
     metrics.APPEND_SECONDS.observe(time.perf_counter() - started)
-    metrics.APPENDS.labels(outcome).inc()
+    metrics.append_done(outcome)
     if outcome == "written":
         metrics.EVENTS_APPENDED.inc(events)
 

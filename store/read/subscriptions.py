@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
@@ -171,31 +172,69 @@ class SubscriptionRunner(Leader):
         self.on_batch = on_batch
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
         self.attempts: dict[object, int] = {}  # failed tries of an event, by event id
+        # The checkpoint as this runner last read or moved it, and when (time.monotonic()).
+        self._left: tuple[Checkpoint, float] | None = None
 
     async def catch_up(self) -> int:
-        """Apply everything below the horizon; return the number of events applied."""
-        applied = 0
+        """Apply everything below the horizon; return the number of events applied.
+
+        The checkpoint is read from the table unless this runner read or moved it less than
+        `poll_interval` seconds ago; then it reads on from where it left it, two statements fewer.
+        Each batch is fenced on the table's checkpoint either way: a remembered one that moved
+        meanwhile (a rebuild swapped its tables in, another instance led) commits nothing, and
+        is read again from the table, the batch with it.
+        """
+        # While leading, on the lock connection: no pool acquire and release a catch-up, and
+        # the pool's connections stay free for requests. Called alone (tests, tools), on the pool.
+        if self.connection is not None:
+            return await self._catch_up(self.connection)
         async with self.pool.acquire() as conn:
-            checkpoint = await load_checkpoint(conn, self.projection.name)
-            while True:
-                rows = await read_rows(conn, checkpoint, self.batch_size)
-                if not rows:
-                    break
-                try:
-                    checkpoint, count = await self._apply(conn, rows, checkpoint)
-                except _RAISED_AS_THEY_ARE:
+            return await self._catch_up(conn)
+
+    async def _catch_up(self, conn: Connection) -> int:
+        applied = 0
+        left, self._left = self._left, None  # remembered again only when this catch-up ends well
+        remembered = left is not None and time.monotonic() - left[1] < self.poll_interval
+        if left is not None and remembered:
+            checkpoint, known_at = left
+        else:
+            checkpoint, known_at = await load_checkpoint(conn, self.projection.name), time.monotonic()
+        while True:
+            rows = await read_rows(conn, checkpoint, self.batch_size)
+            if not rows:
+                break
+            try:
+                checkpoint, count = await self._apply_batch(conn, rows, checkpoint)
+            except Fenced:
+                if not remembered:
                     raise
-                except Exception:
-                    checkpoint, count, failure = await self._apply_one_by_one(conn, rows, checkpoint)
-                    if failure is not None:
-                        raise JobFailed(failure) from failure
-                applied += count
-                if self.on_batch is not None:
-                    await self.on_batch(len(rows))
-                if len(rows) < self.batch_size:
-                    break
+                remembered = False
+                checkpoint, known_at = await load_checkpoint(conn, self.projection.name), time.monotonic()
+                continue
+            # Committed: from here on, a fence is another runner's doing, as before.
+            remembered, known_at = False, time.monotonic()
+            applied += count
+            if self.on_batch is not None:
+                await self.on_batch(len(rows))
+            if len(rows) < self.batch_size:
+                break
+        self._left = checkpoint, known_at
         self.attempts.clear()
         return applied
+
+    async def _apply_batch(
+        self, conn: Connection, rows: list[asyncpg.Record], after: Checkpoint
+    ) -> tuple[Checkpoint, int]:
+        """The batch at once, else one event at a time (JobFailed: an event failed, to retry)."""
+        try:
+            return await self._apply(conn, rows, after)
+        except _RAISED_AS_THEY_ARE:
+            raise
+        except Exception:
+            checkpoint, count, failure = await self._apply_one_by_one(conn, rows, after)
+            if failure is not None:
+                raise JobFailed(failure) from failure
+            return checkpoint, count
 
     async def _begin(self, conn: Connection, after: Checkpoint) -> set[str]:
         """In the batch's transaction: fence the checkpoint; the streams parked for this subscription."""
