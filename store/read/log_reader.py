@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
-from datetime import datetime
 from typing import cast
 
 import asyncpg
-import msgspec
 
 from domain.customer import CUSTOMER_EVENT_TYPES
-from domain.order import Event
-from domain.serialization import decode_event
+from domain.order import EVENT_TYPES, Event
+from domain.serialization import CURRENT_DECODERS, decode_event
+from store.read.projections import Slices, StreamSlice
 from store.read.subscriptions import Checkpoint
 
-
-class Replayed(msgspec.Struct, frozen=True, gc=False):
-    """An event as a rebuild reads it: only what a projection's fold looks at."""
-
-    stream_id: str
-    version: int
-    event: Event
-    recorded_at: datetime
+_ORDER_DECODERS = {name: CURRENT_DECODERS[name] for name in EVENT_TYPES}
 
 
 # Every event below the horizon of the cursor's snapshot, in the subscriptions'
@@ -35,19 +27,30 @@ ORDER BY events.tx_id, events.position
 """
 
 
-def _replayed(rows: list[asyncpg.Record]) -> list[Replayed]:
-    """The batch's rows as Replayed, in one loop (this runs for every event of a rebuild)."""
-    batch: list[Replayed] = []
-    add = batch.append
+def _slices(rows: list[asyncpg.Record]) -> tuple[Slices, int]:
+    """The batch's order events by order, and how many there are, in one loop (this runs
+    for every event of a rebuild)."""
+    slices: Slices = {}
+    found = slices.get
     for stream_id, version, type_name, schema_version, data, recorded_at, _, _ in rows:
-        if type_name in CUSTOMER_EVENT_TYPES:
+        current = _ORDER_DECODERS.get(type_name)
+        if current is not None and current[0] == schema_version:
+            event = current[1].decode(data)
+        elif type_name in CUSTOMER_EVENT_TYPES:
             continue  # the order folds read order streams only; customers have a read model of their own
-        event = cast(Event, decode_event(type_name, schema_version, data))
-        add(Replayed(stream_id, version, event, recorded_at))
-    return batch
+        else:  # an older version, upcast, or a type this release does not know
+            event = cast(Event, decode_event(type_name, schema_version, data))
+        order = found(stream_id)
+        if order is None:
+            slices[stream_id] = StreamSlice(version, [event], [recorded_at])
+        else:
+            order.events.append(event)
+            order.recorded_at.append(recorded_at)
+    return slices, sum([len(order.events) for order in slices.values()])
 
 
-Batch = tuple[list[Replayed], Checkpoint]
+# A batch: its order events by order, how many there are, and the checkpoint after it.
+Batch = tuple[Slices, int, Checkpoint]
 
 
 async def _read_ahead(
@@ -63,7 +66,7 @@ async def _read_ahead(
                 while rows := await ahead:
                     ahead = asyncio.ensure_future(cursor.fetch(batch_size))
                     last = Checkpoint(int(rows[-1][6]), rows[-1][7])
-                    await queue.put((_replayed(rows), last))
+                    await queue.put((*_slices(rows), last))
             finally:
                 ahead.cancel()
                 await asyncio.gather(ahead, return_exceptions=True)

@@ -24,6 +24,7 @@ import msgspec
 
 from domain.customer import is_customer_stream
 from domain.order import Event, Order, OrderCancelled, OrderPlaced, evolve, initial_state
+from domain.order import fold as fold_order
 from store.log.event_store import RecordedEvent
 from store.read.subscriptions import Connection
 
@@ -47,9 +48,31 @@ class Fact(Protocol):
     def recorded_at(self) -> datetime: ...
 
 
-def order_facts(events: Sequence[RecordedEvent]) -> list[Fact]:
-    """The events of order streams: the folds here read nothing of customers' streams."""
-    return [cast(Fact, e) for e in events if not is_customer_stream(e.stream_id)]
+class StreamSlice(msgspec.Struct, frozen=True, gc=False):
+    """One order's events within a batch, in the order's order, each with when it was recorded."""
+
+    first_version: int
+    events: list[Event]
+    recorded_at: list[datetime]
+
+
+# The events of a batch by order (in the order each order first appears in the batch).
+Slices = dict[str, StreamSlice]
+
+
+def order_slices(events: Iterable[Fact]) -> Slices:
+    """The events of order streams, by order: the folds here read nothing of customers' streams."""
+    slices: Slices = {}
+    for e in events:
+        if is_customer_stream(e.stream_id):
+            continue
+        found = slices.get(e.stream_id)
+        if found is None:
+            slices[e.stream_id] = StreamSlice(e.version, [e.event], [e.recorded_at])
+        else:
+            found.events.append(e.event)
+            found.recorded_at.append(e.recorded_at)
+    return slices
 
 
 def _state_json(state: Order) -> str:
@@ -79,12 +102,11 @@ class OrderFolds(Generic[Totals]):
     def new_totals(self) -> Totals:
         raise NotImplementedError
 
-    def fold(self, states: dict[str, Order], events: Sequence[Fact], totals: Totals) -> None:
-        """Evolve each event's order in `states`; add what the aggregate needs to `totals`."""
+    def fold(self, states: dict[str, Order], slices: Slices, totals: Totals) -> None:
+        """Fold each order's events into its state in `states`; add what the aggregate needs to `totals`."""
         get = states.get
-        for recorded in events:
-            stream_id = recorded.stream_id
-            states[stream_id] = evolve(get(stream_id, initial_state), recorded.event)
+        for stream_id, events in slices.items():
+            states[stream_id] = fold_order(events.events, get(stream_id, initial_state))
 
     async def settle(
         self, conn: Connection, suffix: str, totals: Totals, changed: list[Order] | None
@@ -98,15 +120,16 @@ class OrderFolds(Generic[Totals]):
         )
 
     async def apply(self, conn: Connection, recorded: Sequence[RecordedEvent], suffix: str = "") -> None:
-        events = order_facts(recorded)
-        if not events:
+        slices = order_slices(cast(Sequence[Fact], recorded))
+        if not slices:
             return
-        order_ids = list(dict.fromkeys(e.stream_id for e in events))
+        order_ids = list(slices)
         states = await _load_states(conn, f"{self.tables[0]}{suffix}", order_ids)
         totals = self.new_totals()
-        self.fold(states, events, totals)
-        touched = {e.stream_id: e.recorded_at for e in events}
-        await self.write_rows(conn, suffix, [self.row(i, states[i], touched[i]) for i in order_ids])
+        self.fold(states, slices, totals)
+        await self.write_rows(
+            conn, suffix, [self.row(i, states[i], slices[i].recorded_at[-1]) for i in order_ids]
+        )
         await self.settle(conn, suffix, totals, [states[i] for i in order_ids])
 
     def replayer(self, suffix: str, capacity: int = 20_000) -> Replayer[Totals]:
@@ -151,22 +174,20 @@ class Replayer(Generic[Totals]):
             writing, self.writing = self.writing, None
             await writing
 
-    async def apply(self, conn: Connection, events: Sequence[Fact]) -> None:
+    async def apply(self, conn: Connection, slices: Slices) -> None:
         if self.spilled:
             # An order whose first event here is its first event ever has no row yet.
-            first: dict[str, int] = {}
-            for e in events:
-                first.setdefault(e.stream_id, e.version)
-            missing = [i for i, version in first.items() if version > 1 and i not in self.states]
+            states = self.states
+            missing = [i for i, s in slices.items() if s.first_version > 1 and i not in states]
             if missing:
                 await self.written()
                 loaded = await _load_states(conn, self.table, missing)
                 self.states.update(loaded)
                 self.stored.update(loaded)
-        self.projection.fold(self.states, events, self.totals)
+        self.projection.fold(self.states, slices, self.totals)
         touched = self.touched
-        for e in events:
-            touched[e.stream_id] = e.recorded_at
+        for stream_id, events in slices.items():
+            touched[stream_id] = events.recorded_at[-1]
         if len(self.states) >= self.capacity:
             await self.spill(conn)
 
@@ -284,18 +305,20 @@ class SalesByDay(OrderFolds[DayTotals]):
     def new_totals(self) -> DayTotals:
         return defaultdict(lambda: [0, 0, 0, 0])
 
-    def fold(self, states: dict[str, Order], events: Sequence[Fact], totals: DayTotals) -> None:
-        for recorded in events:
-            before = states.get(recorded.stream_id, initial_state)
-            states[recorded.stream_id] = evolve(before, recorded.event)
-            if isinstance(recorded.event, OrderPlaced):
-                day = totals[(recorded.recorded_at.date(), before.currency)]
-                day[0] += 1
-                day[1] += recorded.event.total_cents
-            elif isinstance(recorded.event, OrderCancelled):
-                day = totals[(recorded.recorded_at.date(), before.currency)]
-                day[2] += 1
-                day[3] += before.total_cents
+    def fold(self, states: dict[str, Order], slices: Slices, totals: DayTotals) -> None:
+        for stream_id, events in slices.items():
+            state = states.get(stream_id, initial_state)
+            for event, recorded_at in zip(events.events, events.recorded_at, strict=True):
+                before, state = state, evolve(state, event)
+                if isinstance(event, OrderPlaced):
+                    day = totals[(recorded_at.date(), before.currency)]
+                    day[0] += 1
+                    day[1] += event.total_cents
+                elif isinstance(event, OrderCancelled):
+                    day = totals[(recorded_at.date(), before.currency)]
+                    day[2] += 1
+                    day[3] += before.total_cents
+            states[stream_id] = state
 
     async def settle(
         self, conn: Connection, suffix: str, totals: DayTotals, changed: list[Order] | None

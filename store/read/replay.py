@@ -170,10 +170,10 @@ async def _rebuild_projection(
             projection.replayer(SUFFIX, hold) as replayer,
             aclosing(log_below_horizon(pool, batch_size)) as batches,
         ):
-            async for events, last in batches:
-                await replayer.apply(conn, events)
+            async for slices, count, last in batches:
+                await replayer.apply(conn, slices)
                 checkpoint = last
-                done += len(events)
+                done += count
                 await progress(done)
             await replayer.finish(conn)
         # What committed meanwhile, through the live path, still away from the live runner.
