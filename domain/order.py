@@ -261,9 +261,7 @@ def _require_draft(state: Order, action: str) -> None:
 
 def evolve(state: Order, event: Event) -> Order:
     version = state.version + 1
-    match event:
-        case OrderCreated():
-            return Order(event.order_id, event.customer_id, event.currency, "draft", (), version)
+    match event:  # items first: most events are
         case ItemAdded():
             line = state.line(event.sku)
             if line is None:
@@ -271,21 +269,37 @@ def evolve(state: Order, event: Event) -> Order:
                 lines = (*state.lines, line)
             else:
                 merged = structs.replace(line, quantity=line.quantity + event.quantity)
-                lines = tuple(merged if x.sku == event.sku else x for x in state.lines)
-            return structs.replace(state, lines=lines, version=version)
+                lines = tuple([merged if x.sku == event.sku else x for x in state.lines])
+            return _with_lines(state, lines, version)
         case ItemRemoved():
             lines = tuple(
                 structs.replace(x, quantity=x.quantity - event.quantity) if x.sku == event.sku else x
                 for x in state.lines
             )
             lines = tuple(x for x in lines if x.quantity > 0)
-            return structs.replace(state, lines=lines, version=version)
+            return _with_lines(state, lines, version)
+        case OrderCreated():
+            return Order(event.order_id, event.customer_id, event.currency, "draft", (), version)
         case OrderPlaced():
             return structs.replace(state, status="placed", ship_to=event.ship_to, version=version)
         case OrderCancelled():
             return structs.replace(state, status="cancelled", cancel_reason=event.reason, version=version)
         case _:
             assert_never(event)
+
+
+def _with_lines(state: Order, lines: tuple[Line, ...], version: int) -> Order:
+    """structs.replace(state, lines=lines, version=version) spelt out: most events folded are items."""
+    return Order(
+        state.order_id,
+        state.customer_id,
+        state.currency,
+        state.status,
+        lines,
+        version,
+        state.cancel_reason,
+        state.ship_to,
+    )
 
 
 def fold(events: Iterable[Event], state: Order = initial_state) -> Order:

@@ -11,7 +11,7 @@ import asyncpg
 from domain.customer import CUSTOMER_EVENT_TYPES
 from domain.order import EVENT_TYPES, Event
 from domain.serialization import CURRENT_DECODERS, decode_event
-from store.read.projections import Slices, StreamSlice
+from store.read.projections import Batch, Fact
 from store.read.subscriptions import Checkpoint
 
 _ORDER_DECODERS = {name: CURRENT_DECODERS[name] for name in EVENT_TYPES}
@@ -27,34 +27,32 @@ ORDER BY events.tx_id, events.position
 """
 
 
-def _slices(rows: list[asyncpg.Record]) -> tuple[Slices, int]:
-    """The batch's order events by order, and how many there are, in one loop (this runs
-    for every event of a rebuild)."""
-    slices: Slices = {}
-    found = slices.get
+def _batch(rows: list[asyncpg.Record]) -> tuple[Batch, int]:
+    """The rows' order events by order, and how many there are, in one loop (this runs for
+    every event of a rebuild)."""
+    batch: Batch = {}
+    previous = batch.get
+    skipped = 0
     for stream_id, version, type_name, schema_version, data, recorded_at, _, _ in rows:
         current = _ORDER_DECODERS.get(type_name)
         if current is not None and current[0] == schema_version:
             event = current[1].decode(data)
         elif type_name in CUSTOMER_EVENT_TYPES:
-            continue  # the order folds read order streams only; customers have a read model of their own
+            skipped += 1  # the order folds read order streams only; customers have a read model of their own
+            continue
         else:  # an older version, upcast, or a type this release does not know
             event = cast(Event, decode_event(type_name, schema_version, data))
-        order = found(stream_id)
-        if order is None:
-            slices[stream_id] = StreamSlice(version, [event], [recorded_at])
-        else:
-            order.events.append(event)
-            order.recorded_at.append(recorded_at)
-    return slices, sum([len(order.events) for order in slices.values()])
+        batch[stream_id] = Fact(version, event, recorded_at, previous(stream_id))
+    return batch, len(rows) - skipped
 
 
-# A batch: its order events by order, how many there are, and the checkpoint after it.
-Batch = tuple[Slices, int, Checkpoint]
+# What the reader hands over: a batch's order events by order, how many there are, and the
+# checkpoint after it.
+Read = tuple[Batch, int, Checkpoint]
 
 
 async def _read_ahead(
-    pool: asyncpg.Pool, batch_size: int, queue: asyncio.Queue[Batch | Exception | None]
+    pool: asyncpg.Pool, batch_size: int, queue: asyncio.Queue[Read | Exception | None]
 ) -> None:
     """Put the log below the horizon on `queue` in batches, then None, or what stopped the reading."""
     try:
@@ -66,7 +64,7 @@ async def _read_ahead(
                 while rows := await ahead:
                     ahead = asyncio.ensure_future(cursor.fetch(batch_size))
                     last = Checkpoint(int(rows[-1][6]), rows[-1][7])
-                    await queue.put((*_slices(rows), last))
+                    await queue.put((*_batch(rows), last))
             finally:
                 ahead.cancel()
                 await asyncio.gather(ahead, return_exceptions=True)
@@ -76,13 +74,13 @@ async def _read_ahead(
     await queue.put(None)
 
 
-async def log_below_horizon(pool: asyncpg.Pool, batch_size: int) -> AsyncGenerator[Batch, None]:
+async def log_below_horizon(pool: asyncpg.Pool, batch_size: int) -> AsyncGenerator[Read, None]:
     """The log as of now, in batches, read and decoded on another connection while the caller writes.
 
     One cursor, so one snapshot: every event below its horizon is committed
     and visible, and what commits later is after the last checkpoint yielded.
     """
-    queue: asyncio.Queue[Batch | Exception | None] = asyncio.Queue(maxsize=2)
+    queue: asyncio.Queue[Read | Exception | None] = asyncio.Queue(maxsize=2)
     reader = asyncio.create_task(_read_ahead(pool, batch_size, queue))
     try:
         while (batch := await queue.get()) is not None:

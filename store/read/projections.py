@@ -18,7 +18,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Generic, Protocol, TypeVar, cast
+from typing import Generic, TypeVar, cast
 
 import msgspec
 
@@ -35,44 +35,40 @@ Totals = TypeVar("Totals")
 Row = tuple[object, ...]
 
 
-class Fact(Protocol):
-    """What a fold reads of an event: a RecordedEvent has it, and so has a rebuild's lighter row."""
+class Fact(msgspec.Struct, frozen=True, gc=False):
+    """An order's event as a fold reads it, linked to the order's event before it in the same
+    batch (None for its first there): a batch holds each order's events without a list each,
+    which would keep the garbage collector busy."""
 
-    @property
-    def stream_id(self) -> str: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def event(self) -> Event: ...
-    @property
-    def recorded_at(self) -> datetime: ...
+    version: int
+    event: Event
+    recorded_at: datetime
+    previous: Fact | None
 
 
-class StreamSlice(msgspec.Struct, frozen=True, gc=False):
-    """One order's events within a batch, in the order's order, each with when it was recorded."""
-
-    first_version: int
-    events: list[Event]
-    recorded_at: list[datetime]
+# A batch of events by order: each order's last event in it (in the order each order first
+# appears in the batch); its earlier ones through `previous`.
+Batch = dict[str, Fact]
 
 
-# The events of a batch by order (in the order each order first appears in the batch).
-Slices = dict[str, StreamSlice]
-
-
-def order_slices(events: Iterable[Fact]) -> Slices:
-    """The events of order streams, by order: the folds here read nothing of customers' streams."""
-    slices: Slices = {}
+def order_batch(events: Iterable[RecordedEvent]) -> Batch:
+    """The events of order streams: the folds here read nothing of customers' streams."""
+    batch: Batch = {}
     for e in events:
-        if is_customer_stream(e.stream_id):
-            continue
-        found = slices.get(e.stream_id)
-        if found is None:
-            slices[e.stream_id] = StreamSlice(e.version, [e.event], [e.recorded_at])
-        else:
-            found.events.append(e.event)
-            found.recorded_at.append(e.recorded_at)
-    return slices
+        if not is_customer_stream(e.stream_id):
+            batch[e.stream_id] = Fact(e.version, cast(Event, e.event), e.recorded_at, batch.get(e.stream_id))
+    return batch
+
+
+def in_order(last: Fact) -> list[Fact]:
+    """An order's events in a batch, from `last` (its last one there), in the order's order."""
+    facts = []
+    fact: Fact | None = last
+    while fact is not None:
+        facts.append(fact)
+        fact = fact.previous
+    facts.reverse()
+    return facts
 
 
 def _state_json(state: Order) -> str:
@@ -102,11 +98,15 @@ class OrderFolds(Generic[Totals]):
     def new_totals(self) -> Totals:
         raise NotImplementedError
 
-    def fold(self, states: dict[str, Order], slices: Slices, totals: Totals) -> None:
+    def fold(self, states: dict[str, Order], batch: Batch, totals: Totals) -> None:
         """Fold each order's events into its state in `states`; add what the aggregate needs to `totals`."""
         get = states.get
-        for stream_id, events in slices.items():
-            states[stream_id] = fold_order(events.events, get(stream_id, initial_state))
+        for stream_id, last in batch.items():
+            state = get(stream_id, initial_state)
+            if last.previous is None:
+                states[stream_id] = evolve(state, last.event)
+            else:
+                states[stream_id] = fold_order([fact.event for fact in in_order(last)], state)
 
     async def settle(
         self, conn: Connection, suffix: str, totals: Totals, changed: list[Order] | None
@@ -120,20 +120,18 @@ class OrderFolds(Generic[Totals]):
         )
 
     async def apply(self, conn: Connection, recorded: Sequence[RecordedEvent], suffix: str = "") -> None:
-        slices = order_slices(cast(Sequence[Fact], recorded))
-        if not slices:
+        batch = order_batch(recorded)
+        if not batch:
             return
-        order_ids = list(slices)
+        order_ids = list(batch)
         states = await _load_states(conn, f"{self.tables[0]}{suffix}", order_ids)
         totals = self.new_totals()
-        self.fold(states, slices, totals)
-        await self.write_rows(
-            conn, suffix, [self.row(i, states[i], slices[i].recorded_at[-1]) for i in order_ids]
-        )
+        self.fold(states, batch, totals)
+        await self.write_rows(conn, suffix, [self.row(i, states[i], batch[i].recorded_at) for i in order_ids])
         await self.settle(conn, suffix, totals, [states[i] for i in order_ids])
 
-    def replayer(self, suffix: str, capacity: int = 20_000) -> Replayer[Totals]:
-        return Replayer(self, suffix, capacity)
+    def replayer(self, suffix: str, capacity: int = 20_000, window: int = 1000) -> Replayer[Totals]:
+        return Replayer(self, suffix, capacity, window)
 
 
 class Replayer(Generic[Totals]):
@@ -142,22 +140,32 @@ class Replayer(Generic[Totals]):
     The folds stay in memory until `capacity` orders are held; then their rows
     are written (COPY for orders never written, upsert for the others) while
     folding goes on, and an order seen again is loaded back from its row once
-    that write is done. `finish` writes the rest and computes the aggregate
-    once. Use it as an async context manager: leaving it stops a write still
-    in flight on the connection.
+    that write is done. Before that, an order that has gone quiet (not changed
+    while `window` other orders were) has its row written while folding goes
+    on, its fold still held, so that PostgreSQL takes in the rows while the
+    folding goes on rather than all at the end; if orders keep coming back
+    after going quiet, that stops. `finish` writes the rest and computes the
+    aggregate once. Use it as an async context manager: leaving it stops a
+    write still in flight on the connection.
     """
 
-    def __init__(self, projection: OrderFolds[Totals], suffix: str, capacity: int) -> None:
+    def __init__(self, projection: OrderFolds[Totals], suffix: str, capacity: int, window: int) -> None:
         self.projection = projection
         self.suffix = suffix
         self.capacity = capacity
+        self.window = window
         self.table = f"{projection.tables[0]}{suffix}"
         self.totals = projection.new_totals()
         self.states: dict[str, Order] = {}
-        self.touched: dict[str, datetime] = {}
         self.stored: set[str] = set()  # held orders whose row exists already
+        # Held orders changed since their row was last written (when last), in two generations:
+        # changed in this window, and changed in the one before but not since.
+        self.fresh: dict[str, datetime] = {}
+        self.older: dict[str, datetime] = {}
+        self.written_early = 0  # rows written for orders gone quiet
+        self.rewritten = 0  # of those and the ones loaded back, rows written again
         self.spilled = False
-        self.writing: asyncio.Task[None] | None = None  # the rows of the last spill, on their way
+        self.writing: asyncio.Task[None] | None = None  # the rows of the last write, on their way
 
     async def __aenter__(self) -> Replayer[Totals]:
         return self
@@ -174,43 +182,64 @@ class Replayer(Generic[Totals]):
             writing, self.writing = self.writing, None
             await writing
 
-    async def apply(self, conn: Connection, slices: Slices) -> None:
+    async def apply(self, conn: Connection, batch: Batch) -> None:
         if self.spilled:
             # An order whose first event here is its first event ever has no row yet.
             states = self.states
-            missing = [i for i, s in slices.items() if s.first_version > 1 and i not in states]
+            missing = [i for i, last in batch.items() if i not in states and in_order(last)[0].version > 1]
             if missing:
                 await self.written()
                 loaded = await _load_states(conn, self.table, missing)
                 self.states.update(loaded)
                 self.stored.update(loaded)
-        self.projection.fold(self.states, slices, self.totals)
-        touched = self.touched
-        for stream_id, events in slices.items():
-            touched[stream_id] = events.recorded_at[-1]
+        self.projection.fold(self.states, batch, self.totals)
+        fresh = self.fresh
+        for stream_id, last in batch.items():
+            fresh[stream_id] = last.recorded_at
         if len(self.states) >= self.capacity:
             await self.spill(conn)
+        elif self.window and len(fresh) >= self.window and (self.writing is None or self.writing.done()):
+            # Not while a write is on its way: folding goes on, and the window grows meanwhile.
+            quiet = {i: at for i, at in self.older.items() if i not in fresh}
+            self.older, self.fresh = fresh, {}
+            if quiet:
+                self.rewritten += await self._send(conn, quiet)
+                self.written_early += len(quiet)
+                if self.rewritten * 8 > self.written_early:
+                    # Orders come back after going quiet (a log of long-lived orders, or of more
+                    # than the capacity): writing early would write them again and again.
+                    self.window = 0
 
     async def spill(self, conn: Connection) -> None:
-        """Send every held order's row to the table on `conn`, and forget the folds.
+        """Send the row of every held order changed since its last write to the table on `conn`,
+        and forget the folds.
 
         The write goes on while the caller folds; `conn` is the Replayer's
         until `written` (or `finish`) returns.
         """
-        await self.written()
-        row = self.projection.row
-        states, touched, stored = self.states, self.touched, self.stored
-        self.states, self.touched, self.stored = {}, {}, set()
+        changed = self.older
+        changed.update(self.fresh)
+        await self._send(conn, changed)
+        self.states, self.stored, self.fresh, self.older = {}, set(), {}, {}
         self.spilled = True
-        # The new orders' rows are made as COPY sends them, so PostgreSQL takes in one
-        # chunk while the next is encoded (the folds are no longer held here: `states`
-        # is this spill's alone).
-        new = (row(i, s, touched[i]) for i, s in states.items() if i not in stored)
-        old = [row(i, states[i], touched[i]) for i in stored]
-        self.writing = asyncio.create_task(self._write(conn, new, old))
 
-    async def _write(self, conn: Connection, new: Iterable[Row], old: list[Row]) -> None:
-        await conn.copy_records_to_table(self.table, records=new, columns=self.projection.order_columns)
+    async def _send(self, conn: Connection, changed: dict[str, datetime]) -> int:
+        """Start writing the rows of the `changed` orders (when each last changed), as they are now;
+        return how many of them had a row already."""
+        await self.written()
+        states, stored, row = self.states, self.stored, self.projection.row
+        new = [(i, states[i], at) for i, at in changed.items() if i not in stored]
+        old = [row(i, states[i], at) for i, at in changed.items() if i in stored]
+        stored.update(changed)
+        # The new orders' rows are made as COPY sends them, so PostgreSQL takes in one
+        # chunk while the next is encoded.
+        rows = (row(i, state, at) for i, state, at in new) if new else None
+        self.writing = asyncio.create_task(self._write(conn, rows, old))
+        return len(old)
+
+    async def _write(self, conn: Connection, new: Iterable[Row] | None, old: list[Row]) -> None:
+        if new is not None:
+            await conn.copy_records_to_table(self.table, records=new, columns=self.projection.order_columns)
         if old:
             await self.projection.write_rows(conn, self.suffix, old)
 
@@ -305,17 +334,18 @@ class SalesByDay(OrderFolds[DayTotals]):
     def new_totals(self) -> DayTotals:
         return defaultdict(lambda: [0, 0, 0, 0])
 
-    def fold(self, states: dict[str, Order], slices: Slices, totals: DayTotals) -> None:
-        for stream_id, events in slices.items():
+    def fold(self, states: dict[str, Order], batch: Batch, totals: DayTotals) -> None:
+        for stream_id, last in batch.items():
             state = states.get(stream_id, initial_state)
-            for event, recorded_at in zip(events.events, events.recorded_at, strict=True):
+            for fact in (last,) if last.previous is None else in_order(last):
+                event = fact.event
                 before, state = state, evolve(state, event)
                 if isinstance(event, OrderPlaced):
-                    day = totals[(recorded_at.date(), before.currency)]
+                    day = totals[(fact.recorded_at.date(), before.currency)]
                     day[0] += 1
                     day[1] += event.total_cents
                 elif isinstance(event, OrderCancelled):
-                    day = totals[(recorded_at.date(), before.currency)]
+                    day = totals[(fact.recorded_at.date(), before.currency)]
                     day[2] += 1
                     day[3] += before.total_cents
             states[stream_id] = state

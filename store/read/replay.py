@@ -41,13 +41,20 @@ async def _noop(_done: int, _total: int) -> None:
 
 
 async def rebuild(
-    pool: asyncpg.Pool, name: str, progress: Progress = _noop, batch_size: int = 2000, hold: int = 20_000
+    pool: asyncpg.Pool,
+    name: str,
+    progress: Progress = _noop,
+    batch_size: int = 2000,
+    hold: int = 20_000,
+    window: int = 1000,
 ) -> int:
     """Rebuild the read model `name`; return the number of events replayed.
 
     `hold`: how many orders' folds a subscription's rebuild keeps in memory
     before it writes them out (with their rows on the way, about 3 KB an
-    order: 20,000 raised a rebuild's peak RSS by about 65 MB).
+    order: 20,000 raised a rebuild's peak RSS by about 65 MB). `window`: an
+    order not changed while that many others were has its row written early
+    (projections.Replayer).
     """
     if name not in READ_MODELS:
         raise UnknownReadModel(f"no read model called {name!r}; there are {', '.join(READ_MODELS)}")
@@ -56,13 +63,18 @@ async def rebuild(
         if not await lock.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"orders.rebuild.{name}"):
             raise RebuildInProgress(f"{name} is already being rebuilt")
         try:
-            return await _rebuild(pool, lock, name, progress, batch_size, hold)
+            return await _rebuild(pool, lock, name, progress, batch_size, (hold, window))
         finally:
             await lock.execute("SELECT pg_advisory_unlock(hashtext($1))", f"orders.rebuild.{name}")
 
 
 async def _rebuild(
-    pool: asyncpg.Pool, books: Connection, name: str, progress: Progress, batch_size: int, hold: int
+    pool: asyncpg.Pool,
+    books: Connection,
+    name: str,
+    progress: Progress,
+    batch_size: int,
+    hold: tuple[int, int],
 ) -> int:
     """Rebuild, keeping the books of it in projection_rebuilds through `books` (idle otherwise)."""
     total = await books.fetchval("SELECT count(*) FROM events")
@@ -158,7 +170,7 @@ async def _rebuild_projection(
     projection: OrderFolds[Any],
     report: Callable[[int], Awaitable[None]],
     batch_size: int,
-    hold: int,
+    hold: tuple[int, int],  # the Replayer's capacity and window
 ) -> int:
     done = 0
     checkpoint = Checkpoint()
@@ -167,11 +179,11 @@ async def _rebuild_projection(
         await _create_shadows(conn, projection.tables)
         # The bulk of the log: read ahead on one connection, folded and written on this one.
         async with (
-            projection.replayer(SUFFIX, hold) as replayer,
+            projection.replayer(SUFFIX, *hold) as replayer,
             aclosing(log_below_horizon(pool, batch_size)) as batches,
         ):
-            async for slices, count, last in batches:
-                await replayer.apply(conn, slices)
+            async for batch, count, last in batches:
+                await replayer.apply(conn, batch)
                 checkpoint = last
                 done += count
                 await progress(done)
