@@ -111,7 +111,7 @@ async def rows_of(pool: asyncpg.Pool, query: str) -> list[tuple[object, ...]]:
 
 # (batch size, orders held, window): the defaults; and small enough that orders are written
 # early, written again when they come back, spilled at capacity and loaded back.
-SHAPES = [(2000, 20_000, 1000), (7, 25, 3), (50, 1000, 5)]
+SHAPES = [(2000, 20_000, 1000), (7, 25, 3), (7, 1000, 3), (50, 1000, 5)]
 
 
 @pytest.mark.parametrize("name", sorted(PROJECTIONS))
