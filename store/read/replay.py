@@ -18,6 +18,7 @@ from store.customers import refold_customers
 from store.log.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
 from store.read.log_reader import log_below_horizon
 from store.read.projections import PROJECTIONS, OrderFolds
+from store.read.replayer import Replayer
 from store.read.subscriptions import Checkpoint, Connection, read_batch
 
 SUFFIX = "_rebuild"
@@ -179,7 +180,7 @@ async def _rebuild_projection(
         await _create_shadows(conn, projection.tables)
         # The bulk of the log: read ahead on one connection, folded and written on this one.
         async with (
-            projection.replayer(SUFFIX, *hold) as replayer,
+            Replayer(projection, SUFFIX, *hold) as replayer,
             aclosing(log_below_horizon(pool, batch_size)) as batches,
         ):
             async for batch, count, last in batches:
