@@ -25,12 +25,12 @@ NARROW_SCAN = (
 WHY = (
     "The rebuild reads the same rows through one cursor on a connection of its own, so the "
     "cursor's share (asyncpg making the records) is the scan's; on top of it, per event, the "
-    "body is decoded with msgspec into the domain's event and folded with the domain's evolve, "
-    "and per order the row is made (Order.total_cents sums the lines; the state is encoded as "
-    "JSON) and sent by COPY. In the profile below evolve is the largest part, then decoding, "
-    "then making the rows. The client is the bottleneck: its CPU per event is over twice the "
-    "scan's (python -m bench.client_cpu). What would close it: less per event in the fold "
-    "(evolve's match and struct copies are domain code) and a cheaper order total per row."
+    "body is decoded with msgspec into the domain's event and linked to its order's event before "
+    "it in the batch; each order's events in a batch are folded at once (the domain's fold keeps "
+    "the lines by SKU and makes one Order at the end; an order seen once is evolved), and per "
+    "order the row is made (the state encoded as JSON) and sent by COPY, for orders gone quiet "
+    "while folding goes on. The client is the bottleneck: its CPU per event is about twice the "
+    "scan's (python -m bench.client_cpu); what is left is mostly decoding, the fold and the rows."
 )
 
 

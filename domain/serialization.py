@@ -40,6 +40,12 @@ UPCASTERS: dict[tuple[str, int], Upcaster] = {
 _encoder = msgspec.json.Encoder()
 _decoders = {name: msgspec.json.Decoder(cls) for name, cls in STORED_TYPES.items()}
 
+# Each type's schema version and the decoder of bodies stored at it, which need no upcasting:
+# for loops over many rows, which skip decode_event's look-ups for the common case.
+CURRENT_DECODERS: dict[str, tuple[int, msgspec.json.Decoder[Any]]] = {
+    name: (cls.schema_version, _decoders[name]) for name, cls in STORED_TYPES.items()
+}
+
 
 class UnknownEventType(Exception):
     pass

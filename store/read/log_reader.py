@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
-from datetime import datetime
 from typing import cast
 
 import asyncpg
-import msgspec
 
 from domain.customer import CUSTOMER_EVENT_TYPES
-from domain.order import Event
-from domain.serialization import decode_event
+from domain.order import EVENT_TYPES, Event
+from domain.serialization import CURRENT_DECODERS, decode_event
+from store.read.projections import Batch, Fact
 from store.read.subscriptions import Checkpoint
 
-
-class Replayed(msgspec.Struct, frozen=True, gc=False):
-    """An event as a rebuild reads it: only what a projection's fold looks at."""
-
-    stream_id: str
-    version: int
-    event: Event
-    recorded_at: datetime
+_ORDER_DECODERS = {name: CURRENT_DECODERS[name] for name in EVENT_TYPES}
 
 
 # Every event below the horizon of the cursor's snapshot, in the subscriptions'
@@ -35,23 +27,32 @@ ORDER BY events.tx_id, events.position
 """
 
 
-def _replayed(rows: list[asyncpg.Record]) -> list[Replayed]:
-    """The batch's rows as Replayed, in one loop (this runs for every event of a rebuild)."""
-    batch: list[Replayed] = []
-    add = batch.append
+def _batch(rows: list[asyncpg.Record]) -> tuple[Batch, int]:
+    """The rows' order events by order, and how many there are, in one loop (this runs for
+    every event of a rebuild)."""
+    batch: Batch = {}
+    previous = batch.get
+    skipped = 0
     for stream_id, version, type_name, schema_version, data, recorded_at, _, _ in rows:
-        if type_name in CUSTOMER_EVENT_TYPES:
-            continue  # the order folds read order streams only; customers have a read model of their own
-        event = cast(Event, decode_event(type_name, schema_version, data))
-        add(Replayed(stream_id, version, event, recorded_at))
-    return batch
+        current = _ORDER_DECODERS.get(type_name)
+        if current is not None and current[0] == schema_version:
+            event = current[1].decode(data)
+        elif type_name in CUSTOMER_EVENT_TYPES:
+            skipped += 1  # the order folds read order streams only; customers have a read model of their own
+            continue
+        else:  # an older version, upcast, or a type this release does not know
+            event = cast(Event, decode_event(type_name, schema_version, data))
+        batch[stream_id] = Fact(version, event, recorded_at, previous(stream_id))
+    return batch, len(rows) - skipped
 
 
-Batch = tuple[list[Replayed], Checkpoint]
+# What the reader hands over: a batch's order events by order, how many there are, and the
+# checkpoint after it.
+Read = tuple[Batch, int, Checkpoint]
 
 
 async def _read_ahead(
-    pool: asyncpg.Pool, batch_size: int, queue: asyncio.Queue[Batch | Exception | None]
+    pool: asyncpg.Pool, batch_size: int, queue: asyncio.Queue[Read | Exception | None]
 ) -> None:
     """Put the log below the horizon on `queue` in batches, then None, or what stopped the reading."""
     try:
@@ -63,7 +64,7 @@ async def _read_ahead(
                 while rows := await ahead:
                     ahead = asyncio.ensure_future(cursor.fetch(batch_size))
                     last = Checkpoint(int(rows[-1][6]), rows[-1][7])
-                    await queue.put((_replayed(rows), last))
+                    await queue.put((*_batch(rows), last))
             finally:
                 ahead.cancel()
                 await asyncio.gather(ahead, return_exceptions=True)
@@ -73,13 +74,13 @@ async def _read_ahead(
     await queue.put(None)
 
 
-async def log_below_horizon(pool: asyncpg.Pool, batch_size: int) -> AsyncGenerator[Batch, None]:
+async def log_below_horizon(pool: asyncpg.Pool, batch_size: int) -> AsyncGenerator[Read, None]:
     """The log as of now, in batches, read and decoded on another connection while the caller writes.
 
     One cursor, so one snapshot: every event below its horizon is committed
     and visible, and what commits later is after the last checkpoint yielded.
     """
-    queue: asyncio.Queue[Batch | Exception | None] = asyncio.Queue(maxsize=2)
+    queue: asyncio.Queue[Read | Exception | None] = asyncio.Queue(maxsize=2)
     reader = asyncio.create_task(_read_ahead(pool, batch_size, queue))
     try:
         while (batch := await queue.get()) is not None:

@@ -6,24 +6,24 @@ alone. `suffix` names the shadow tables a rebuild fills before the swap.
 
 Two ways in: `apply` takes a batch of a live subscription (load the orders'
 folds, evolve, write them back, update the aggregate rows, all in the
-batch's transaction); `replayer` takes the whole log during a rebuild, where
-the shadow tables have no other writer: the folds stay in memory, each
-order's row is written once with COPY, and the aggregate is computed once at
-the end from the order rows.
+batch's transaction); a Replayer (store/read/replayer.py) takes the whole
+log during a rebuild, where the shadow tables have no other writer: the
+folds stay in memory, each order's row is written once with COPY (as a rule),
+and the aggregate is computed once at the end from the order rows.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Generic, Protocol, TypeVar, cast
+from typing import Generic, TypeVar, cast
 
 import msgspec
 
 from domain.customer import is_customer_stream
 from domain.order import Event, Order, OrderCancelled, OrderPlaced, evolve, initial_state
+from domain.order import fold as fold_order
 from store.log.event_store import RecordedEvent
 from store.read.subscriptions import Connection
 
@@ -34,29 +34,47 @@ Totals = TypeVar("Totals")
 Row = tuple[object, ...]
 
 
-class Fact(Protocol):
-    """What a fold reads of an event: a RecordedEvent has it, and so has a rebuild's lighter row."""
+class Fact(msgspec.Struct, frozen=True, gc=False):
+    """An order's event as a fold reads it, linked to the order's event before it in the same
+    batch (None for its first there): a batch holds each order's events without a list each,
+    which would keep the garbage collector busy."""
 
-    @property
-    def stream_id(self) -> str: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def event(self) -> Event: ...
-    @property
-    def recorded_at(self) -> datetime: ...
+    version: int
+    event: Event
+    recorded_at: datetime
+    previous: Fact | None
 
 
-def order_facts(events: Sequence[RecordedEvent]) -> list[Fact]:
+# A batch of events by order: each order's last event in it (in the order each order first
+# appears in the batch); its earlier ones through `previous`.
+Batch = dict[str, Fact]
+
+
+def order_batch(events: Iterable[RecordedEvent]) -> Batch:
     """The events of order streams: the folds here read nothing of customers' streams."""
-    return [cast(Fact, e) for e in events if not is_customer_stream(e.stream_id)]
+    batch: Batch = {}
+    for e in events:
+        if not is_customer_stream(e.stream_id):
+            batch[e.stream_id] = Fact(e.version, cast(Event, e.event), e.recorded_at, batch.get(e.stream_id))
+    return batch
+
+
+def in_order(last: Fact) -> list[Fact]:
+    """An order's events in a batch, from `last` (its last one there), in the order's order."""
+    facts = []
+    fact: Fact | None = last
+    while fact is not None:
+        facts.append(fact)
+        fact = fact.previous
+    facts.reverse()
+    return facts
 
 
 def _state_json(state: Order) -> str:
     return _state_encoder.encode(state).decode()
 
 
-async def _load_states(conn: Connection, table: str, order_ids: list[str]) -> dict[str, Order]:
+async def load_states(conn: Connection, table: str, order_ids: list[str]) -> dict[str, Order]:
     rows = await conn.fetch(f"SELECT order_id, state FROM {table} WHERE order_id = ANY($1)", order_ids)
     return {row[0]: _state_decoder.decode(row[1]) for row in rows}
 
@@ -79,12 +97,15 @@ class OrderFolds(Generic[Totals]):
     def new_totals(self) -> Totals:
         raise NotImplementedError
 
-    def fold(self, states: dict[str, Order], events: Sequence[Fact], totals: Totals) -> None:
-        """Evolve each event's order in `states`; add what the aggregate needs to `totals`."""
+    def fold(self, states: dict[str, Order], batch: Batch, totals: Totals) -> None:
+        """Fold each order's events into its state in `states`; add what the aggregate needs to `totals`."""
         get = states.get
-        for recorded in events:
-            stream_id = recorded.stream_id
-            states[stream_id] = evolve(get(stream_id, initial_state), recorded.event)
+        for stream_id, last in batch.items():
+            state = get(stream_id, initial_state)
+            if last.previous is None:
+                states[stream_id] = evolve(state, last.event)
+            else:
+                states[stream_id] = fold_order([fact.event for fact in in_order(last)], state)
 
     async def settle(
         self, conn: Connection, suffix: str, totals: Totals, changed: list[Order] | None
@@ -98,105 +119,15 @@ class OrderFolds(Generic[Totals]):
         )
 
     async def apply(self, conn: Connection, recorded: Sequence[RecordedEvent], suffix: str = "") -> None:
-        events = order_facts(recorded)
-        if not events:
+        batch = order_batch(recorded)
+        if not batch:
             return
-        order_ids = list(dict.fromkeys(e.stream_id for e in events))
-        states = await _load_states(conn, f"{self.tables[0]}{suffix}", order_ids)
+        order_ids = list(batch)
+        states = await load_states(conn, f"{self.tables[0]}{suffix}", order_ids)
         totals = self.new_totals()
-        self.fold(states, events, totals)
-        touched = {e.stream_id: e.recorded_at for e in events}
-        await self.write_rows(conn, suffix, [self.row(i, states[i], touched[i]) for i in order_ids])
+        self.fold(states, batch, totals)
+        await self.write_rows(conn, suffix, [self.row(i, states[i], batch[i].recorded_at) for i in order_ids])
         await self.settle(conn, suffix, totals, [states[i] for i in order_ids])
-
-    def replayer(self, suffix: str, capacity: int = 20_000) -> Replayer[Totals]:
-        return Replayer(self, suffix, capacity)
-
-
-class Replayer(Generic[Totals]):
-    """A rebuild of an OrderFolds projection into its (empty) shadow tables.
-
-    The folds stay in memory until `capacity` orders are held; then their rows
-    are written (COPY for orders never written, upsert for the others) while
-    folding goes on, and an order seen again is loaded back from its row once
-    that write is done. `finish` writes the rest and computes the aggregate
-    once. Use it as an async context manager: leaving it stops a write still
-    in flight on the connection.
-    """
-
-    def __init__(self, projection: OrderFolds[Totals], suffix: str, capacity: int) -> None:
-        self.projection = projection
-        self.suffix = suffix
-        self.capacity = capacity
-        self.table = f"{projection.tables[0]}{suffix}"
-        self.totals = projection.new_totals()
-        self.states: dict[str, Order] = {}
-        self.touched: dict[str, datetime] = {}
-        self.stored: set[str] = set()  # held orders whose row exists already
-        self.spilled = False
-        self.writing: asyncio.Task[None] | None = None  # the rows of the last spill, on their way
-
-    async def __aenter__(self) -> Replayer[Totals]:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        if self.writing is not None:
-            self.writing.cancel()
-            await asyncio.gather(self.writing, return_exceptions=True)
-            self.writing = None
-
-    async def written(self) -> None:
-        """Wait for the rows on their way (and raise what stopped them)."""
-        if self.writing is not None:
-            writing, self.writing = self.writing, None
-            await writing
-
-    async def apply(self, conn: Connection, events: Sequence[Fact]) -> None:
-        if self.spilled:
-            # An order whose first event here is its first event ever has no row yet.
-            first: dict[str, int] = {}
-            for e in events:
-                first.setdefault(e.stream_id, e.version)
-            missing = [i for i, version in first.items() if version > 1 and i not in self.states]
-            if missing:
-                await self.written()
-                loaded = await _load_states(conn, self.table, missing)
-                self.states.update(loaded)
-                self.stored.update(loaded)
-        self.projection.fold(self.states, events, self.totals)
-        touched = self.touched
-        for e in events:
-            touched[e.stream_id] = e.recorded_at
-        if len(self.states) >= self.capacity:
-            await self.spill(conn)
-
-    async def spill(self, conn: Connection) -> None:
-        """Send every held order's row to the table on `conn`, and forget the folds.
-
-        The write goes on while the caller folds; `conn` is the Replayer's
-        until `written` (or `finish`) returns.
-        """
-        await self.written()
-        row = self.projection.row
-        states, touched, stored = self.states, self.touched, self.stored
-        self.states, self.touched, self.stored = {}, {}, set()
-        self.spilled = True
-        # The new orders' rows are made as COPY sends them, so PostgreSQL takes in one
-        # chunk while the next is encoded (the folds are no longer held here: `states`
-        # is this spill's alone).
-        new = (row(i, s, touched[i]) for i, s in states.items() if i not in stored)
-        old = [row(i, states[i], touched[i]) for i in stored]
-        self.writing = asyncio.create_task(self._write(conn, new, old))
-
-    async def _write(self, conn: Connection, new: Iterable[Row], old: list[Row]) -> None:
-        await conn.copy_records_to_table(self.table, records=new, columns=self.projection.order_columns)
-        if old:
-            await self.projection.write_rows(conn, self.suffix, old)
-
-    async def finish(self, conn: Connection) -> None:
-        await self.spill(conn)
-        await self.written()
-        await self.projection.settle(conn, self.suffix, self.totals, None)
 
 
 # The summary of each customer, recomputed from the projection's own order rows
@@ -284,18 +215,21 @@ class SalesByDay(OrderFolds[DayTotals]):
     def new_totals(self) -> DayTotals:
         return defaultdict(lambda: [0, 0, 0, 0])
 
-    def fold(self, states: dict[str, Order], events: Sequence[Fact], totals: DayTotals) -> None:
-        for recorded in events:
-            before = states.get(recorded.stream_id, initial_state)
-            states[recorded.stream_id] = evolve(before, recorded.event)
-            if isinstance(recorded.event, OrderPlaced):
-                day = totals[(recorded.recorded_at.date(), before.currency)]
-                day[0] += 1
-                day[1] += recorded.event.total_cents
-            elif isinstance(recorded.event, OrderCancelled):
-                day = totals[(recorded.recorded_at.date(), before.currency)]
-                day[2] += 1
-                day[3] += before.total_cents
+    def fold(self, states: dict[str, Order], batch: Batch, totals: DayTotals) -> None:
+        for stream_id, last in batch.items():
+            state = states.get(stream_id, initial_state)
+            for fact in (last,) if last.previous is None else in_order(last):
+                event = fact.event
+                before, state = state, evolve(state, event)
+                if isinstance(event, OrderPlaced):
+                    day = totals[(fact.recorded_at.date(), before.currency)]
+                    day[0] += 1
+                    day[1] += event.total_cents
+                elif isinstance(event, OrderCancelled):
+                    day = totals[(fact.recorded_at.date(), before.currency)]
+                    day[2] += 1
+                    day[3] += before.total_cents
+            states[stream_id] = state
 
     async def settle(
         self, conn: Connection, suffix: str, totals: DayTotals, changed: list[Order] | None

@@ -18,6 +18,7 @@ from store.customers import refold_customers
 from store.log.event_store import EVENT_COLUMNS, RecordedEvent, recorded_event
 from store.read.log_reader import log_below_horizon
 from store.read.projections import PROJECTIONS, OrderFolds
+from store.read.replayer import Replayer
 from store.read.subscriptions import Checkpoint, Connection, read_batch
 
 SUFFIX = "_rebuild"
@@ -41,13 +42,20 @@ async def _noop(_done: int, _total: int) -> None:
 
 
 async def rebuild(
-    pool: asyncpg.Pool, name: str, progress: Progress = _noop, batch_size: int = 2000, hold: int = 20_000
+    pool: asyncpg.Pool,
+    name: str,
+    progress: Progress = _noop,
+    batch_size: int = 2000,
+    hold: int = 20_000,
+    window: int = 1000,
 ) -> int:
     """Rebuild the read model `name`; return the number of events replayed.
 
     `hold`: how many orders' folds a subscription's rebuild keeps in memory
     before it writes them out (with their rows on the way, about 3 KB an
-    order: 20,000 raised a rebuild's peak RSS by about 65 MB).
+    order: 20,000 raised a rebuild's peak RSS by about 65 MB). `window`: an
+    order not changed while that many others were has its row written early
+    (projections.Replayer).
     """
     if name not in READ_MODELS:
         raise UnknownReadModel(f"no read model called {name!r}; there are {', '.join(READ_MODELS)}")
@@ -56,13 +64,18 @@ async def rebuild(
         if not await lock.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"orders.rebuild.{name}"):
             raise RebuildInProgress(f"{name} is already being rebuilt")
         try:
-            return await _rebuild(pool, lock, name, progress, batch_size, hold)
+            return await _rebuild(pool, lock, name, progress, batch_size, (hold, window))
         finally:
             await lock.execute("SELECT pg_advisory_unlock(hashtext($1))", f"orders.rebuild.{name}")
 
 
 async def _rebuild(
-    pool: asyncpg.Pool, books: Connection, name: str, progress: Progress, batch_size: int, hold: int
+    pool: asyncpg.Pool,
+    books: Connection,
+    name: str,
+    progress: Progress,
+    batch_size: int,
+    hold: tuple[int, int],
 ) -> int:
     """Rebuild, keeping the books of it in projection_rebuilds through `books` (idle otherwise)."""
     total = await books.fetchval("SELECT count(*) FROM events")
@@ -158,7 +171,7 @@ async def _rebuild_projection(
     projection: OrderFolds[Any],
     report: Callable[[int], Awaitable[None]],
     batch_size: int,
-    hold: int,
+    hold: tuple[int, int],  # the Replayer's capacity and window
 ) -> int:
     done = 0
     checkpoint = Checkpoint()
@@ -167,13 +180,13 @@ async def _rebuild_projection(
         await _create_shadows(conn, projection.tables)
         # The bulk of the log: read ahead on one connection, folded and written on this one.
         async with (
-            projection.replayer(SUFFIX, hold) as replayer,
+            Replayer(projection, SUFFIX, *hold) as replayer,
             aclosing(log_below_horizon(pool, batch_size)) as batches,
         ):
-            async for events, last in batches:
-                await replayer.apply(conn, events)
+            async for batch, count, last in batches:
+                await replayer.apply(conn, batch)
                 checkpoint = last
-                done += len(events)
+                done += count
                 await progress(done)
             await replayer.finish(conn)
         # What committed meanwhile, through the live path, still away from the live runner.

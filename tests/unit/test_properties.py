@@ -16,7 +16,12 @@ from domain.order import (
     Command,
     CreateOrder,
     Event,
+    ItemAdded,
+    ItemRemoved,
+    Line,
     Order,
+    OrderCancelled,
+    OrderCreated,
     OrderPlaced,
     PlaceOrder,
     RemoveItem,
@@ -145,3 +150,59 @@ def test_a_refused_command_leaves_the_state_as_it_was(commands: list[Command]) -
             decide(command, state)
         assert again.value.message == first.value.message
         assert msgspec.json.encode(state) == snapshot
+
+
+# Any events at all, in any order, with quantities no decide would emit: fold must still
+# give what evolve gives, one event at a time (it keeps the lines in a dict on the way).
+any_event: st.SearchStrategy[Event] = st.one_of(
+    st.builds(
+        OrderCreated, order_id=st.just(ORDER), customer_id=st.just("customer-7"), currency=st.just("EUR")
+    ),
+    st.builds(
+        ItemAdded,
+        sku=st.sampled_from(["TEA-1", "CAKE-2", "JAM-3"]),
+        name=st.sampled_from(["Green tea", "Cake"]),
+        unit_price_cents=st.integers(-5, 5000),
+        quantity=st.integers(-3, 5),
+        note=st.sampled_from(["", "engraved"]),
+    ),
+    st.builds(ItemRemoved, sku=st.sampled_from(["TEA-1", "CAKE-2", "JAM-3"]), quantity=st.integers(-3, 5)),
+    st.builds(OrderPlaced, total_cents=st.integers(0, 9999), ship_to=st.sampled_from(["", "1 Main St"])),
+    st.builds(OrderCancelled, reason=st.just("changed my mind")),
+)
+
+
+def evolve_each(events: list[Event], state: Order = initial_state) -> Order:
+    for event in events:
+        state = evolve(state, event)
+    return state
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(any_event, max_size=40), st.integers(0, 40))
+def test_fold_gives_what_evolve_gives_one_event_at_a_time(events: list[Event], split: int) -> None:
+    middle = evolve_each(events[:split])
+    for start, rest in ((initial_state, events), (middle, events[split:])):
+        folded = fold(rest, start)
+        assert folded == evolve_each(rest, start)
+        assert msgspec.json.encode(folded) == msgspec.json.encode(evolve_each(rest, start))
+        assert (folded.total_cents, folded.item_count) == (
+            sum(line.unit_price_cents * line.quantity for line in folded.lines),
+            sum(line.quantity for line in folded.lines),
+        )
+
+
+@settings(max_examples=200, deadline=None)
+@given(histories())
+def test_fold_of_what_decide_emits_is_evolve_one_event_at_a_time(commands: list[Command]) -> None:
+    events, _ = run(commands)
+    assert fold(events) == evolve_each(events)
+    state = fold(events)
+    assert fold([], state) is state
+
+
+def test_fold_of_a_state_holding_two_lines_of_one_sku_is_evolve_one_event_at_a_time() -> None:
+    line = Line("TEA-1", "Green tea", 350, 1)
+    state = Order(ORDER, "customer-7", "EUR", "draft", (line, line), 2)
+    events: list[Event] = [ItemAdded("TEA-1", "Green tea", 350, 2), ItemRemoved("TEA-1", 1)]
+    assert fold(events, state) == evolve_each(events, state)
