@@ -8,7 +8,7 @@ import logging
 
 import asyncpg
 
-from store.database import BurstConnections
+from store.database import UNAVAILABLE, BurstConnections
 
 EVENTS_CHANNEL = "events"
 
@@ -97,7 +97,7 @@ class Notifier:
         """NOTIFY these streams' new heads now; False when the database did not take it."""
         try:
             await self.connections.fetchrow(_NOTIFY, self.channel, payloads(heads))
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except (*UNAVAILABLE, asyncpg.PostgresError) as error:
             log.warning("could not notify listeners (they will poll): %s", error)
             return False
         return True
