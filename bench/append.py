@@ -33,8 +33,9 @@ PLACED = fold(workload.order_events(workload.new_order_id()))
 
 RESET = (
     "store.database.connect_pool no longer lets asyncpg send `SELECT pg_advisory_unlock_all(); "
-    "CLOSE ALL; UNLISTEN *; RESET ALL` after every statement; the '' row is the append with "
-    "that reset query, a second round trip per statement."
+    "CLOSE ALL; UNLISTEN *; RESET ALL` after every statement; the '' row is the append on a "
+    "pool with that reset query, a second round trip whenever a connection goes back to it "
+    "(for every statement before appends kept their connection between them)."
 )
 WHY_ONE_TASK = (
     "The -sql row is PostgreSQL alone: pgbench runs the append statement and the bare INSERT "
