@@ -33,8 +33,9 @@ PLACED = fold(workload.order_events(workload.new_order_id()))
 
 RESET = (
     "store.database.connect_pool no longer lets asyncpg send `SELECT pg_advisory_unlock_all(); "
-    "CLOSE ALL; UNLISTEN *; RESET ALL` after every statement; the '' row is the append with "
-    "that reset query, a second round trip per statement."
+    "CLOSE ALL; UNLISTEN *; RESET ALL` after every statement; the '' row is the append on a "
+    "pool with that reset query, a second round trip whenever a connection goes back to it "
+    "(for every statement before appends kept their connection between them)."
 )
 WHY_ONE_TASK = (
     "The -sql row is PostgreSQL alone: pgbench runs the append statement and the bare INSERT "
@@ -42,9 +43,12 @@ WHY_ONE_TASK = (
     "stream head lookup, the hash chain, a `commands` row with its unique index, the read-model "
     "upsert with three indexes, more WAL). With one task each append is one statement and one "
     "commit, so that cost is on the append's path in full. On the client, beside the raw "
-    "INSERT, the append binds 14 parameters and encodes the events and metadata with msgspec "
-    "(the event ids are made in the statement). An append alone in flight NOTIFYs in its own "
-    "statement (no second statement for the Notifier), as the ' row always does. "
+    "INSERT, the append binds 12 parameters and encodes the events and metadata with msgspec "
+    "(the event ids are made in the statement), but takes no connection from the pool: the "
+    "one the previous append left is still its own (store.database.BurstConnections keeps it "
+    "to the end of the loop's turn), where the raw INSERT acquires and releases one each time. "
+    "An append alone in flight NOTIFYs in its own statement (no second statement for the "
+    "Notifier), as the ' row always does. "
     f"{RESET}"
 )
 WHY_MANY_TASKS = (
@@ -53,7 +57,10 @@ WHY_MANY_TASKS = (
     "against that statement in pgbench, the part the client adds. The Notifier takes NOTIFY "
     "out of the append's transaction, so commits no longer queue on the lock a NOTIFY holds "
     "through its commit whenever other appends of the process are in flight (the ' row has the "
-    f"NOTIFY in every statement; its backends wait in `Lock: object`). {RESET}"
+    "NOTIFY in every statement; its backends wait in `Lock: object`), and waits for the appends "
+    "in flight (at most 5 ms) so that a burst shares one NOTIFY. An append that ends leaves its "
+    "connection to the next one to start (store.database.BurstConnections) instead of releasing "
+    f"it to the pool and acquiring another, as the raw INSERT does. {RESET}"
 )
 
 

@@ -14,6 +14,7 @@ from asyncpg.pool import PoolConnectionProxy
 from domain.customer import CustomerEvent
 from domain.order import Event, Order
 from domain.serialization import StoredEvent, decode_event, encode_events
+from store.database import BurstConnections
 from store.log.notifier import EVENTS_CHANNEL, Notifier
 from store.log.recent import RecentStates
 
@@ -223,6 +224,9 @@ class EventStore:
         self.notifier = notifier
         self.recent = RecentStates()
         self._appending = 0  # appends of this store in flight
+        # The Notifier's NOTIFYs go on the same connections as the appends whose streams they name.
+        shared = notifier is not None and notifier.pool is pool
+        self._burst = notifier.connections if notifier is not None and shared else BurstConnections(pool)
 
     async def append(
         self,
@@ -252,12 +256,15 @@ class EventStore:
         # An append alone in this process NOTIFYs in its own statement: no second
         # statement for the Notifier, and no other append of ours to hold up while
         # its commit keeps the lock NOTIFY takes. With others in flight, the
-        # Notifier wakes listeners after the commit, once for all of them.
-        alone = self.notifier is None or self._appending == 0
+        # Notifier wakes listeners after the commit, once for all of them. An
+        # append in the caller's transaction (`conn`) NOTIFYs in it: delivered
+        # when that transaction commits, never before.
+        notifier = self.notifier
+        quiet = notifier is not None and notifier.running and self._appending > 0 and conn is None
         self._appending += 1
         try:
-            result = await (conn or self.pool).fetchrow(
-                _APPEND if alone else _APPEND_QUIET,
+            result = await (self._burst.fetchrow if conn is None else conn.fetchrow)(
+                _APPEND_QUIET if quiet else _APPEND,
                 stream_id,
                 expected_version,
                 command_id,
@@ -268,6 +275,14 @@ class EventStore:
                 *row,
                 EVENTS_CHANNEL,
             )
+            assert result is not None
+            last_version = result["last_version"]
+            if quiet and last_version is not None:
+                assert notifier is not None
+                if notifier.running:
+                    notifier.appended(stream_id, last_version)
+                else:  # it stopped (shutting down) while we were appending
+                    await notifier.send({stream_id: last_version})
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name != "events_stream_version":
                 raise
@@ -278,15 +293,14 @@ class EventStore:
             raise ConcurrencyError(stream_id, expected_version, expected_version + 1) from None
         finally:
             self._appending -= 1
-        assert result is not None
-        if result["last_version"] is not None:
-            if self.notifier is not None and not alone:
-                self.notifier.appended(stream_id)
-            if order is not None and order.version == result["last_version"]:
+            if notifier is not None and not self._appending:
+                notifier.idle()
+        if last_version is not None:
+            if order is not None and order.version == last_version:
                 self.recent.put(stream_id, order)
             else:
                 self.recent.forget(stream_id)
-            return AppendResult(stream_id, expected_version + 1, result["last_version"])
+            return AppendResult(stream_id, expected_version + 1, last_version)
         previous = await self.find_command(command_id)
         if previous is not None:
             return previous

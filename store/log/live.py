@@ -56,9 +56,11 @@ class LiveFeed:
         tick, self._tick = self._tick, asyncio.Event()
         tick.set()
         if len(notification) == 4 and isinstance(notification[3], str):  # (conn, pid, channel, payload)
-            stream_id = notification[3].rpartition(" ")[0]
-            for watcher in self.watchers:
-                watcher(stream_id)
+            # A line "<stream> <version>" for each stream appended to (store/log/notifier.py).
+            for line in notification[3].split("\n"):
+                stream_id = line.rpartition(" ")[0]
+                for watcher in self.watchers:
+                    watcher(stream_id)
 
     async def run(self) -> None:
         """Keep a LISTEN connection open, reconnecting after the database comes back."""
