@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import tracemalloc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +61,10 @@ def report(name: str, app: Litestar, before: Any) -> None:
             print(f"{name}: {kind}: {hits} hits, {misses} misses ({hits / (hits + misses):.1%})")
 
 
-async def measure(url: str) -> None:
+@asynccontextmanager
+async def signed_in(url: str) -> AsyncIterator[tuple[Litestar, httpx.AsyncClient]]:
+    """The app over ASGI on the (migrated) database at `url`, no subscriptions, and a client
+    signed in as a clerk with its CSRF token, for orders of c-1 (registered)."""
     conn = await asyncpg.connect(url)
     await migrate(conn)
     await conn.close()
@@ -70,6 +75,11 @@ async def measure(url: str) -> None:
         await http.get("/orders")
         http.headers["x-csrftoken"] = http.cookies["csrftoken"]
         await workload.register_customers(app.state.services.orders, ["c-1"])
+        yield app, http
+
+
+async def measure(url: str) -> None:
+    async with signed_in(url) as (app, http):
         cache = cache_of(app)
 
         order = await new_order(http, 20)

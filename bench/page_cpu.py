@@ -23,20 +23,13 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import asyncpg
-import httpx
 import uvloop
 from litestar import Litestar
 
-from bench import workload
 from bench.hello import create_app as hello_app
-from bench.lab import clerk_session
-from bench.page_cache import new_order
+from bench.page_cache import new_order, signed_in
 from store.database import embedded_postgres
-from store.migrations import migrate
 from web.access import SESSION_COOKIE
-from web.app import create_app
-from web.settings import Settings
 
 Call = Callable[[], Awaitable[int]]
 
@@ -94,17 +87,8 @@ async def cpu_per_request(call: Call, requests: int, expected: int = 200) -> flo
 
 async def measure(url: str, requests: int, rounds: int) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    conn = await asyncpg.connect(url)
-    await migrate(conn)
-    await conn.close()
-    app = create_app(Settings(database_url=url, csrf_secret="bench", subscriptions=False, pool_size=4))
-    transport = httpx.ASGITransport(app=app)
-    async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url="http://bench.local") as http:
-        session = await clerk_session(url)
-        http.cookies.set(SESSION_COOKIE, session)
-        await http.get("/orders")
-        http.headers["x-csrftoken"] = http.cookies["csrftoken"]
-        await workload.register_customers(app.state.services.orders, ["c-1"])
+    async with signed_in(url) as (app, http):
+        session = http.cookies[SESSION_COOKIE]
         order = await new_order(http, 20)
         for _ in range(40):
             await new_order(http, 2)
