@@ -316,3 +316,47 @@ async def test_a_name_with_a_nul_is_a_wrong_name_not_an_error(client: AsyncTestC
         )
         assert answer.status_code == 401, name
         assert "The name or the password is wrong." in answer.text
+
+
+async def test_an_order_s_pages_check_the_session_in_the_statement_that_reads_its_version(
+    site: AsyncTestClient[Any], database_url: str, pool: asyncpg.Pool
+) -> None:
+    """An order's pages ask for the session and the order's version in one statement
+    (web/access.ORDER_PAGE): a session that ended or an account disabled gets no page there
+    either, and another customer's order is as missing as one that does not exist."""
+    register_in(site, "alice", "bob")
+    clerk = await session_at(database_url, "carl", "clerk")
+    await site.get("/login")
+    csrf = site.cookies["csrftoken"]
+    site.cookies.clear()
+    created = await site.post(
+        "/orders",
+        data={"customer_id": "alice", "currency": "EUR"},
+        headers={"Cookie": f"{SESSION_COOKIE}={clerk}; csrftoken={csrf}", "x-csrftoken": csrf},
+        follow_redirects=False,
+    )
+    assert created.status_code == 303, created.text
+    order = created.headers["location"]
+    pages = [order, f"{order}/history?version=1", f"{order}/timeline", f"{order}/events/1"]
+
+    async def status(session: str, path: str) -> int:
+        site.cookies.clear()
+        answer = await site.get(
+            path, headers={"Cookie": f"{SESSION_COOKIE}={session}"}, follow_redirects=False
+        )
+        return answer.status_code
+
+    vera = await session_at(database_url, "vera", "viewer")
+    alice = await session_at(database_url, "alice-account", "customer", "alice")
+    bob = await session_at(database_url, "bob-account", "customer", "bob")
+    for path in pages:
+        assert await status(vera, path) == 200, path
+        assert await status(alice, path) == 200, path
+        assert await status(bob, path) == 404, path  # alice's order, not bob's
+        assert await status("no-such-session", path) == 303, path  # to the sign-in page
+    missing = "/orders/00000000-0000-4000-8000-000000000000"
+    assert await status(vera, missing) == 404
+    assert await status(vera, "/orders/not-an-order-id") == 400
+    assert await Accounts(pool).disable("vera") is not None
+    for path in pages:
+        assert await status(vera, path) == 303, path
