@@ -159,6 +159,15 @@ def _shallow_copy(orders: Orders) -> Orders:
     return copied
 
 
+def _reaching(order_id: str, latest: int, has: int | None) -> int:
+    """`latest`, the order's version now; OrderNotFound for none, VersionNotFound below `has`."""
+    if latest == 0:
+        raise OrderNotFound(f"There is no order {order_id}.")
+    if has is not None and has > latest:
+        raise VersionNotFound(f"Order {order_id} has {latest} versions; there is no version {has}.")
+    return latest
+
+
 class Orders:
     """Every command and query on orders, as one actor may make them (`acting_as`).
 
@@ -500,17 +509,13 @@ class Orders:
         """The order's version now; VersionNotFound when it does not reach version `has`."""
         await self._reach(order_id)
         latest = await self._read(lambda r: r.store.stream_version(order_id))
-        return await self.known_version(order_id, latest, has=has)
+        return _reaching(order_id, latest, has)
 
     async def known_version(self, order_id: str, latest: int, *, has: int | None = None) -> int:
         """`latest_version` when the version was read already, on the primary in the request's
         first round trip (web/access.py): the same checks, the same errors."""
         await self._reach(order_id)
-        if latest == 0:
-            raise OrderNotFound(f"There is no order {order_id}.")
-        if has is not None and has > latest:
-            raise VersionNotFound(f"Order {order_id} has {latest} versions; there is no version {has}.")
-        return latest
+        return _reaching(order_id, latest, has)
 
     async def version_at(self, order_id: str, moment: datetime) -> int:
         """The order's version as it stood at `moment`."""

@@ -218,7 +218,7 @@ class SalesByDay(OrderFolds[DayTotals]):
     def fold(self, states: dict[str, Order], batch: Batch, totals: DayTotals) -> None:
         for stream_id, last in batch.items():
             state = states.get(stream_id, initial_state)
-            for fact in (last,) if last.previous is None else in_order(last):
+            for fact in in_order(last):
                 event = fact.event
                 before, state = state, evolve(state, event)
                 if isinstance(event, OrderPlaced):

@@ -55,7 +55,7 @@ async def rebuild(
     before it writes them out (with their rows on the way, about 3 KB an
     order: 20,000 raised a rebuild's peak RSS by about 65 MB). `window`: an
     order not changed while that many others were has its row written early
-    (projections.Replayer).
+    (store/read/replayer.py; 0: never).
     """
     if name not in READ_MODELS:
         raise UnknownReadModel(f"no read model called {name!r}; there are {', '.join(READ_MODELS)}")

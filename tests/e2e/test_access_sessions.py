@@ -46,6 +46,23 @@ async def may_see_orders(client: AsyncTestClient[Any], session: str) -> bool:
     return response.status_code == 200
 
 
+async def create_order_as(client: AsyncTestClient[Any], session: str, customer_id: str) -> str:
+    """A new order of `customer_id`, created through the page's form by `session`; its page's path."""
+    client.cookies.clear()
+    await client.get("/login")
+    csrf = client.cookies["csrftoken"]
+    client.cookies.clear()
+    response = await client.post(
+        "/orders",
+        data={"customer_id": customer_id, "currency": "EUR"},
+        headers={"Cookie": f"{SESSION_COOKIE}={session}; csrftoken={csrf}", "x-csrftoken": csrf},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    location: str = response.headers["location"]
+    return location
+
+
 def set_cookie(response: httpx.Response) -> str:
     return next(h for h in response.headers.get_list("set-cookie") if h.startswith(f"{SESSION_COOKIE}="))
 
@@ -202,19 +219,9 @@ async def test_events_name_who_wrote_them(database_url: str, pool: asyncpg.Pool)
         ada = await session_at(database_url, "ada", "admin")
         carl = await session_at(database_url, "carl", "clerk")
         till = await token_at(database_url, "till", "clerk")
-        await client.get("/login")
-        csrf = client.cookies["csrftoken"]
         made = {}
         for name, session in (("ada", ada), ("carl", carl)):
-            client.cookies.clear()
-            response = await client.post(
-                "/orders",
-                data={"customer_id": "alice", "currency": "EUR"},
-                headers={"Cookie": f"{SESSION_COOKIE}={session}; csrftoken={csrf}", "x-csrftoken": csrf},
-                follow_redirects=False,
-            )
-            assert response.status_code == 303, response.text
-            made[name] = response.headers["location"].rsplit("/", 1)[1]
+            made[name] = (await create_order_as(client, session, "alice")).rsplit("/", 1)[1]
         client.cookies.clear()
         by_api = await client.post(
             "/api/orders",
@@ -325,18 +332,7 @@ async def test_an_order_s_pages_check_the_session_in_the_statement_that_reads_it
     (web/access.ORDER_PAGE): a session that ended or an account disabled gets no page there
     either, and another customer's order is as missing as one that does not exist."""
     register_in(site, "alice", "bob")
-    clerk = await session_at(database_url, "carl", "clerk")
-    await site.get("/login")
-    csrf = site.cookies["csrftoken"]
-    site.cookies.clear()
-    created = await site.post(
-        "/orders",
-        data={"customer_id": "alice", "currency": "EUR"},
-        headers={"Cookie": f"{SESSION_COOKIE}={clerk}; csrftoken={csrf}", "x-csrftoken": csrf},
-        follow_redirects=False,
-    )
-    assert created.status_code == 303, created.text
-    order = created.headers["location"]
+    order = await create_order_as(site, await session_at(database_url, "carl", "clerk"), "alice")
     pages = [order, f"{order}/history?version=1", f"{order}/timeline", f"{order}/events/1"]
 
     async def status(session: str, path: str) -> int:
