@@ -17,6 +17,7 @@ import asyncpg
 
 from bench import workload
 from bench.profiles import DatabaseWaits, InProcessProfile, join
+from domain.access import Role
 from store.access.accounts import Accounts
 from store.access.sessions import Sessions
 from store.application import Orders
@@ -106,12 +107,12 @@ async def app_store(
         await pool.close()
 
 
-async def clerk_session(url: str) -> str:
-    """A clerk's signed-in session on the database at `url`: the load signs in as people do."""
+async def clerk_session(url: str, role: Role = "clerk") -> str:
+    """A clerk's (or `role`'s) signed-in session on the database at `url`: the load signs in as people do."""
     pool = await connect_pool(url, min_size=1, max_size=1)
     try:
         name = f"bench-{uuid.uuid4().hex[:8]}"
-        account = await Accounts(pool).add(name, "clerk", "a bench password, long enough")
+        account = await Accounts(pool).add(name, role, "a bench password, long enough")
         sessions = Sessions(pool, idle=timedelta(hours=1), absolute=timedelta(hours=2))
         return await sessions.begin(str(account.account_id))
     finally:

@@ -26,7 +26,9 @@ from collections import deque
 from pathlib import Path
 from uuid import uuid4
 
+import httpx
 import uvloop
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench import workload
 from bench.http import ROOT, worker_pids
@@ -140,10 +142,12 @@ class Refused(Exception):
         super().__init__(f"HTTP {status}")
 
 
-async def drive(record: Record, shop: Shop, server_pid: int, postmaster: int | None) -> None:
+async def drive(
+    record: Record, shop: Shop, server_pid: int, postmaster: int | None, scraper: httpx.AsyncClient
+) -> None:
     """Send a request every 1/rate s for the record's seconds, whatever the answers' speed."""
     started = time.perf_counter()  # uvloop's loop.time() counts whole milliseconds
-    sampler = asyncio.create_task(sample(record, started, server_pid, postmaster))
+    sampler = asyncio.create_task(sample(record, started, server_pid, postmaster, scraper))
 
     async def one(due: float) -> None:
         action, window = shop.next_action(), record.at(due - started)
@@ -175,7 +179,9 @@ async def drive(record: Record, shop: Shop, server_pid: int, postmaster: int | N
     sampler.cancel()
 
 
-async def sample(record: Record, started: float, server_pid: int, postmaster: int | None) -> None:
+async def sample(
+    record: Record, started: float, server_pid: int, postmaster: int | None, scraper: httpx.AsyncClient
+) -> None:
     """Memory and load into the current window, every few seconds; a worker replaced is an error."""
     workers = worker_pids(server_pid)
     while True:
@@ -183,9 +189,26 @@ async def sample(record: Record, started: float, server_pid: int, postmaster: in
         if (now := worker_pids(server_pid)) != workers:
             window.errors["a uvicorn worker was replaced"] += 1
             workers = now
-        window.memory = memory(workers, postmaster)
+        taken = memory(workers, postmaster)
+        cached = await page_caches(scraper)
+        for n, pid in enumerate(workers, 1):
+            if pid in cached:
+                taken[f"worker {n} page cache"] = cached[pid] / 2**20
+        window.memory = taken
         window.load = os.getloadavg()[0]
         await asyncio.sleep(min(5.0, record.window / 3))
+
+
+async def page_caches(scraper: httpx.AsyncClient) -> dict[int, float]:
+    """Each worker's page cache in bytes, by pid, from /metrics (which adds up every worker's files)."""
+    response = await scraper.get("/metrics")
+    response.raise_for_status()
+    return {
+        int(sample.labels.get("pid", "0")): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name == "orders_page_cache_bytes"
+    }
 
 
 async def soak(args: argparse.Namespace, command: str) -> tuple[Record, str]:
@@ -196,9 +219,12 @@ async def soak(args: argparse.Namespace, command: str) -> tuple[Record, str]:
         connections = Connections(served.port, {SESSION_COOKIE: await clerk_session(served.database)})
         await connections.request("GET", "/orders")  # the CSRF cookie, as a browser's first page
         connections.cookies = dict(connections.idle[0][0].cookies)
+        admin = {SESSION_COOKIE: await clerk_session(served.database, "admin")}  # reads /metrics
         load_before = _machine_load()
         print(f"soak: {served.where}; {record.seconds:g} s at {record.rate:g}/s, {args.workers} workers")
-        await drive(record, Shop(connections, random.Random(16)), served.pid, served.postmaster)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{served.port}", cookies=admin) as scraper:
+            shop = Shop(connections, random.Random(16))
+            await drive(record, shop, served.pid, served.postmaster, scraper)
         facts["load"] = f"{load_before} before the run, {_machine_load()} after"
     return record, markdown(record, command, facts, served.where)
 

@@ -86,16 +86,26 @@ def by_action(record: Record) -> list[list[str]]:
 def growth(record: Record) -> list[str]:
     """Each memory figure from the second window (the first warms up) to the last.
 
+    A worker's RSS is judged without its page cache when /metrics gave it (bounded, it is no leak).
+
     PostgreSQL's private memory is judged per process: a pool that opens connections adds
     backends, each with its own caches, which is not a leak.
     """
     lines = []
     first, last = record.windows[min(1, len(record.windows) - 1)].memory, record.windows[-1].memory
     for name, before in first.items():
-        if name.endswith("processes") or name not in last:
+        if name.endswith(("processes", "page cache")) or name not in last:
             continue
         after = last[name]
         text = f"{name}: {before:.1f} → {after:.1f} MB ({after - before:+.1f})"
+        cache = name.replace(" RSS", " page cache")
+        if name.endswith(" RSS") and cache in first and cache in last:
+            # The page cache fills up to its bound (ORDERS_PAGE_CACHE_MB) and then stays there: the
+            # worker is judged on what it holds besides.
+            before, after = before - first[cache], after - last[cache]
+            text += (
+                f"; page cache {first[cache]:.1f} → {last[cache]:.1f}, besides it {before:.1f} → {after:.1f}"
+            )
         processes = (first.get("PostgreSQL processes", 1), last.get("PostgreSQL processes", 1))
         if name == "PostgreSQL private" and processes[0] != processes[1]:
             before, after = before / processes[0], after / processes[1]

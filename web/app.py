@@ -58,7 +58,7 @@ from web.health import healthz
 from web.history import HistoryController, export_log
 from web.live import LiveController, draining
 from web.logs import logging_config, request_ids
-from web.metrics import metrics, sample_pool, worker_stopped
+from web.metrics import metrics, sample_now_and_then, worker_stopped
 from web.notifications import NotificationController
 from web.orders import OrderController
 from web.ratelimit import WriteLimiter
@@ -195,7 +195,7 @@ def create_app(settings: Settings, *, notification_sender: Sender | None = None)
             *leaders,
             asyncio.create_task(_step_down_when_draining(app, leaders)),
         ]
-        app.state.background.append(asyncio.create_task(sample_pool(pool)))  # web/metrics.py
+        app.state.background.append(asyncio.create_task(sample_now_and_then(pool, app.state.render_cache)))
 
     async def close_database(app: Litestar) -> None:
         # Also runs after a failed start-up, when open_database set none of these.

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 from litestar import Request, Response, get
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -27,9 +27,17 @@ from prometheus_client.registry import Collector
 
 from store.metrics import SSE_CLIENTS, database_figures, pool_in_use
 from web.access import ADMINISTER
+from web.render_cache import RenderCache
 
-POOL_SAMPLE_SECONDS = 1.0
+SAMPLE_SECONDS = 1.0
 T = TypeVar("T")
+# Per worker (`pid` label under several): the page cache fills up to its bound (ORDERS_PAGE_CACHE_MB)
+# and then stays there, which is what a soak's memory figures should be read against.
+PAGE_CACHE_BYTES = Gauge(
+    "orders_page_cache_bytes",
+    "Rendered HTML this process keeps in its page cache (web/render_cache.py), estimated.",
+    multiprocess_mode="liveall",
+)
 
 
 class _Figures(Collector):
@@ -42,10 +50,10 @@ class _Figures(Collector):
         return self.families
 
 
-async def exposition(pool: asyncpg.Pool, folder: str | None) -> bytes:
+async def exposition(pool: asyncpg.Pool, cache: RenderCache, folder: str | None) -> bytes:
     """Every metric in the text format: the database's, and this process's (or every worker's, from
     `folder`)."""
-    pool_in_use(pool)
+    sample(pool, cache)
     figures = generate_latest(_registry(_Figures(await database_figures(pool))))
     if folder is None:
         return generate_latest(REGISTRY) + figures
@@ -85,11 +93,17 @@ def worker_stopped(folder: str | None) -> None:
         mark_process_dead(os.getpid(), folder)  # type: ignore[no-untyped-call]
 
 
-async def sample_pool(pool: asyncpg.Pool) -> None:
-    """Record the pool's use every POOL_SAMPLE_SECONDS, so every worker's figure is fresh."""
+def sample(pool: asyncpg.Pool, cache: RenderCache) -> None:
+    """Record this process's pool use and page cache size now."""
+    pool_in_use(pool)
+    PAGE_CACHE_BYTES.set(cache.stats().bytes)
+
+
+async def sample_now_and_then(pool: asyncpg.Pool, cache: RenderCache) -> None:
+    """`sample` every SAMPLE_SECONDS, so every worker's figures are fresh when another is scraped."""
     while True:
-        pool_in_use(pool)
-        await asyncio.sleep(POOL_SAMPLE_SECONDS)
+        sample(pool, cache)
+        await asyncio.sleep(SAMPLE_SECONDS)
 
 
 async def counted_stream(messages: AsyncIterator[T]) -> AsyncIterator[T]:
@@ -105,5 +119,5 @@ async def counted_stream(messages: AsyncIterator[T]) -> AsyncIterator[T]:
 @get("/metrics", opt=ADMINISTER, include_in_schema=False)
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     state = request.app.state
-    body = await exposition(state.pool, state.get("metrics_folder"))
+    body = await exposition(state.pool, state.render_cache, state.get("metrics_folder"))
     return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4)

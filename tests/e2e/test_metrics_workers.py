@@ -36,7 +36,8 @@ def test_two_workers_count_into_one_folder_that_is_removed_at_the_end(
     # A data folder of its own: both workers find no master key there and make it as they start.
     env |= {"DATABASE_URL": database_url, "TMPDIR": str(tmp_path), "ORDERS_DATA_DIR": str(tmp_path / "data")}
     command = [str(ORDERS), "serve", "--workers", "2", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    log = tmp_path / "serve.log"  # uvicorn's lines: a worker replaced, say, when it failed its health check
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=log.open("w"))
     try:
         wait_until_up(url, process, timeout=60)
         (folder,) = tmp_path.glob("orders-metrics-*")
@@ -56,7 +57,7 @@ def test_two_workers_count_into_one_folder_that_is_removed_at_the_end(
         process.send_signal(signal.SIGINT)
         assert process.wait(30) == 0
 
-    assert len(workers) == 2, workers  # each worker keeps its counts in a file of its own
+    assert len(workers) == 2, (workers, log.read_text())  # each worker keeps its counts in a file of its own
     assert [scrape[CREATED] for scrape in scrapes] == [20.0] * 6  # whichever worker answered
     assert all(scrape[key("orders_database_up")] == 1 for scrape in scrapes)
     assert not folder.exists()
