@@ -14,6 +14,7 @@ from litestar.response import Template
 
 from store.operations import Operations
 from store.read.replay import READ_MODELS, RebuildInProgress
+from store.read.status import job_holders
 from web.access import ADMINISTER
 from web.admin_parked import parked_context
 
@@ -28,6 +29,8 @@ async def _context(operations: Operations) -> dict[str, Any]:
         "runners": runners,
         "errors": errors,
         "rebuilding": rebuilding,
+        # The workflows and leader loops (templates/_leaders.html); the read models' rows name theirs.
+        "jobs": [job for job in await job_holders(operations.pool) if job.kind != "projection"],
         "problem": None,
         "horizon": await operations.horizon(),  # templates/_horizon.html
     }

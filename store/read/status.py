@@ -1,7 +1,9 @@
-"""Where every read model stands against the head of the log, for the admin page."""
+"""Where every read model stands against the head of the log, and who holds each leader's job now,
+for the admin page."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +13,7 @@ import msgspec
 from store.leader import holder_of
 from store.read.projections import PROJECTIONS
 from store.read.subscriptions import _lock_key as lock_key
+from store.workflows.runners import LEADER_LOOPS, WORKFLOWS, loop_lock_key
 
 
 class ReadModelStatus(msgspec.Struct, frozen=True):
@@ -28,6 +31,20 @@ class ReadModelStatus(msgspec.Struct, frozen=True):
     rebuild_total: int = 0
     rebuild_finished_at: datetime | None = None
     rebuild_error: str | None = None
+
+
+class JobHolder(msgspec.Struct, frozen=True):
+    name: str
+    kind: str  # "projection" or "workflow" (subscriptions), or "loop" (a leader loop)
+    holder: str | None  # the instance that holds the job's lock now (None: nobody)
+
+
+# Every job that runs under a leader lock (store/leader.py): name, kind and lock key.
+JOBS: tuple[tuple[str, str, str], ...] = (
+    *((name, "projection", lock_key(name)) for name in PROJECTIONS),
+    *((name, "workflow", lock_key(name)) for name in WORKFLOWS),
+    *((name, "loop", loop_lock_key(name)) for name in LEADER_LOOPS),
+)
 
 
 # Lag counts the events after the checkpoint in the subscription's own order.
@@ -52,17 +69,29 @@ JOIN pg_locks l ON l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
 JOIN pg_stat_activity a ON a.pid = l.pid
 """
 
+
+async def _holders(pool: asyncpg.Pool, jobs: Sequence[tuple[str, str, str]]) -> dict[str, str]:
+    """The instance holding each of `jobs` now, by name; a job nobody holds is left out."""
+    names, keys = [name for name, _, _ in jobs], [key for _, _, key in jobs]
+    return {
+        name: holder_of(application_name or "")
+        for name, application_name in await pool.fetch(_HOLDERS, names, keys)
+    }
+
+
+async def job_holders(pool: asyncpg.Pool) -> list[JobHolder]:
+    """Every job run under a leader lock, in JOBS' order, with the instance holding it now."""
+    held = await _holders(pool, JOBS)
+    return [JobHolder(name, kind, held.get(name)) for name, kind, _ in JOBS]
+
+
 _REBUILDS = "SELECT name, state, events_done, events_total, finished_at, error FROM projection_rebuilds"
 
 
 async def read_model_status(pool: asyncpg.Pool) -> list[ReadModelStatus]:
     head = await pool.fetchval("SELECT coalesce(max(position), 0) FROM events")
     rebuilds = {row[0]: row for row in await pool.fetch(_REBUILDS)}
-    names = list(PROJECTIONS)
-    holders = {
-        name: holder_of(application_name or "")
-        for name, application_name in await pool.fetch(_HOLDERS, names, [lock_key(n) for n in names])
-    }
+    holders = await _holders(pool, [job for job in JOBS if job[1] == "projection"])
 
     def rebuild(name: str) -> dict[str, Any]:
         row = rebuilds.get(name)

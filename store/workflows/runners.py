@@ -41,6 +41,14 @@ def workflows(keyring: Keyring | None = None) -> dict[str, Projection]:
 WORKFLOWS: dict[str, Projection] = workflows()
 
 
+# The leader loops workflow_runners starts, by name; each holds the lock `loop_lock_key(name)`.
+LEADER_LOOPS = ("outbox_relay", "idempotency_keys", "access_housekeeping", "draft_expiry")
+
+
+def loop_lock_key(name: str) -> str:
+    return f"orders.workflow.{name}"
+
+
 class Runnable(Protocol):
     state: str
 
@@ -67,7 +75,7 @@ class LeaderLoop(Leader):
     ) -> None:
         super().__init__(
             url,
-            f"orders.workflow.{name}",
+            loop_lock_key(name),
             self._work_through,
             name=name,
             log=log,

@@ -1,9 +1,10 @@
-"""The admin page names the instance that holds each subscription now, from PostgreSQL's lock table.
+"""The admin page names the instance that holds each job now, from PostgreSQL's lock table.
 
-Two app instances on one database; the holder is killed with SIGKILL. The
-survivor takes the locks over, and its page names itself before any new
-event is written, while `subscriptions.leader` (the last writer) still
-names the dead one.
+Every job under a leader lock: the projections' and workflows' subscriptions
+and the leader loops. Two app instances on one database; the holder is killed
+with SIGKILL. The survivor takes the locks over, and its page names itself for
+every job before any new event is written, while `subscriptions.leader` (the
+last writer) still names the dead one.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
+from typing import Any
 
 import asyncpg
 import httpx
+from litestar.testing import AsyncTestClient
 
-from store.read.projections import PROJECTIONS
+from store.read.status import JOBS
 from tests.e2e.test_live_instances import create_and_add, settled
 from tests.support.accounts import session_for
 from tests.support.customers import register_with
@@ -23,10 +26,18 @@ from tests.support.waiting import eventually
 from web.access import SESSION_COOKIE
 
 HELD = re.compile(r'id="holder-(\w+)">held now by ([^<]+)<')
+EVERY_JOB = {name for name, _, _ in JOBS}
+
+
+async def test_the_page_says_no_instance_holds_a_job_while_none_runs(client: AsyncTestClient[Any]) -> None:
+    page = await client.get("/admin/projections")  # an app with its subscriptions and loops left off
+    assert page.status_code == 200
+    idle = re.findall(r'id="holder-(\w+)">held by no instance now<', page.text)
+    assert sorted(idle) == sorted(EVERY_JOB)
 
 
 async def holders(url: str, admin: str) -> dict[str, str]:
-    """Each subscription's holder as the instance at `url` shows it on /admin/projections."""
+    """Each job's holder as the instance at `url` shows it on /admin/projections."""
     async with httpx.AsyncClient(base_url=url, cookies={SESSION_COOKIE: admin}) as client:
         page = await client.get("/admin/projections")
     assert page.status_code == 200
@@ -46,11 +57,13 @@ async def test_the_page_names_the_holder_and_the_survivor_once_the_holder_is_kil
 
     async def both_agree() -> dict[str, str] | None:
         shown = [await holders(url, admin) for url, _ in servers]
-        whole = shown[0].keys() == set(PROJECTIONS) and set(shown[0].values()) <= instances.keys()
+        whole = shown[0].keys() == EVERY_JOB and set(shown[0].values()) <= instances.keys()
         return shown[0] if whole and shown[0] == shown[1] else None
 
     before = await eventually(both_agree)
     holder = before["customer_summaries"]
+    # The first instance up took every lock: its death leaves every job to the survivor.
+    assert set(before.values()) == {holder}
     assert holder == last_writer  # it wrote the last batch, and holds the lock still
     ((survivor, (survivor_url, _)),) = [(i, v) for i, v in instances.items() if i != holder]
     events = await pool.fetchval("SELECT count(*) FROM events")
@@ -60,7 +73,7 @@ async def test_the_page_names_the_holder_and_the_survivor_once_the_holder_is_kil
 
     async def taken_over() -> dict[str, str] | None:
         shown = await holders(survivor_url, admin)
-        return shown if shown == dict.fromkeys(PROJECTIONS, survivor) else None
+        return shown if shown == dict.fromkeys(EVERY_JOB, survivor) else None
 
     assert await eventually(taken_over, timeout=20)
     assert await pool.fetchval("SELECT count(*) FROM events") == events, "no event was written meanwhile"
