@@ -250,6 +250,7 @@ async def test_an_admin_drops_a_parked_message_with_a_reason_and_retries_another
     assert f'id="parked-message-{retried}"' in answer.text
     root = await pool.fetchval("SELECT account_id::text FROM accounts WHERE name = 'root'")
     entry = await pool.fetchrow("SELECT * FROM parking_log WHERE kind = 'dropped'")
+    assert entry is not None
     assert (entry["notification_id"], entry["stream_id"], entry["event_type"]) == (
         dropped,
         dropped_order,

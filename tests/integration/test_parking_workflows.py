@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import cast
 
 import asyncpg
 import pytest
@@ -17,7 +18,7 @@ from domain.access import Actor
 from domain.order import ItemAdded
 from store.log.event_store import EventStore
 from store.operations import Operations
-from store.read.parking import RetryPolicy
+from store.read.parking import ParkedStream, RetryPolicy
 from store.read.subscriptions import SubscriptionRunner
 from store.workflows.expiry import DraftExpiryTimers
 from store.workflows.outbox import CustomerNotifications, Relay
@@ -70,11 +71,8 @@ async def notified(pool: asyncpg.Pool, order_id: str, *expected: tuple[str, int]
 
 async def parked_on_the_admin_page(pool: asyncpg.Pool) -> list[tuple[str, str, str, int, int, int]]:
     """The parked streams as the admin page reads them: subscription, order, event, version, tries, held."""
-    shown = await parked_context(Operations(pool))
-    return [
-        (p.subscription, p.stream_id, p.event_type, p.version, p.attempts, p.waiting)
-        for p in shown["parked"]  # type: ignore[attr-defined]
-    ]
+    shown = cast(list[ParkedStream], (await parked_context(Operations(pool)))["parked"])
+    return [(p.subscription, p.stream_id, p.event_type, p.version, p.attempts, p.waiting) for p in shown]
 
 
 async def test_a_workflow_parks_the_order_it_cannot_handle_and_a_retry_after_the_fix_notifies_once(
