@@ -34,15 +34,22 @@ BAD = "from-the-future"
 
 
 @pytest.fixture
-async def admin(database_url: str) -> AsyncIterator[PageClient]:
-    """The app with its subscriptions, a quick retry policy, and a mail server that fails once per message."""
+def mail_server() -> FlakySender:
+    """A mail server that fails once per message, and records what it delivered."""
+    return FlakySender(failures=1)
+
+
+@pytest.fixture
+async def admin(database_url: str, mail_server: FlakySender) -> AsyncIterator[PageClient]:
+    """The app with its subscriptions, a quick retry policy, and a mail server that fails once per message:
+    with one try, every message is parked."""
     app = make_app(
         database_url,
         csrf_secret="test-secret",
         pool_size=6,
         subscription_retry=QUICK,
         outbox_retry=RetryPolicy(attempts=1, backoff=0.05, max_backoff=0.05),
-        notification_sender=FlakySender(failures=1),
+        notification_sender=mail_server,
     )
     async with AsyncTestClient(app=app) as client:
         client.cookies.set(SESSION_COOKIE, await session_at(database_url, "root", "admin"))
@@ -204,3 +211,83 @@ async def test_orders_verify_lists_skips_and_drops_and_still_exits_0(
     drop_line = next(line for line in lines if "dropped" in line)
     assert f"outbox: dropped message {message['id']} (order_placed) of order {order_id}" in drop_line
     assert drop_line.endswith("by root: 'Told the customer by phone'")
+
+
+async def placed_order(admin: PageClient, customer: str) -> str:
+    order_id = await admin.create_order(customer, "EUR")
+    await admin.post(
+        f"/orders/{order_id}/items", {"sku": "S-1", "name": "Slate", "unit_price": "4.25", "quantity": "2"}
+    )
+    await admin.post(f"/orders/{order_id}/place")
+    return order_id
+
+
+async def test_an_admin_drops_a_parked_message_with_a_reason_and_retries_another_and_only_that_one_is_sent(
+    admin: PageClient, pool: asyncpg.Pool, database_url: str, mail_server: FlakySender
+) -> None:
+    dropped_order, retried_order = await placed_order(admin, "ada"), await placed_order(admin, "grace")
+
+    async def parked_ids() -> list[int] | None:
+        rows = await pool.fetch(
+            "SELECT id FROM outbox WHERE state = 'parked' ORDER BY order_id = $1 DESC", dropped_order
+        )
+        return [r[0] for r in rows] if len(rows) == 2 else None
+
+    dropped, retried = await eventually(parked_ids)
+    await page_showing(
+        admin, "/admin/parked", f'id="parked-message-{dropped}"', f'id="parked-message-{retried}"'
+    )
+    before = await pool.fetchval("SELECT now()")
+
+    answer = await admin.post(
+        "/admin/parked/messages/drop",
+        {"notification": str(dropped), "reason": "Told the customer by phone"},
+        htmx=True,
+    )
+    assert answer.status_code == 200
+    assert f"Message {dropped} is dropped." in answer.text
+    assert f'id="parked-message-{dropped}"' not in answer.text
+    assert f'id="parked-message-{retried}"' in answer.text
+    root = await pool.fetchval("SELECT account_id::text FROM accounts WHERE name = 'root'")
+    entry = await pool.fetchrow("SELECT * FROM parking_log WHERE kind = 'dropped'")
+    assert entry is not None
+    assert (entry["notification_id"], entry["stream_id"], entry["event_type"]) == (
+        dropped,
+        dropped_order,
+        "order_placed",
+    )
+    assert (entry["actor_id"], entry["actor_name"], entry["reason"]) == (
+        root,
+        "root",
+        "Told the customer by phone",
+    )
+    assert before <= entry["at"] <= await pool.fetchval("SELECT now()")
+
+    # The other one, retried as a plain form posts it: 303 back to the page, then delivered.
+    plain = await admin.post("/admin/parked/messages/retry", {"notification": str(retried)})
+    assert (plain.status_code, plain.headers["location"]) == (303, "/admin/parked")
+
+    async def sent() -> bool:
+        return bool(await pool.fetchval("SELECT state = 'sent' FROM outbox WHERE id = $1", retried))
+
+    await eventually(sent)
+    page = (await admin.get("/admin/parked")).text
+    assert "No parked messages." in page
+    # The relay has run since the drop: the dropped message was tried once, before it was parked, and never
+    # again; what the mail server delivered is the retried one, once.
+    assert [(n.id, n.order_id) for n in mail_server.sent] == [(retried, retried_order)]
+    assert mail_server.tries == {dropped: 1, retried: 2}
+    states = await pool.fetch("SELECT id, state, sent_at FROM outbox ORDER BY id")
+    assert {r["id"]: (r["state"], r["sent_at"] is None) for r in states} == {
+        dropped: ("dropped", True),
+        retried: ("sent", False),
+    }
+
+    verified = run_verify(database_url)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    lines = verified.stdout.splitlines()
+    assert "orders verify: 1 set aside by an admin (recorded decisions, not integrity failures):" in lines
+    assert (
+        f"  {entry['at']:%Y-%m-%d %H:%M:%S%z} outbox: dropped message {dropped} (order_placed) "
+        f"of order {dropped_order} by root: 'Told the customer by phone'"
+    ) in lines

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from uuid import uuid4
+from collections.abc import Callable, Sequence
+from uuid import UUID, uuid4
 
 import asyncpg
 
 from domain.order import AddItem, decide, fold
 from store.log.event_store import EventStore, Metadata, RecordedEvent
-from store.read.subscriptions import Connection
+from store.read.subscriptions import Connection, Projection
 from tests.support.subscriptions import order_events
 
 
@@ -61,3 +61,24 @@ async def add_item(store: EventStore, order_id: str, sku: str) -> None:
     state = fold(e.event for e in stream)
     events = decide(AddItem(order_id, sku, f"Item {sku}", 100, 1), state)
     await store.append(order_id, len(stream), events, uuid4(), Metadata(actor="test"), fold(events, state))
+
+
+class Faulty:
+    """A real workflow (or projection) with a fault: it cannot handle the events `refuses` picks.
+
+    It records every event it handled.
+    """
+
+    def __init__(self, real: Projection, refuses: Callable[[RecordedEvent], bool]) -> None:
+        self.real = real
+        self.name = real.name
+        self.tables = real.tables
+        self.refuses = refuses
+        self.handled: list[UUID] = []  # event ids, in the order handled
+
+    async def apply(self, conn: Connection, events: Sequence[RecordedEvent], suffix: str = "") -> None:
+        for e in events:
+            if self.refuses(e):
+                raise RuntimeError(f"cannot handle {e.type} v{e.version}")
+        await self.real.apply(conn, events, suffix)
+        self.handled.extend(e.event_id for e in events)
