@@ -106,3 +106,17 @@ async def test_a_command_is_followed_from_its_request_to_its_events_and_its_mess
         ("PlaceOrder", "accepted", placing, placing),
     ]
     assert all(c["order_id"] == order_id and c["ms"] > 0 and c["level"] == "INFO" for c in commands)
+
+    # uvicorn's access line for each request carries that request's ids too.
+    access = [line for line in lines if line["logger"] == "uvicorn.access"]
+    assert all(line["request_id"] and line["correlation_id"] for line in access)
+    posts = [
+        (a["message"].split('"')[1], a["request_id"], a["correlation_id"])
+        for a in access
+        if '"POST' in a["message"]
+    ]
+    assert posts == [
+        ("POST /orders HTTP/1.1", "trace-1.a", correlations[0]),
+        (f"POST {order}/items HTTP/1.1", added.headers["x-request-id"], correlations[1]),
+        (f"POST {order}/place HTTP/1.1", placing, placing),
+    ]

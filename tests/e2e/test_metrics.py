@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from uuid import uuid4
 
@@ -9,7 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.support.accounts import session_at, token_at
+from tests.support.accounts import PASSWORD, session_at, token_at
 from tests.support.app import make_app
 from tests.support.customers import app_master, register_at
 from tests.support.metrics import key, moved, samples
@@ -96,11 +97,75 @@ async def test_the_counts_move_by_exactly_the_work_done(
     assert await eventually(closed)
 
 
+async def test_sign_ins_are_counted_by_outcome(
+    site: httpx.AsyncClient, scraper: httpx.AsyncClient, database_url: str
+) -> None:
+    await session_at(database_url, "bea", "clerk")  # an account with the tests' password
+    before = await scrape(scraper)
+
+    async def sign_in(username: str, password: str) -> int:
+        async with httpx.AsyncClient(base_url=str(site.base_url)) as browser:
+            await browser.get("/login")
+            form = {"username": username, "password": password, "_csrf_token": browser.cookies["csrftoken"]}
+            return (await browser.post("/login", data=form)).status_code
+
+    outcomes = [await sign_in("bea", PASSWORD) for _ in range(2)]
+    # Five failures for one name (the throttle's limit), then that name's tries wait.
+    outcomes += [await sign_in("mallory", "guess") for _ in range(7)]
+
+    after = await scrape(scraper)
+    assert outcomes == [303, 303, 401, 401, 401, 401, 401, 429, 429]
+    assert moved(before, after, "orders_sign_ins_total") == {
+        key("orders_sign_ins_total", outcome="signed_in"): 2,
+        key("orders_sign_ins_total", outcome="failed"): 5,
+        key("orders_sign_ins_total", outcome="throttled"): 2,
+    }
+
+
 async def test_the_pool_is_shown_open_busy_and_its_most(scraper: httpx.AsyncClient) -> None:
     shown = await scrape(scraper)
     assert shown[key("orders_db_pool_connections", state="max")] == 4
     assert 1 <= shown[key("orders_db_pool_connections", state="open")] <= 4
     assert 0 <= shown[key("orders_db_pool_connections", state="busy")] <= 4
+
+
+async def test_requests_in_flight_show_as_busy_connections(
+    site: httpx.AsyncClient, scraper: httpx.AsyncClient, pool: asyncpg.Pool, database_url: str
+) -> None:
+    await register_at(database_url, "cust-p", master=app_master())
+    busy = key("orders_db_pool_connections", state="busy")
+    before = await scrape(scraper)
+
+    # An operator's lock lets the log be read but not written: two orders' creations wait in
+    # their appends, each holding one of the app's connections, until it ends.
+    operator = await asyncpg.connect(database_url)
+    try:
+        transaction = operator.transaction()
+        await transaction.start()
+        await operator.execute("LOCK TABLE events IN SHARE MODE")
+        creating = [
+            asyncio.create_task(site.post("/orders", data={"customer_id": "cust-p", "currency": "EUR"}))
+            for _ in range(2)
+        ]
+
+        async def waiting_on_the_lock() -> bool:
+            waiting = await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = 'orders:web' AND wait_event_type = 'Lock'"
+            )
+            return bool(waiting == 2)
+
+        assert await eventually(waiting_on_the_lock)
+        during = await scrape(scraper)
+        await transaction.rollback()
+    finally:
+        await operator.close()
+    assert [(await c).status_code for c in creating] == [303, 303]
+    after = await scrape(scraper)
+
+    assert during[busy] == before[busy] + 2
+    assert during[key("orders_db_pool_connections", state="open")] >= 2
+    assert after[busy] == before[busy]
 
 
 async def test_the_database_figures_are_what_the_tables_hold(
