@@ -25,7 +25,8 @@ from store.backup import backup, restore
 from store.backup_checks import check_restored, report_lines
 from store.database import connect_pool, embedded_postgres
 from store.migrations import migrate
-from store.read.replay import READ_MODELS, rebuild
+from store.personal import Keyring, MasterKey
+from store.read.replay import CUSTOMERS, READ_MODELS, rebuild
 from store.seed import seed_history
 
 T = TypeVar("T")
@@ -51,9 +52,14 @@ async def build(url: str, events: int) -> int:
         async with pool.acquire() as conn:
             await migrate(conn)
         written = 0
+        # As `orders seed --days` run again and again: one master key for every call (a later call
+        # opens the keys of the customers an earlier one registered, from the customers read model,
+        # rebuilt in between).
+        keyring = Keyring(pool, MasterKey.generate())
         while written < events:
             orders = max(1, int(min(EVENTS_PER_CALL, events - written) / EVENTS_PER_ORDER))
-            written += await seed_history(pool, orders, 365, quiet)
+            written += await seed_history(pool, orders, 365, quiet, keyring=keyring)
+            await rebuild(pool, CUSTOMERS)
         for name in READ_MODELS:
             await rebuild(pool, name)
         return written
