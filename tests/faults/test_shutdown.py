@@ -117,9 +117,12 @@ def _pid_of_an_ended_process() -> int:
     return ended.pid
 
 
-def test_an_open_live_stream_gets_a_retry_hint_and_ends_without_holding_the_stop(data_dir: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_open_live_stream_gets_a_retry_hint_and_ends_without_holding_the_stop(
+    data_dir: Path, workers: int
+) -> None:
     grace = 20.0
-    with orders_serve(data_dir, "--grace", str(grace)) as serving:
+    with orders_serve(data_dir, "--grace", str(grace), "--workers", str(workers)) as serving:
         running = postmaster(serving.folder)
         assert running is not None
         viewer = {SESSION_COOKIE: session_on(running[1], "watcher", "viewer")}
@@ -144,7 +147,7 @@ def test_an_open_live_stream_gets_a_retry_hint_and_ends_without_holding_the_stop
     assert stopped < grace / 2, f"the open stream held the stop up for {stopped:.1f} s"
     assert serving.process.returncode == 0
     assert_postgres_stopped(serving.folder, running[1])
-    record("stop with an open SSE stream, grace 20 s (s)", f"{stopped:.2f}")
+    record(f"stop with an open SSE stream, grace 20 s, {workers} worker(s) (s)", f"{stopped:.2f}")
 
 
 def test_a_write_in_flight_at_the_stop_finishes_and_is_kept(data_dir: Path) -> None:
@@ -280,10 +283,14 @@ async def _leaders(db_url: str) -> dict[int, int]:
         await conn.close()
 
 
-def test_a_stopping_instance_hands_its_leadership_over_before_its_requests_finish(data_dir: Path) -> None:
-    """Two instances on one database: the one that leads is stopped while a write of its own is in
-    flight, and the other takes every job over at once, before that write is even answered."""
-    with orders_serve(data_dir) as first:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_stopping_instance_hands_its_leadership_over_before_its_requests_finish(
+    data_dir: Path, workers: int
+) -> None:
+    """Two instances on one database: the one that leads (with two workers, whichever of them holds
+    each job) is stopped while a write of its own is in flight, and the other takes every job over
+    at once, before that write is even answered."""
+    with orders_serve(data_dir, "--workers", str(workers)) as first:
         running = postmaster(first.folder)
         assert running is not None
         db_url = running[1]
@@ -298,7 +305,8 @@ def test_a_stopping_instance_hands_its_leadership_over_before_its_requests_finis
     assert write.status_code == 200, write.text
     assert handed_over < 5, f"the other instance took over {handed_over:.1f} s after the signal"
     record(
-        f"leadership handed over, {jobs} jobs, a write in flight: after the signal (s)", f"{handed_over:.2f}"
+        f"leadership handed over, {jobs} jobs of {workers} worker(s), a write in flight: after the signal (s)",
+        f"{handed_over:.2f}",
     )
 
 
