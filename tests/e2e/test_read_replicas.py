@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -41,15 +41,37 @@ class Servers:
         self.primary, self.prompt, self.delayed = primary, prompt, delayed
 
 
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    folder: Path = tmp_path_factory.mktemp("replicas")
+@contextmanager
+def primary_and_standbys(folder: Path) -> Iterator[Servers]:
+    """A primary of its own in `folder`, a prompt standby and one DELAY_MS late; all gone afterwards."""
     with primary_with_standby(folder) as (primary, prompt):
         delayed = Standby(primary, apply_delay_ms=DELAY_MS)
         try:
             yield Servers(primary, prompt, delayed)
         finally:
             delayed.cleanup()
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    with primary_and_standbys(tmp_path_factory.mktemp("replicas")) as started:
+        yield started
+
+
+@asynccontextmanager
+async def replay_paused(standby: Standby) -> AsyncIterator[None]:
+    """The standby applies no WAL past what it has (`pg_wal_replay_pause()`) until the block ends.
+
+    The pause takes effect before the next WAL record is applied, so nothing written after it
+    is applied until `pg_wal_replay_resume()`.
+    """
+    conn = await asyncpg.connect(standby.url())
+    try:
+        await conn.execute("SELECT pg_wal_replay_pause()")
+        yield
+    finally:
+        await conn.execute("SELECT pg_wal_replay_resume()")
+        await conn.close()
 
 
 class Site:
