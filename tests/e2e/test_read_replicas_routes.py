@@ -9,9 +9,11 @@ the replica has not, and every read shows the order without it.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -153,3 +155,24 @@ async def test_time_travel_right_after_a_command_shows_it_though_the_replica_is_
         # Both served by the replica, once it had replayed the command (the cookie said how far).
         assert replica.reads - reads == 2
         assert here.replicas.primary_reads == primary_reads
+
+
+async def test_the_live_event_log_goes_on_from_where_the_replicas_page_ends(servers: Servers) -> None:
+    async with site(servers, servers.prompt, replica_max_lag_seconds=3600) as here:
+        order_id = await here.create_order()
+        replica_url = servers.prompt.url(database_name(here.database_url))
+        await caught_up(here, replica_url)
+        async with replay_paused(servers.prompt):
+            await add(here, order_id, BLACK_TEA)  # on the primary, not on the replica
+            here.http.cookies.delete(LSN_COOKIE)
+            page = await here.http.get(f"/events?order={order_id}")
+            assert page.status_code == 200
+            assert "Black tea" not in page.text  # the page is the replica's
+            # Its live stream (from the primary) starts at the page's horizon: the event the
+            # replica has not replayed comes through it, not lost between the two servers.
+            found = re.search(r"/events/live\?horizon=([0-9]+)", page.text)
+            assert found is not None
+            async with asyncio.timeout(60), here.http.stream("GET", found[0].replace("&amp;", "&")) as live:
+                async for line in live.aiter_lines():
+                    if "Black tea" in line:
+                        break
