@@ -48,6 +48,7 @@ from store.customers import CustomerRow, Customers
 from store.log.commands import CommandResult, StaleVersion, handle
 from store.log.event_store import EventStore, LogQuery, RecordedEvent
 from store.log.export import export
+from store.log.live import horizon_on
 from store.log.notifier import Notifier
 from store.log.pages import read_log_page, read_stream_page
 from store.log.snapshots import DEFAULT_EVERY, Snapshots
@@ -620,6 +621,13 @@ class Orders:
         page = await self._read(lambda r: read_log_page(r.pool, after, limit))
         opened = await self._opened_events([event for event, _ in page])
         return [(event, at) for event, (_, at) in zip(opened, page, strict=True)]
+
+    async def log_horizon(self) -> Checkpoint:
+        """Where a page of the log ends and its live stream (read on the primary) takes over: the
+        horizon of the server this copy reads. A replica's is behind the primary's, so what it has
+        not replayed yet comes through the stream, not lost between the two servers."""
+        require(self.actor, "read_log")
+        return await self._read(lambda r: horizon_on(r.pool))
 
     async def read_log(self, query: LogQuery) -> list[RecordedEvent]:
         """Events newest first, for people reading the log."""

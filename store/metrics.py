@@ -7,11 +7,15 @@ keeps them in files of a shared folder (its multiprocess mode): counters and
 histograms add up across workers, and the gauges say how (`livesum`: the
 sum over the workers alive). What the database knows (each subscription's
 lag, parked streams and messages, the horizon) is read once per scrape by
-`database_figures`, so it costs nothing between scrapes. prometheus-client
-does no I/O to PostgreSQL; the queries here are the store's.
+`database_figures`, so it costs nothing between scrapes; the read replicas'
+standing is what the process's last look at them found (`replica_figures`).
+prometheus-client does no I/O to PostgreSQL; the queries here are the store's.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
 
 import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
@@ -81,13 +85,42 @@ def append_done(outcome: str) -> None:
     child.inc()
 
 
-# The read replicas' lag, set where they are watched (a hook: nothing sets it yet).
-REPLICA_LAG = Gauge(
-    "orders_replica_lag_seconds",
-    "How far each read replica's replay is behind the primary.",
-    ["replica"],
-    multiprocess_mode="livemax",
-)
+class ReplicaStanding(Protocol):
+    """A read replica as the last look at it found it (store/replicas.Replica)."""
+
+    @property
+    def name(self) -> str: ...
+
+    answering: bool
+    usable: bool
+    lag_seconds: float | None
+
+
+def replica_figures(replicas: Iterable[ReplicaStanding]) -> list[Metric]:
+    """The read replicas as this process's last look (a second ago at most) found them.
+
+    Built at each scrape from that look, not kept in gauges: a replica that stopped answering
+    has no lag to report, and a gauge would go on saying the last one it was given.
+    """
+    up = GaugeMetricFamily(
+        "orders_replica_up", "1 when the last look reached the read replica as a standby.", labels=["replica"]
+    )
+    in_use = GaugeMetricFamily(
+        "orders_replica_in_use", "1 when reads go to the read replica (not skipped).", labels=["replica"]
+    )
+    lag = GaugeMetricFamily(
+        "orders_replica_lag_seconds",
+        "How far the read replica's replay is behind the primary; no sample while that is unknown "
+        "(the replica or the primary not answering).",
+        labels=["replica"],
+    )
+    for replica in replicas:
+        up.add_metric([replica.name], int(replica.answering))
+        in_use.add_metric([replica.name], int(replica.usable))
+        if replica.answering and replica.lag_seconds is not None:
+            lag.add_metric([replica.name], replica.lag_seconds)
+    return [up, in_use, lag]
+
 
 # A scrape counts at most this many events behind a subscription, through the (tx_id, position)
 # index: a subscription that far behind shows this number, and the scrape stays cheap.

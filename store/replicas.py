@@ -29,6 +29,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import asyncpg
+from prometheus_client.core import Metric
 
 from domain.order import Order
 from store import metrics
@@ -64,6 +65,11 @@ def parse_lsn(text: str) -> int | None:
         return None
     high, _, low = text.strip().partition("/")
     return (int(high, 16) << 32) | int(low, 16)
+
+
+def _lost(replica: Replica, problem: str) -> None:
+    """`replica` is not there as a standby: skipped, and how far behind it is, unknown."""
+    replica.answering, replica.usable, replica.problem, replica.lag_seconds = False, False, problem, None
 
 
 class _ReplicaSnapshots(Snapshots):
@@ -108,10 +114,11 @@ class Replica:
     url: str
     pool: asyncpg.Pool | None = None
     side: ReadSide | None = None
+    answering: bool = False  # the last look reached it, and it was a standby
     usable: bool = False
     problem: str = "not looked at yet"
     replayed: int = 0  # WAL position replayed
-    lag_seconds: float | None = None  # None: unknown (the primary is not answering)
+    lag_seconds: float | None = None  # None: unknown (it or the primary is not answering)
     reads: int = 0  # requests whose reads it served
 
     @property
@@ -172,17 +179,16 @@ class Replicas:
                 replica.side = ReadSide.on_replica(replica.pool, self.primary, self.snapshot_every)
             row = await replica.pool.fetchrow(_STANDING, timeout=CHECK_TIMEOUT)
         except (TimeoutError, DatabaseUnavailable, *UNAVAILABLE, asyncpg.PostgresError) as error:
-            replica.usable, replica.problem = False, f"not answering: {error or type(error).__name__}"
+            _lost(replica, f"not answering: {error or type(error).__name__}")
             return
         assert row is not None
         standby, replayed = row
         if not standby:
-            replica.usable, replica.problem = False, "not a standby (promoted?): skipped"
+            _lost(replica, "not a standby (promoted?): skipped")
             return
+        replica.answering = True
         replica.replayed = replayed or 0
         replica.lag_seconds = None if primary_at is None else self._lag(replica.replayed, now)
-        if replica.lag_seconds is not None:
-            metrics.REPLICA_LAG.labels(replica.name).set(replica.lag_seconds)
         if replica.lag_seconds is not None and replica.lag_seconds > self.max_lag:
             replica.usable, replica.problem = False, f"more than {self.max_lag:g} s behind: skipped"
         else:
@@ -237,7 +243,7 @@ class Replicas:
             try:
                 replica.replayed = max(replica.replayed, await replica.pool.fetchval(_REPLAYED) or 0)
             except UNAVAILABLE:
-                replica.usable, replica.problem = False, "stopped answering"
+                _lost(replica, "stopped answering")
                 return False
             if replica.replayed >= after:
                 return True
@@ -245,6 +251,10 @@ class Replicas:
                 return False
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.05)
+
+    def figures(self) -> list[Metric]:
+        """Each replica as the last look found it, for a scrape of /metrics (store/metrics.py)."""
+        return metrics.replica_figures(self.replicas)
 
     async def commit_position(self) -> int | None:
         """The primary's WAL position now: past every commit that has returned. None if it is down."""

@@ -18,7 +18,6 @@ from domain.order import EVENT_TYPES
 from domain.rules import MAX_CUSTOMER_ID
 from store.application import LogQuery, Orders
 from store.log.event_store import RecordedEvent
-from store.log.live import LiveFeed
 from web import forms
 from web.access import READ_LOG
 from web.forms import FormError
@@ -65,7 +64,6 @@ class EventLogController(Controller):
         self,
         request: HTMXRequest,
         orders: NamedDependency[Orders],
-        feed: NamedDependency[LiveFeed],
         filters: NamedDependency[LogFilters],
         since: FromQuery[str | None] = None,
         until: FromQuery[str | None] = None,
@@ -77,8 +75,9 @@ class EventLogController(Controller):
         except FormError as error:
             raise ClientException(error.message) from None
         # The page shows only what is below the horizon, so the live stream that
-        # starts there neither repeats nor misses an event.
-        horizon = await feed.horizon()
+        # starts there neither repeats nor misses an event. The horizon is read where the
+        # page is (a replica's, with replicas), though the stream follows the primary.
+        horizon = await orders.log_horizon()
         query = LogQuery(
             before, PAGE_SIZE + 1, f.type_name, f.stream, f.customer, start, end, horizon.tx_id + 1, f.actor
         )

@@ -26,6 +26,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.registry import Collector
 
 from store.metrics import SSE_CLIENTS, database_figures, pool_in_use
+from store.replicas import Replicas
 from web.access import ADMINISTER
 from web.render_cache import RenderCache
 
@@ -50,11 +51,16 @@ class _Figures(Collector):
         return self.families
 
 
-async def exposition(pool: asyncpg.Pool, cache: RenderCache, folder: str | None) -> bytes:
-    """Every metric in the text format: the database's, and this process's (or every worker's, from
-    `folder`)."""
+async def exposition(
+    pool: asyncpg.Pool, cache: RenderCache, folder: str | None, replicas: Replicas | None = None
+) -> bytes:
+    """Every metric in the text format: the database's, the read replicas' as this process last
+    found them, and this process's (or every worker's, from `folder`)."""
     sample(pool, cache)
-    figures = generate_latest(_registry(_Figures(await database_figures(pool))))
+    families = await database_figures(pool)
+    if replicas is not None:
+        families += replicas.figures()
+    figures = generate_latest(_registry(_Figures(families)))
     if folder is None:
         return generate_latest(REGISTRY) + figures
     forget_dead_workers(folder)
@@ -119,5 +125,7 @@ async def counted_stream(messages: AsyncIterator[T]) -> AsyncIterator[T]:
 @get("/metrics", opt=ADMINISTER, include_in_schema=False)
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     state = request.app.state
-    body = await exposition(state.pool, state.render_cache, state.get("metrics_folder"))
+    body = await exposition(
+        state.pool, state.render_cache, state.get("metrics_folder"), state.get("replicas")
+    )
     return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4)

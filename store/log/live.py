@@ -32,6 +32,12 @@ SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 ORDER B
 _VERSION_OF = "SELECT version FROM events WHERE position = $1 AND stream_id = $2"
 
 
+async def horizon_on(pool: asyncpg.Pool) -> Checkpoint:
+    """The horizon of the server `pool` reaches: on a replica, of what it has replayed."""
+    xmin = int(await pool.fetchval(_HORIZON))
+    return Checkpoint(xmin - 1, 2**63 - 1)
+
+
 class LiveFeed:
     def __init__(self, url: str, pool: asyncpg.Pool, *, reconnect_delay: float = 1.0) -> None:
         self.url = url
@@ -90,8 +96,7 @@ class LiveFeed:
 
     async def horizon(self) -> Checkpoint:
         """Everything committed and below the horizon now; what a page shows is behind it."""
-        xmin = int(await self.pool.fetchval(_HORIZON))
-        return Checkpoint(xmin - 1, 2**63 - 1)
+        return await horizon_on(self.pool)
 
     async def checkpoint_of(self, position: int) -> Checkpoint | None:
         row = await self.pool.fetchrow(_CHECKPOINT_OF, position)

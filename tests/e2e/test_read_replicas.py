@@ -10,8 +10,9 @@ at hand.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -19,13 +20,13 @@ from uuid import uuid4
 import asyncpg
 import httpx
 import pytest
-from prometheus_client import REGISTRY
 
 from store.replicas import Replicas
 from tests.support.accounts import session_at, token_at
 from tests.support.app import make_app
 from tests.support.customers import ensure_customer
 from tests.support.databases import create_database, database_name
+from tests.support.metrics import Sample, key, samples
 from tests.support.serving import served
 from tests.support.standby import Primary, Standby, primary_with_standby
 from tests.support.waiting import eventually
@@ -41,9 +42,9 @@ class Servers:
         self.primary, self.prompt, self.delayed = primary, prompt, delayed
 
 
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    folder: Path = tmp_path_factory.mktemp("replicas")
+@contextmanager
+def primary_and_standbys(folder: Path) -> Iterator[Servers]:
+    """A primary of its own in `folder`, a prompt standby and one DELAY_MS late; all gone afterwards."""
     with primary_with_standby(folder) as (primary, prompt):
         delayed = Standby(primary, apply_delay_ms=DELAY_MS)
         try:
@@ -52,11 +53,34 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             delayed.cleanup()
 
 
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    with primary_and_standbys(tmp_path_factory.mktemp("replicas")) as started:
+        yield started
+
+
+@asynccontextmanager
+async def replay_paused(standby: Standby) -> AsyncIterator[None]:
+    """The standby applies no WAL past what it has (`pg_wal_replay_pause()`) until the block ends.
+
+    The pause takes effect before the next WAL record is applied, so nothing written after it
+    is applied until `pg_wal_replay_resume()`.
+    """
+    conn = await asyncpg.connect(standby.url())
+    try:
+        await conn.execute("SELECT pg_wal_replay_pause()")
+        yield
+    finally:
+        await conn.execute("SELECT pg_wal_replay_resume()")
+        await conn.close()
+
+
 class Site:
     """The app on a database of its own, read from a standby; an admin signed in, a clerk's API token."""
 
-    def __init__(self, app: Any, http: httpx.AsyncClient, database_url: str) -> None:
+    def __init__(self, app: Any, http: httpx.AsyncClient, database_url: str, admin_token: str) -> None:
         self.app, self.http, self.database_url = app, http, database_url
+        self.admin_token = admin_token
 
     @property
     def replicas(self) -> Replicas:
@@ -73,6 +97,25 @@ class Site:
     def csrf(self) -> dict[str, str]:
         return {"x-csrftoken": self.http.cookies["csrftoken"]}
 
+    async def scrape(self) -> dict[Sample, float]:
+        """GET /metrics as Prometheus does, with an admin's token."""
+        response = await self.http.get("/metrics", headers={"Authorization": f"Bearer {self.admin_token}"})
+        assert response.status_code == 200, response.text
+        return samples(response.text)
+
+    async def replica_row(self) -> str:
+        """The replica's row on the admin page, as text."""
+        admin = await self.http.get("/admin/projections")
+        assert admin.status_code == 200
+        row = re.search(r'<tr class="replica">(.*?)</tr>', admin.text, re.DOTALL)
+        assert row is not None, admin.text
+        return " ".join(re.sub(r"<[^>]+>", " ", row[1]).split())
+
+
+def replica_figures(scraped: dict[Sample, float], replica: str) -> dict[str, float]:
+    """The orders_replica_* samples of one replica, by name."""
+    return {name: value for (name, labels), value in scraped.items() if ("replica", replica) in labels}
+
 
 @asynccontextmanager
 async def site(servers: Servers, standby: Standby, **settings: Any) -> AsyncIterator[Site]:
@@ -85,7 +128,7 @@ async def site(servers: Servers, standby: Standby, **settings: Any) -> AsyncIter
         http.cookies.set(SESSION_COOKIE, await session_at(database_url, "boss", "admin"))
         http.headers["Authorization"] = "Bearer " + await token_at(database_url, "clerk", "clerk")
         await http.get("/orders")  # the CSRF cookie
-        here = Site(app, http, database_url)
+        here = Site(app, http, database_url, await token_at(database_url, "prometheus", "admin"))
         await ensure_customer(app.state.services.orders, "ada")  # whom the site's orders are for
         await eventually(lambda: _async(here.replicas.replicas[0].usable), timeout=30)
         yield here
@@ -125,10 +168,6 @@ async def test_pages_and_the_api_read_from_the_replica(servers: Servers) -> None
         admin = await here.http.get("/admin/projections")
         assert "Read replicas" in admin.text
         assert "in use" in admin.text
-        # What /metrics gives an operator (web/metrics): the replica's lag, as its last look found it.
-        lag = REGISTRY.get_sample_value("orders_replica_lag_seconds", {"replica": replica.name})
-        assert lag is not None
-        assert lag == replica.lag_seconds
 
 
 async def _more(count: Any, than: int) -> bool:
@@ -205,6 +244,11 @@ async def test_a_stopped_replica_is_skipped_and_reads_use_the_primary(servers: S
     async with site(servers, servers.prompt) as here:
         order_id = await here.create_order()
         replica = here.replicas.replicas[0]
+        # What /metrics gives an operator: the replica up, in use, and how far behind.
+        figures = replica_figures(await here.scrape(), replica.name)
+        assert figures.keys() == {"orders_replica_up", "orders_replica_in_use", "orders_replica_lag_seconds"}
+        assert figures["orders_replica_up"] == figures["orders_replica_in_use"] == 1
+        assert 0 <= figures["orders_replica_lag_seconds"] < 30
         servers.prompt.stop()
         try:
             # At once, before the next look: a read the replica fails is made again on the primary.
@@ -216,15 +260,21 @@ async def test_a_stopped_replica_is_skipped_and_reads_use_the_primary(servers: S
             assert page.status_code == 200
             assert order_id in page.text
             assert here.replicas.primary_reads == primary_reads + 1
-            admin = await here.http.get("/admin/projections")
-            assert "skipped" in admin.text
-            assert "not answering" in admin.text
+            row = await here.replica_row()
+            assert "skipped not answering" in row
+            assert "unknown" in row  # how far behind
+            # Down, and no lag: not the last one it had.
+            figures = replica_figures(await here.scrape(), replica.name)
+            assert figures == {"orders_replica_up": 0, "orders_replica_in_use": 0}
         finally:
             servers.prompt.start()
         await eventually(lambda: _async(replica.usable), timeout=30)
         reads = replica.reads
         assert (await here.http.get(f"/orders/{order_id}")).status_code == 200
         assert replica.reads == reads + 1
+        figures = replica_figures(await here.scrape(), replica.name)
+        assert figures["orders_replica_up"] == figures["orders_replica_in_use"] == 1
+        assert "orders_replica_lag_seconds" in figures
 
 
 async def _async(value: bool) -> bool:
@@ -265,22 +315,38 @@ async def test_with_the_primary_stopped_reads_go_on_from_the_replica_and_command
             assert api.status_code == 503
             assert api.headers["retry-after"] == "5"
             # The replica stays in use, its lag unknown (the admin page needs the primary itself).
-            await eventually(lambda: _async(here.replicas.replicas[0].lag_seconds is None))
-            assert here.replicas.replicas[0].usable
+            replica = here.replicas.replicas[0]
+            await eventually(lambda: _async(replica.lag_seconds is None))
+            assert replica.usable
+            scraped = await here.scrape()  # the admin's token is read on the replica
+            assert scraped[key("orders_database_up")] == 0
+            figures = replica_figures(scraped, replica.name)
+            assert figures == {"orders_replica_up": 1, "orders_replica_in_use": 1}
 
 
 async def test_a_replica_too_far_behind_is_skipped_until_it_catches_up(servers: Servers) -> None:
-    async with site(servers, servers.delayed, replica_max_lag_seconds=0.5) as here:
+    async with site(servers, servers.prompt, replica_max_lag_seconds=0.5) as here:
         replica = here.replicas.replicas[0]
-        created = await here.http.post("/api/orders", json={"customer_id": "ada", "currency": "EUR"})
-        assert created.status_code == 201
-        # The write is two seconds from being applied there: past 0.5 s behind, it is skipped.
-        await eventually(lambda: _async(not replica.usable))
-        assert replica.problem == "more than 0.5 s behind: skipped"
-        primary_reads = here.replicas.primary_reads
-        assert (await here.http.get("/orders")).status_code == 200
-        assert here.replicas.primary_reads == primary_reads + 1
+        # Its replay paused, the replica falls behind the write for as long as the test looks.
+        async with replay_paused(servers.prompt):
+            created = await here.http.post("/api/orders", json={"customer_id": "ada", "currency": "EUR"})
+            assert created.status_code == 201
+            await eventually(lambda: _async(not replica.usable))
+            assert replica.problem == "more than 0.5 s behind: skipped"
+            primary_reads = here.replicas.primary_reads
+            assert (await here.http.get("/orders")).status_code == 200
+            assert here.replicas.primary_reads == primary_reads + 1
+            row = await here.replica_row()
+            assert "skipped more than 0.5 s behind: skipped" in row
+            behind = re.search(r"([0-9.]+) s", row.split("skipped", 2)[-1])
+            assert behind is not None
+            assert float(behind[1]) > 0.5
+            figures = replica_figures(await here.scrape(), replica.name)
+            assert figures["orders_replica_up"] == 1
+            assert figures["orders_replica_in_use"] == 0
+            assert figures["orders_replica_lag_seconds"] > 0.5
         await eventually(lambda: _async(replica.usable))
+        assert "in use" in await here.replica_row()
 
 
 async def test_a_live_pages_update_reads_the_primary_that_notified_it(servers: Servers) -> None:

@@ -305,7 +305,8 @@ def test_a_stopping_instance_hands_its_leadership_over_before_its_requests_finis
     assert write.status_code == 200, write.text
     assert handed_over < 5, f"the other instance took over {handed_over:.1f} s after the signal"
     record(
-        f"leadership handed over, {jobs} jobs of {workers} worker(s), a write in flight: after the signal (s)",
+        f"leadership handed over, {jobs} jobs of {workers} worker(s), a write in flight: after the signal"
+        " (s)",
         f"{handed_over:.2f}",
     )
 
