@@ -11,8 +11,11 @@ import asyncpg
 import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from asyncpg.pool import PoolConnectionProxy
 
 from domain.access import Actor, Role, check_binding
+
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 _HASHER = PasswordHasher()
 
@@ -62,6 +65,19 @@ UPDATE accounts SET disabled_at = coalesce(disabled_at, now()) WHERE name = $1 R
 """
 _SET_ROLE = f"UPDATE accounts SET role = $2, customer_id = $3 WHERE name = $1 RETURNING {_COLUMNS}"
 _SET_PASSWORD = f"UPDATE accounts SET password_hash = $2 WHERE name = $1 RETURNING {_COLUMNS}"
+# A forgotten customer's accounts, in the forget's transaction: disabled as `_DISABLE` does (their
+# sessions ended in the same statement), and renamed after their id, since a name may be personal
+# data. Only customer accounts are bound to a customer, so no admin is ever among them.
+# FOR UPDATE: a role change racing the forget waits for it, then finds the account already renamed,
+# rather than binding elsewhere an account whose sessions were just ended.
+_FORGET_BOUND = f"""
+WITH bound AS (
+    SELECT account_id FROM accounts WHERE role = 'customer' AND customer_id = $1 FOR UPDATE
+), ended AS (DELETE FROM sessions WHERE account_id IN (SELECT account_id FROM bound))
+UPDATE accounts SET disabled_at = coalesce(disabled_at, now()),
+                    name = 'forgotten-' || replace(account_id::text, '-', '')
+WHERE account_id IN (SELECT account_id FROM bound) RETURNING {_COLUMNS}
+"""
 # Locks every enabled admin's row: of two admins demoting or disabling each other at once,
 # the second waits for the first to commit, then finds one admin fewer and is refused.
 _LOCK_ADMINS = "SELECT name FROM accounts WHERE role = 'admin' AND disabled_at IS NULL FOR UPDATE"
@@ -74,6 +90,12 @@ def account_row(row: asyncpg.Record) -> Account:
 async def hash_password(password: str) -> str:
     # Argon2 takes tens of milliseconds of CPU: off the event loop.
     return await asyncio.to_thread(_HASHER.hash, password)
+
+
+async def forget_bound(conn: Connection, customer_id: str) -> list[Account]:
+    """Disable and rename every account bound to `customer_id`, ending their sessions; inside the
+    caller's transaction (the forget's), so both happen or neither. The accounts as they now are."""
+    return [account_row(row) for row in await conn.fetch(_FORGET_BOUND, customer_id)]
 
 
 class Accounts:

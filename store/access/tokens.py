@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
 
 from domain.access import Actor, Role, check_binding
 from store.access.sessions import digest
@@ -42,6 +43,17 @@ SELECT token_id, name, role, customer_id FROM api_tokens WHERE token_hash = $1 A
 _REVOKE = f"""
 UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE name = $1 RETURNING {_COLUMNS}
 """
+
+# A forgotten customer's tokens, in the forget's transaction.
+_REVOKE_BOUND = f"""
+UPDATE api_tokens SET revoked_at = now() WHERE role = 'customer' AND customer_id = $1 AND revoked_at IS NULL
+RETURNING {_COLUMNS}
+"""
+
+
+async def revoke_bound(conn: asyncpg.Connection | PoolConnectionProxy, customer_id: str) -> list[Token]:
+    """Revoke every token bound to `customer_id`, inside the caller's transaction; those revoked now."""
+    return [Token(*row) for row in await conn.fetch(_REVOKE_BOUND, customer_id)]
 
 
 class Tokens:
