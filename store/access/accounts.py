@@ -14,6 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from asyncpg.pool import PoolConnectionProxy
 
 from domain.access import Actor, Role, check_binding
+from store.access.binding import refuse_forgotten
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
@@ -104,7 +105,10 @@ class Accounts:
 
     async def add(self, name: str, role: Role, password: str, customer_id: str | None = None) -> Account:
         check_binding(role, customer_id)
-        row = await self.pool.fetchrow(_ADD, uuid4(), name, role, customer_id, await hash_password(password))
+        password_hash = await hash_password(password)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await refuse_forgotten(conn, customer_id)
+            row = await conn.fetchrow(_ADD, uuid4(), name, role, customer_id, password_hash)
         if row is None:
             raise NameTaken(f"There is already an account called {name}.")
         return account_row(row)
@@ -147,18 +151,21 @@ class Accounts:
     ) -> Account | None:
         """Give the account another role; LastAdmin when that would take the last enabled admin's."""
         check_binding(role, customer_id)
-        return await self._leaving_an_admin(name, role == "admin", _SET_ROLE, role, customer_id)
+        return await self._leaving_an_admin(
+            name, role == "admin", _SET_ROLE, role, customer_id, binding=customer_id
+        )
 
     async def disable_leaving_an_admin(self, name: str) -> Account | None:
         """`disable`, refused with LastAdmin when the account is the last enabled admin."""
         return await self._leaving_an_admin(name, False, _DISABLE)
 
     async def _leaving_an_admin(
-        self, name: str, stays_admin: bool, statement: str, *args: object
+        self, name: str, stays_admin: bool, statement: str, *args: object, binding: str | None = None
     ) -> Account | None:
         if "\x00" in name:  # PostgreSQL text cannot hold NUL: no account has such a name
             return None
         async with self.pool.acquire() as conn, conn.transaction():
+            await refuse_forgotten(conn, binding)
             admins = [row[0] for row in await conn.fetch(_LOCK_ADMINS)]
             if not stays_admin and admins == [name]:
                 raise LastAdmin(f"{name} is the last admin; make another account an admin first.")

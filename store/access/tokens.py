@@ -11,6 +11,7 @@ import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
 from domain.access import Actor, Role, check_binding
+from store.access.binding import refuse_forgotten
 from store.access.sessions import digest
 
 # A token is recognisable in a leaked log or a secret scanner by its prefix.
@@ -66,7 +67,9 @@ class Tokens:
         """A new token and its secret, which is never stored and cannot be shown again."""
         check_binding(role, customer_id)
         secret = PREFIX + secrets.token_urlsafe(32)
-        row = await self.pool.fetchrow(_ADD, uuid4(), name, digest(secret), role, customer_id, created_by)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await refuse_forgotten(conn, customer_id)
+            row = await conn.fetchrow(_ADD, uuid4(), name, digest(secret), role, customer_id, created_by)
         if row is None:
             raise NameTaken(f"There is already a token called {name}.")
         return Token(*row), secret

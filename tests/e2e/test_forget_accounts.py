@@ -207,3 +207,47 @@ async def test_a_forget_on_the_command_line_ends_the_sign_in_of_the_customers_ac
     otto = await accounts.check_password("otto", PASSWORD)
     assert otto is not None
     assert otto.name == "otto"
+
+
+async def test_after_a_forget_no_account_or_token_is_bound_to_that_customer_again(
+    customers: Customers, pool: asyncpg.Pool, database_url: str, tmp_path: Path
+) -> None:
+    assert (
+        await customers.browser.post("/customers/cust-f/forget", {"reason": "Asked to"})
+    ).status_code == 303
+    before = await sign_in_state(pool)
+    refused = "Customer cust-f has been forgotten: no account or token can act for them."
+
+    account = await customers.browser.post(
+        "/admin/accounts",
+        {
+            "username": "fern2",
+            "role": "customer",
+            "customer_id": "cust-f",
+            "password": "a long enough one 123",
+        },
+    )
+    token = await customers.browser.post(
+        "/admin/tokens", {"name": "fern-shop-2", "role": "customer", "customer_id": "cust-f"}
+    )
+    role = await customers.browser.post(
+        "/admin/accounts/otto/role", {"role": "customer", "customer_id": "cust-f"}
+    )
+    on_the_command_line = orders_cli(
+        database_url,
+        tmp_path / "master.key",
+        "tokens",
+        "add",
+        "fern-cli",
+        "--role",
+        "customer",
+        "--customer",
+        "cust-f",
+    )
+
+    for answer in (account, token, role):
+        assert answer.status_code == 409, answer.text
+        assert html.escape(refused, quote=False) in answer.text or refused in answer.text
+    assert on_the_command_line.returncode == 1
+    assert refused in on_the_command_line.stderr
+    assert await sign_in_state(pool) == before

@@ -14,6 +14,7 @@ import pytest
 
 from domain.access import Actor, Forbidden
 from domain.customer import ForgetCustomer, RegisterCustomer
+from domain.errors import CustomerForgottenError
 from store.access.access_log import AccessLog
 from store.access.accounts import Accounts
 from store.access.sessions import Sessions
@@ -140,3 +141,25 @@ async def test_a_forget_that_fails_midway_leaves_the_customer_and_the_account_as
     assert await sign_in_state(pool) == before
     assert (await orders.customer("cust-zq")).status == "registered"
     assert await pool.fetchval("SELECT count(*) FROM customer_keys WHERE customer_id = 'cust-zq'") == 1
+
+
+async def test_no_account_or_token_can_be_bound_to_a_forgotten_customer_afterwards(
+    pool: asyncpg.Pool, orders: Orders
+) -> None:
+    accounts, tokens = Accounts(pool), Tokens(pool)
+    await add_account(pool, "mo", "clerk")
+    await forget(orders)
+    before = await sign_in_state(pool)
+
+    with pytest.raises(CustomerForgottenError, match="cust-zq has been forgotten"):
+        await accounts.add("zebulon.again", "customer", PASSWORD, "cust-zq")
+    with pytest.raises(CustomerForgottenError):
+        await tokens.add("zeb-again", "customer", "ada-admin", "cust-zq")
+    with pytest.raises(CustomerForgottenError):
+        await accounts.set_role_leaving_an_admin("mo", "customer", "cust-zq")
+    assert await sign_in_state(pool) == before  # nothing written
+
+    # Another customer, and a customer id nobody registered, still take accounts and tokens.
+    assert (await accounts.add("olga.too", "customer", PASSWORD, "cust-other")).customer_id == "cust-other"
+    await tokens.add("olga-shop-2", "customer", "ada-admin", "cust-other")
+    assert (await accounts.set_role_leaving_an_admin("mo", "customer", "cust-new")) is not None
