@@ -3,8 +3,9 @@
 A customer command is decided on the customer's stream (domain/customer.py),
 its personal fields sealed with the customer's key (store/personal), and
 appended in one transaction with the customer's row in `customers`; forgetting
-deletes the key in that same transaction, so the CustomerForgotten event and the
-key's deletion are never seen apart.
+deletes the key in that same transaction, and ends the sign-in of the accounts and
+tokens bound to the customer (store/access/forgotten.py), so the CustomerForgotten
+event, the key's deletion and the disabled accounts are never seen apart.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from domain.customer import (
 )
 from domain.errors import DomainError
 from domain.rules import check_customer_id
+from store.access.forgotten import end_sign_in
 from store.log.event_store import EVENT_COLUMNS, ConcurrencyError, EventStore, Metadata, recorded_event
 from store.personal import Keyring
 
@@ -178,6 +180,7 @@ class Customers:
                     await conn.execute(_UPSERT, *row_values(new_state))
                     if new_state.status == "forgotten":
                         await conn.execute(_DELETE_KEY, command.customer_id)
+                        await end_sign_in(conn, command.customer_id, actor)
             except _Repeat:
                 return CustomerResult(await self.load(command.customer_id), False)
             except ConcurrencyError:

@@ -19,7 +19,7 @@ from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Template
 
 from domain.access import ROLES, Actor, Role, check_account_name, check_binding, check_password
-from domain.errors import InvalidInput
+from domain.errors import CustomerForgottenError, InvalidInput
 from domain.rules import check_customer_id
 from store.access.access_log import AccessLog
 from store.access.accounts import Account, Accounts, LastAdmin, NameTaken
@@ -142,7 +142,7 @@ class AccountsController(Controller):
             checked("add-account", check_password, password)
             try:
                 account = await accounts.add(name, role, password, customer_id)
-            except NameTaken as error:
+            except (NameTaken, CustomerForgottenError) as error:
                 raise Refused("add-account", str(error), 409) from None
         except Refused as refused:
             return await self._page(
@@ -167,7 +167,7 @@ class AccountsController(Controller):
             role, customer_id = checked(form_name, role_and_customer, await request.form())
             try:
                 after = await accounts.set_role_leaving_an_admin(name, role, customer_id)
-            except LastAdmin as error:
+            except (LastAdmin, CustomerForgottenError) as error:
                 raise Refused(form_name, str(error), 409) from None
         except Refused as refused:
             return await self._page(request, accounts, problem=refused.problem, status=refused.status)

@@ -12,7 +12,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
 from domain.access import ROLES, check_account_name
-from domain.errors import InvalidInput
+from domain.errors import CustomerForgottenError, InvalidInput
 from store.access.access_log import AccessLog
 from store.access.tokens import NameTaken, Tokens
 from web.access import ADMINISTER
@@ -58,7 +58,7 @@ class TokensController(Controller):
             role, customer_id = checked("make-token", role_and_customer, form)
             try:
                 token, secret = await tokens.add(name, role, admin.name, customer_id)
-            except NameTaken as error:
+            except (NameTaken, CustomerForgottenError) as error:
                 raise Refused("make-token", str(error), 409) from None
         except Refused as refused:
             return await self._page(request, tokens, refused.status, problem=refused.problem, entered=entered)

@@ -9,6 +9,7 @@ from datetime import datetime
 
 import asyncpg
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
 
 from domain.access import Actor
 
@@ -34,6 +35,19 @@ WHERE entry_id < $1 AND ($2::text IS NULL OR kind = $2) ORDER BY entry_id DESC L
 _KINDS = "SELECT DISTINCT kind FROM access_log ORDER BY kind"
 
 
+async def append_entry(
+    db: asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy,
+    kind: str,
+    actor: Actor | None,
+    subject: str | None = None,
+    detail: str = "",
+    client: str | None = None,
+) -> None:
+    """One entry; on a connection, inside its transaction (the entry is kept only if the change is)."""
+    actor_id, name = (actor.id, actor.name) if actor else (None, None)
+    await db.execute(_RECORD, kind, actor_id, name, subject, detail, client)
+
+
 class AccessLog:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -46,8 +60,7 @@ class AccessLog:
         detail: str = "",
         client: str | None = None,
     ) -> None:
-        actor_id, name = (actor.id, actor.name) if actor else (None, None)
-        await self.pool.execute(_RECORD, kind, actor_id, name, subject, detail, client)
+        await append_entry(self.pool, kind, actor, subject, detail, client)
 
     async def page(self, before: int | None = None, kind: str | None = None, limit: int = 50) -> list[Entry]:
         rows = await self.pool.fetch(_PAGE, before or 2**63 - 1, kind, limit)

@@ -11,8 +11,12 @@ import asyncpg
 import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from asyncpg.pool import PoolConnectionProxy
 
 from domain.access import Actor, Role, check_binding
+from store.access.binding import refuse_forgotten
+
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 _HASHER = PasswordHasher()
 
@@ -62,6 +66,19 @@ UPDATE accounts SET disabled_at = coalesce(disabled_at, now()) WHERE name = $1 R
 """
 _SET_ROLE = f"UPDATE accounts SET role = $2, customer_id = $3 WHERE name = $1 RETURNING {_COLUMNS}"
 _SET_PASSWORD = f"UPDATE accounts SET password_hash = $2 WHERE name = $1 RETURNING {_COLUMNS}"
+# A forgotten customer's accounts, in the forget's transaction: disabled as `_DISABLE` does (their
+# sessions ended in the same statement), and renamed after their id, since a name may be personal
+# data. Only customer accounts are bound to a customer, so no admin is ever among them.
+# FOR UPDATE: a role change racing the forget waits for it, then finds the account already renamed,
+# rather than binding elsewhere an account whose sessions were just ended.
+_FORGET_BOUND = f"""
+WITH bound AS (
+    SELECT account_id FROM accounts WHERE role = 'customer' AND customer_id = $1 FOR UPDATE
+), ended AS (DELETE FROM sessions WHERE account_id IN (SELECT account_id FROM bound))
+UPDATE accounts SET disabled_at = coalesce(disabled_at, now()),
+                    name = 'forgotten-' || replace(account_id::text, '-', '')
+WHERE account_id IN (SELECT account_id FROM bound) RETURNING {_COLUMNS}
+"""
 # Locks every enabled admin's row: of two admins demoting or disabling each other at once,
 # the second waits for the first to commit, then finds one admin fewer and is refused.
 _LOCK_ADMINS = "SELECT name FROM accounts WHERE role = 'admin' AND disabled_at IS NULL FOR UPDATE"
@@ -76,13 +93,22 @@ async def hash_password(password: str) -> str:
     return await asyncio.to_thread(_HASHER.hash, password)
 
 
+async def forget_bound(conn: Connection, customer_id: str) -> list[Account]:
+    """Disable and rename every account bound to `customer_id`, ending their sessions; inside the
+    caller's transaction (the forget's), so both happen or neither. The accounts as they now are."""
+    return [account_row(row) for row in await conn.fetch(_FORGET_BOUND, customer_id)]
+
+
 class Accounts:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
     async def add(self, name: str, role: Role, password: str, customer_id: str | None = None) -> Account:
         check_binding(role, customer_id)
-        row = await self.pool.fetchrow(_ADD, uuid4(), name, role, customer_id, await hash_password(password))
+        password_hash = await hash_password(password)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await refuse_forgotten(conn, customer_id)
+            row = await conn.fetchrow(_ADD, uuid4(), name, role, customer_id, password_hash)
         if row is None:
             raise NameTaken(f"There is already an account called {name}.")
         return account_row(row)
@@ -125,18 +151,21 @@ class Accounts:
     ) -> Account | None:
         """Give the account another role; LastAdmin when that would take the last enabled admin's."""
         check_binding(role, customer_id)
-        return await self._leaving_an_admin(name, role == "admin", _SET_ROLE, role, customer_id)
+        return await self._leaving_an_admin(
+            name, role == "admin", _SET_ROLE, role, customer_id, binding=customer_id
+        )
 
     async def disable_leaving_an_admin(self, name: str) -> Account | None:
         """`disable`, refused with LastAdmin when the account is the last enabled admin."""
         return await self._leaving_an_admin(name, False, _DISABLE)
 
     async def _leaving_an_admin(
-        self, name: str, stays_admin: bool, statement: str, *args: object
+        self, name: str, stays_admin: bool, statement: str, *args: object, binding: str | None = None
     ) -> Account | None:
         if "\x00" in name:  # PostgreSQL text cannot hold NUL: no account has such a name
             return None
         async with self.pool.acquire() as conn, conn.transaction():
+            await refuse_forgotten(conn, binding)
             admins = [row[0] for row in await conn.fetch(_LOCK_ADMINS)]
             if not stays_admin and admins == [name]:
                 raise LastAdmin(f"{name} is the last admin; make another account an admin first.")

@@ -8,8 +8,10 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
 
 from domain.access import Actor, Role, check_binding
+from store.access.binding import refuse_forgotten
 from store.access.sessions import digest
 
 # A token is recognisable in a leaked log or a secret scanner by its prefix.
@@ -43,6 +45,17 @@ _REVOKE = f"""
 UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE name = $1 RETURNING {_COLUMNS}
 """
 
+# A forgotten customer's tokens, in the forget's transaction.
+_REVOKE_BOUND = f"""
+UPDATE api_tokens SET revoked_at = now() WHERE role = 'customer' AND customer_id = $1 AND revoked_at IS NULL
+RETURNING {_COLUMNS}
+"""
+
+
+async def revoke_bound(conn: asyncpg.Connection | PoolConnectionProxy, customer_id: str) -> list[Token]:
+    """Revoke every token bound to `customer_id`, inside the caller's transaction; those revoked now."""
+    return [Token(*row) for row in await conn.fetch(_REVOKE_BOUND, customer_id)]
+
 
 class Tokens:
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -54,7 +67,9 @@ class Tokens:
         """A new token and its secret, which is never stored and cannot be shown again."""
         check_binding(role, customer_id)
         secret = PREFIX + secrets.token_urlsafe(32)
-        row = await self.pool.fetchrow(_ADD, uuid4(), name, digest(secret), role, customer_id, created_by)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await refuse_forgotten(conn, customer_id)
+            row = await conn.fetchrow(_ADD, uuid4(), name, digest(secret), role, customer_id, created_by)
         if row is None:
             raise NameTaken(f"There is already a token called {name}.")
         return Token(*row), secret

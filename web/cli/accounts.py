@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from domain.access import ROLES, Actor, Role, check_account_name, check_binding, check_password
-from domain.errors import InvalidInput
+from domain.errors import CustomerForgottenError, InvalidInput
 from store.access.access_log import AccessLog
 from store.access.accounts import Accounts, LastAdmin
 from store.access.accounts import NameTaken as AccountNameTaken
@@ -147,7 +147,7 @@ def add_user(name: str, role: Role, customer_id: str | None, password_stdin: boo
     async def work(access: Access) -> int:
         try:
             account = await access.accounts.add(name, role, password, customer_id)
-        except AccountNameTaken as error:
+        except (AccountNameTaken, CustomerForgottenError) as error:
             return refuse(str(error))
         detail = described(role, customer_id)
         await access.log.record("account added", the_command(), account.name, detail)
@@ -204,7 +204,7 @@ def set_role(name: str, role: Role, customer_id: str | None) -> None:
         before = await access.accounts.find(name)
         try:
             after = await access.accounts.set_role_leaving_an_admin(name, role, customer_id)
-        except LastAdmin as error:
+        except (LastAdmin, CustomerForgottenError) as error:
             return refuse(str(error))
         if before is None or after is None:
             return refuse(f"There is no account called {name}.")
@@ -253,7 +253,7 @@ def add_token(name: str, role: Role, customer_id: str | None) -> None:
         actor = the_command()
         try:
             token, secret = await access.tokens.add(name, role, actor.name, customer_id)
-        except TokenNameTaken as error:
+        except (TokenNameTaken, CustomerForgottenError) as error:
             return refuse(str(error))
         detail = described(role, customer_id)
         await access.log.record("token added", actor, token.name, detail)
