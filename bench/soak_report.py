@@ -113,6 +113,8 @@ def growth(record: Record) -> list[str]:
                 f" over {processes[0]:.0f} → {processes[1]:.0f} processes, {before:.2f} → {after:.2f} each"
             )
         verdict = "flat" if abs(after - before) <= max(5.0, 0.05 * before) else "GROWING"
+        if name == "PostgreSQL shared" and verdict != "flat":
+            verdict = "its shared buffers being touched: bounded by shared_buffers"
         lines.append(f"{text}, {verdict}")
     return lines
 
@@ -160,7 +162,10 @@ def markdown(record: Record, command: str, facts: dict[str, str], where: str) ->
         "shows the window's last sample: VmRSS of each uvicorn worker; PostgreSQL's private memory "
         "is RssAnon summed over its processes (and the largest one's), its shared memory the "
         "largest RssShmem (shared buffers touched, which grows until they are warm), over all of "
-        "the server's processes (with DATABASE_URL, those serving other databases too).",
+        "the server's processes (with DATABASE_URL, those serving other databases too). A worker's "
+        "page cache is `orders_page_cache_bytes` from /metrics: the rendered HTML it keeps, "
+        "estimated, which fills up to ORDERS_PAGE_CACHE_MB (32 by default) and stays there; a "
+        "worker's memory is judged besides it.",
         "",
     ]
     return "\n".join(lines)
