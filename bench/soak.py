@@ -190,25 +190,28 @@ async def sample(
             window.errors["a uvicorn worker was replaced"] += 1
             workers = now
         taken = memory(workers, postmaster)
-        cached = await page_caches(scraper)
+        figures = await per_worker(scraper)
         for n, pid in enumerate(workers, 1):
-            if pid in cached:
-                taken[f"worker {n} page cache"] = cached[pid] / 2**20
+            if pid in figures["orders_page_cache_bytes"]:
+                taken[f"worker {n} page cache"] = figures["orders_page_cache_bytes"][pid] / 2**20
+            if pid in figures["orders_python_allocated_blocks"]:
+                taken[f"worker {n} Python blocks (k)"] = figures["orders_python_allocated_blocks"][pid] / 1000
         window.memory = taken
         window.load = os.getloadavg()[0]
         await asyncio.sleep(min(5.0, record.window / 3))
 
 
-async def page_caches(scraper: httpx.AsyncClient) -> dict[int, float]:
-    """Each worker's page cache in bytes, by pid, from /metrics (which adds up every worker's files)."""
+async def per_worker(scraper: httpx.AsyncClient) -> dict[str, dict[int, float]]:
+    """Each worker's page cache (bytes) and Python's allocated blocks, by pid, from /metrics (which
+    adds up every worker's files)."""
     response = await scraper.get("/metrics")
     response.raise_for_status()
-    return {
-        int(sample.labels.get("pid", "0")): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-        if sample.name == "orders_page_cache_bytes"
-    }
+    found: dict[str, dict[int, float]] = {"orders_page_cache_bytes": {}, "orders_python_allocated_blocks": {}}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if sample.name in found:
+                found[sample.name][int(sample.labels.get("pid", "0"))] = sample.value
+    return found
 
 
 async def soak(args: argparse.Namespace, command: str) -> tuple[Record, str]:

@@ -97,6 +97,13 @@ def growth(record: Record) -> list[str]:
         if name.endswith(("processes", "page cache")) or name not in last:
             continue
         after = last[name]
+        if name.endswith("blocks (k)"):  # a count, not MB: a leak shows here as a rise
+            change = after / before - 1 if before else 0.0
+            verdict = "flat" if abs(change) <= 0.05 else "GROWING"
+            lines.append(
+                f"{name.replace(' (k)', '')}: {before:,.0f}k → {after:,.0f}k ({change:+.1%}), {verdict}"
+            )
+            continue
         text = f"{name}: {before:.1f} → {after:.1f} MB ({after - before:+.1f})"
         cache = name.replace(" RSS", " page cache")
         if name.endswith(" RSS") and cache in first and cache in last:
@@ -165,7 +172,9 @@ def markdown(record: Record, command: str, facts: dict[str, str], where: str) ->
         "the server's processes (with DATABASE_URL, those serving other databases too). A worker's "
         "page cache is `orders_page_cache_bytes` from /metrics: the rendered HTML it keeps, "
         "estimated, which fills up to ORDERS_PAGE_CACHE_MB (32 by default) and stays there; a "
-        "worker's memory is judged besides it.",
+        "worker's memory is judged besides it. Python blocks are `orders_python_allocated_blocks` "
+        "(sys.getallocatedblocks, thousands): the objects a worker keeps; RSS rising while they "
+        "stay flat is the C allocator's fragmentation, not objects kept.",
         "",
     ]
     return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""/metrics shows how much rendered HTML this process keeps: the page cache fills as pages are opened."""
+"""/metrics shows how much rendered HTML this process keeps (the page cache fills as pages are opened,
+up to its bound) and how many blocks Python's allocator holds: what a soak reads memory against."""
 
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ async def test_the_page_cache_size_grows_as_pages_are_rendered_and_stays_within_
         async def cached() -> float:
             response = await scraper.get("/metrics")
             assert response.status_code == 200
-            return samples(response.text)[CACHE]
+            scraped = samples(response.text)
+            assert scraped[key("orders_python_allocated_blocks")] > 10_000  # an app holds that many at least
+            return scraped[CACHE]
 
         created = await clerk.post("/orders", data={"customer_id": "cust-pc", "currency": "EUR"})
         assert created.status_code == 303
