@@ -47,6 +47,7 @@ REQUEST_BOUND = 30.0  # seconds: a request still unanswered after this counts as
 MOST_IN_FLIGHT = 500  # past this the server is not keeping up: a due request is dropped, as an error
 CUSTOMERS = [f"soak-{n}" for n in range(100)]  # registered before the soak starts
 IDLE_EXPIRY = 2.0  # seconds: idle connections are dropped before uvicorn closes them (5 s)
+OPEN_AT_ONCE = 8  # keep-alive connections opened before the load, used in turn
 
 
 class Connections:
@@ -54,14 +55,16 @@ class Connections:
 
     def __init__(self, port: int, cookies: dict[str, str]) -> None:
         self.port, self.cookies = port, cookies
-        self.idle: list[tuple[Connection, float]] = []
+        self.idle: deque[tuple[Connection, float]] = deque()
         self.tally = Tally()
 
     async def request(self, method: str, path: str, form: dict[str, str] | None = None) -> tuple[int, str]:
         """The status and Location of one request; the connection is closed if it failed."""
         now = time.monotonic()
         while self.idle:
-            connection, used = self.idle.pop()
+            # The longest idle first: requests go round the open connections, which the kernel
+            # handed to the workers as they accepted them, so every worker serves from the start.
+            connection, used = self.idle.popleft()
             if now - used < IDLE_EXPIRY:
                 break
             connection.close()
@@ -222,6 +225,8 @@ async def soak(args: argparse.Namespace, command: str) -> tuple[Record, str]:
         connections = Connections(served.port, {SESSION_COOKIE: await clerk_session(served.database)})
         await connections.request("GET", "/orders")  # the CSRF cookie, as a browser's first page
         connections.cookies = dict(connections.idle[0][0].cookies)
+        # Connections opened at once, for the workers to share (each accepts some): reused in turn.
+        await asyncio.gather(*(connections.request("GET", "/orders") for _ in range(OPEN_AT_ONCE)))
         admin = {SESSION_COOKIE: await clerk_session(served.database, "admin")}  # reads /metrics
         load_before = _machine_load()
         print(f"soak: {served.where}; {record.seconds:g} s at {record.rate:g}/s, {args.workers} workers")

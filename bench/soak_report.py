@@ -84,42 +84,43 @@ def by_action(record: Record) -> list[list[str]]:
 
 
 def growth(record: Record) -> list[str]:
-    """Each memory figure from the second window (the first warms up) to the last.
+    """Each memory figure over the second half of the run: the first half warms up (each worker's
+    page cache and per-order caches fill to their bounds; PostgreSQL touches its buffers).
 
-    A worker's RSS is judged without its page cache when /metrics gave it (bounded, it is no leak).
-
-    PostgreSQL's private memory is judged per process: a pool that opens connections adds
+    A worker whose page cache was still filling in the second half (it had served few pages
+    before: a client's keep-alive connections stay with one worker) is said to be warming up, not
+    judged. PostgreSQL's private memory is judged per process: a pool that opens connections adds
     backends, each with its own caches, which is not a leak.
     """
     lines = []
-    first, last = record.windows[min(1, len(record.windows) - 1)].memory, record.windows[-1].memory
+    windows = record.windows
+    first = windows[max(len(windows) // 2 - 1, min(1, len(windows) - 1))].memory
+    last = windows[-1].memory
     for name, before in first.items():
         if name.endswith(("processes", "page cache")) or name not in last:
             continue
         after = last[name]
-        if name.endswith("blocks (k)"):  # a count, not MB: a leak shows here as a rise
-            change = after / before - 1 if before else 0.0
-            verdict = "flat" if abs(change) <= 0.05 else "GROWING"
-            lines.append(
-                f"{name.replace(' (k)', '')}: {before:,.0f}k → {after:,.0f}k ({change:+.1%}), {verdict}"
-            )
-            continue
-        text = f"{name}: {before:.1f} → {after:.1f} MB ({after - before:+.1f})"
-        cache = name.replace(" RSS", " page cache")
-        if name.endswith(" RSS") and cache in first and cache in last:
-            # The page cache fills up to its bound (ORDERS_PAGE_CACHE_MB) and then stays there: the
-            # worker is judged on what it holds besides.
-            before, after = before - first[cache], after - last[cache]
-            text += (
-                f"; page cache {first[cache]:.1f} → {last[cache]:.1f}, besides it {before:.1f} → {after:.1f}"
-            )
-        processes = (first.get("PostgreSQL processes", 1), last.get("PostgreSQL processes", 1))
-        if name == "PostgreSQL private" and processes[0] != processes[1]:
-            before, after = before / processes[0], after / processes[1]
-            text += (
-                f" over {processes[0]:.0f} → {processes[1]:.0f} processes, {before:.2f} → {after:.2f} each"
-            )
-        verdict = "flat" if abs(after - before) <= max(5.0, 0.05 * before) else "GROWING"
+        count = name.endswith("blocks (k)")  # a count, not MB: a leak shows here as a rise
+        if count:
+            text = f"{name.replace(' (k)', '')}: {before:,.0f}k → {after:,.0f}k ({after / before - 1:+.1%})"
+            verdict = "flat" if abs(after - before) <= 0.05 * before else "GROWING"
+        else:
+            text = f"{name}: {before:.1f} → {after:.1f} MB ({after - before:+.1f})"
+            processes = (first.get("PostgreSQL processes", 1), last.get("PostgreSQL processes", 1))
+            if name == "PostgreSQL private" and processes[0] != processes[1]:
+                before, after = before / processes[0], after / processes[1]
+                each = f"{before:.2f} → {after:.2f} each"
+                text += f" over {processes[0]:.0f} → {processes[1]:.0f} processes, {each}"
+            verdict = "flat" if abs(after - before) <= max(5.0, 0.05 * before) else "GROWING"
+        cache = name.split(" RSS")[0].split(" Python")[0] + " page cache"
+        if (
+            name.startswith("worker")
+            and cache in first
+            and cache in last
+            and first[cache] < 0.9 * last[cache]
+        ):
+            filled = f"{first[cache]:.1f} to {last[cache]:.1f} MB"
+            verdict = f"warming up (its page cache filled from {filled} meanwhile)"
         if name == "PostgreSQL shared" and verdict != "flat":
             verdict = "its shared buffers being touched: bounded by shared_buffers"
         lines.append(f"{text}, {verdict}")
@@ -160,7 +161,7 @@ def markdown(record: Record, command: str, facts: dict[str, str], where: str) ->
         "",
         *_markdown_table(by_action(record)),
         "",
-        "Memory from the second window to the last (flat: within 5 MB or 5%):",
+        "Memory over the second half of the run (flat: within 5 MB or 5%):",
         "",
         *(f"- {line}" for line in growth(record)),
         "",
