@@ -40,6 +40,14 @@ PAGE_CACHE_BYTES = Gauge(
     "Rendered HTML this process keeps in its page cache (web/render_cache.py), estimated.",
     multiprocess_mode="liveall",
 )
+# Per worker: the memory blocks Python's allocator holds now (`sys.getallocatedblocks`, free to read).
+# Resident memory rising while this stays flat is the C allocator's doing; a count that keeps rising
+# is objects kept: a bounded cache still filling, or a leak.
+PYTHON_BLOCKS = Gauge(
+    "orders_python_allocated_blocks",
+    "Memory blocks Python's allocator holds in this process now (sys.getallocatedblocks).",
+    multiprocess_mode="liveall",
+)
 
 
 class _Figures(Collector):
@@ -98,16 +106,6 @@ def worker_stopped(folder: str | None) -> None:
     """On a clean shutdown, this worker's live gauges leave the sums."""
     if folder is not None:
         mark_process_dead(os.getpid(), folder)  # type: ignore[no-untyped-call]
-
-
-# Per worker: the memory blocks Python's allocator holds now (`sys.getallocatedblocks`, free to read).
-# Its resident memory can go on rising while this stays flat: that is the C allocator's fragmentation,
-# not objects kept; a count that rises with it is a leak.
-PYTHON_BLOCKS = Gauge(
-    "orders_python_allocated_blocks",
-    "Memory blocks Python's allocator holds in this process now (sys.getallocatedblocks).",
-    multiprocess_mode="liveall",
-)
 
 
 def sample(pool: asyncpg.Pool, cache: RenderCache) -> None:
