@@ -12,7 +12,6 @@ import html
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -23,7 +22,7 @@ from store.access.accounts import Accounts
 from store.access.sessions import Sessions
 from store.access.tokens import Tokens
 from tests.e2e.test_cli_customers import orders_cli, with_customer
-from tests.support.accounts import PASSWORD, add_account, session_for, token_for
+from tests.support.accounts import PASSWORD, add_account, session_for, sign_in_state, token_for
 from tests.support.page_client import PageClient
 from tests.support.pages import Page
 from web.signin import WRONG
@@ -52,15 +51,6 @@ def log_entries(response: httpx.Response) -> list[tuple[str, str, str, str]]:
         cells = [html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in CELL.findall(row)]
         entries.append((cells[2], cells[3], cells[4], cells[5]))
     return entries
-
-
-async def sign_in_state(pool: asyncpg.Pool) -> dict[str, Any]:
-    return {
-        "accounts": [tuple(r) for r in await pool.fetch("SELECT * FROM accounts ORDER BY account_id")],
-        "tokens": [tuple(r) for r in await pool.fetch("SELECT * FROM api_tokens ORDER BY token_id")],
-        "sessions": await pool.fetchval("SELECT count(*) FROM sessions"),
-        "access_log": await pool.fetchval("SELECT count(*) FROM access_log"),
-    }
 
 
 class Customers:

@@ -6,7 +6,6 @@ Real PostgreSQL; what is asserted is what signing in, a session, a token and the
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 from uuid import uuid4
 
 import asyncpg
@@ -21,7 +20,7 @@ from store.access.sessions import Sessions
 from store.access.tokens import Tokens
 from store.application import Envelope, Orders
 from store.personal import MasterKey
-from tests.support.accounts import PASSWORD, add_account, session_for, token_for
+from tests.support.accounts import PASSWORD, add_account, session_for, sign_in_state, token_for
 
 ADMIN = Actor("admin-1", "ada-admin", "admin")
 CLERK = Actor("clerk-1", "cleo-clerk", "clerk")
@@ -38,16 +37,6 @@ async def orders(pool: asyncpg.Pool) -> Orders:
 
 async def forget(orders: Orders, customer_id: str = "cust-zq") -> None:
     await orders.forget_customer(ForgetCustomer(customer_id, "Asked to be forgotten"), Envelope(uuid4()))
-
-
-async def sign_in_state(pool: asyncpg.Pool) -> dict[str, Any]:
-    """Accounts and tokens row by row, sessions and access-log entries counted."""
-    return {
-        "accounts": [tuple(r) for r in await pool.fetch("SELECT * FROM accounts ORDER BY account_id")],
-        "tokens": [tuple(r) for r in await pool.fetch("SELECT * FROM api_tokens ORDER BY token_id")],
-        "sessions": await pool.fetchval("SELECT count(*) FROM sessions"),
-        "access_log": await pool.fetchval("SELECT count(*) FROM access_log"),
-    }
 
 
 async def test_a_forget_disables_renames_and_signs_out_the_customers_account_and_revokes_its_token(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from typing import Any
 from uuid import uuid4
 
 import asyncpg
@@ -98,3 +99,14 @@ async def session_at(url: str, name: str, role: str, customer_id: str | None = N
 
 async def token_at(url: str, name: str, role: str, customer_id: str | None = None) -> str:
     return await _on(url, "token", name, role, customer_id)
+
+
+async def sign_in_state(pool: asyncpg.Pool) -> dict[str, Any]:
+    """Accounts and tokens row by row, sessions and access-log entries counted: what a change to
+    sign-in writes, to compare before and after one that must write nothing."""
+    return {
+        "accounts": [tuple(r) for r in await pool.fetch("SELECT * FROM accounts ORDER BY account_id")],
+        "tokens": [tuple(r) for r in await pool.fetch("SELECT * FROM api_tokens ORDER BY token_id")],
+        "sessions": await pool.fetchval("SELECT count(*) FROM sessions"),
+        "access_log": await pool.fetchval("SELECT count(*) FROM access_log"),
+    }
