@@ -30,7 +30,7 @@ async def _context(operations: Operations) -> dict[str, Any]:
         "errors": errors,
         "rebuilding": rebuilding,
         # The workflows and leader loops (templates/_leaders.html); the read models' rows name theirs.
-        "jobs": [job for job in await job_holders(operations.pool) if job.kind != "projection"],
+        "jobs": await job_holders(operations.pool, frozenset({"workflow", "loop"})),
         "problem": None,
         "horizon": await operations.horizon(),  # templates/_horizon.html
     }

@@ -79,10 +79,13 @@ async def _holders(pool: asyncpg.Pool, jobs: Sequence[tuple[str, str, str]]) -> 
     }
 
 
-async def job_holders(pool: asyncpg.Pool) -> list[JobHolder]:
-    """Every job run under a leader lock, in JOBS' order, with the instance holding it now."""
-    held = await _holders(pool, JOBS)
-    return [JobHolder(name, kind, held.get(name)) for name, kind, _ in JOBS]
+async def job_holders(
+    pool: asyncpg.Pool, kinds: frozenset[str] = frozenset({"projection", "workflow", "loop"})
+) -> list[JobHolder]:
+    """Every job of `kinds` run under a leader lock, in JOBS' order, with the instance holding it now."""
+    jobs = [job for job in JOBS if job[1] in kinds]
+    held = await _holders(pool, jobs)
+    return [JobHolder(name, kind, held.get(name)) for name, kind, _ in jobs]
 
 
 _REBUILDS = "SELECT name, state, events_done, events_total, finished_at, error FROM projection_rebuilds"
