@@ -40,6 +40,8 @@ _PLACEHOLDERS = re.compile(f"({CSRF_PLACEHOLDER}|{COMMAND_ID_PLACEHOLDER}|{FRAGM
 _CSRF, _COMMAND_ID, _FRAGMENT = (
     p.encode() for p in (CSRF_PLACEHOLDER, COMMAND_ID_PLACEHOLDER, FRAGMENT_PLACEHOLDER)
 )
+# Every prepared page holds these three objects, not copies: a page has a placeholder per form.
+_SHARED = {CSRF_PLACEHOLDER: _CSRF, COMMAND_ID_PLACEHOLDER: _COMMAND_ID, FRAGMENT_PLACEHOLDER: _FRAGMENT}
 _ENTRY_OVERHEAD = 240  # bytes of an entry beyond its HTML: key tuple, dict slot, links
 
 # Rendered HTML split at its placeholders, encoded once (UTF-8): the text, then a placeholder and
@@ -105,7 +107,7 @@ class RenderCache:
             return
         size = sys.getsizeof(html) + _ENTRY_OVERHEAD
         if isinstance(html, tuple):
-            size += sum(map(sys.getsizeof, html))
+            size += sum(map(sys.getsizeof, html[::2]))  # its text; the placeholders between are shared
         if size > self.max_bytes // 4:
             return  # one page must not push out a quarter of the others
         old = self._entries.pop(key, None)
@@ -138,7 +140,8 @@ class RenderCache:
 
 def prepare(html: str) -> Prepared:
     """Rendered HTML as the cache keeps it: split once at its placeholders and encoded, for `fill`."""
-    return tuple(part.encode() for part in _PLACEHOLDERS.split(html))
+    parts = _PLACEHOLDERS.split(html)  # text, placeholder, text, …
+    return tuple(_SHARED[part] if n % 2 else part.encode() for n, part in enumerate(parts))
 
 
 def fill(prepared: Prepared, csrf_token: str, fragment: Prepared = ()) -> bytes:

@@ -45,6 +45,17 @@ def test_the_bytes_held_stay_under_the_bound() -> None:
     assert cache.get(("huge",)) is None
 
 
+def test_pages_share_their_placeholders_and_the_estimate_counts_their_text() -> None:
+    # A page has a placeholder per form: kept once for every page, not once per form and page.
+    form = f'<form><i value="{CSRF_PLACEHOLDER}"><i value="{COMMAND_ID_PLACEHOLDER}"></form>'
+    one, other = prepare(form * 20), prepare("<p>other</p>" + form)
+    assert {id(part) for part in one[1::2]} == {id(part) for part in other[1::2]}
+    cache = RenderCache()
+    cache.put(("page", 1), one)
+    text = sum(len(part) for part in one[::2])
+    assert text < cache.stats().bytes < text + 2_500  # its text, pieces and entry; placeholders not again
+
+
 def test_a_cache_of_no_bytes_keeps_nothing() -> None:
     cache = RenderCache(max_bytes=0)
     cache.put(("page",), (b"html",))
