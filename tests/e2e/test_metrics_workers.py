@@ -57,7 +57,11 @@ def test_two_workers_count_into_one_folder_that_is_removed_at_the_end(
         process.send_signal(signal.SIGINT)
         assert process.wait(30) == 0
 
-    assert len(workers) == 2, (workers, log.read_text())  # each worker keeps its counts in a file of its own
+    # Each worker keeps its counts in a file of its own. On a busy machine uvicorn may find a worker
+    # slow to answer its health check and replace it ("Child process [pid] died"): the new worker
+    # has a file of its own too, and the old one's counts stay in the sum.
+    replaced = log.read_text().count("] died")
+    assert len(workers) == 2 + replaced, (workers, log.read_text())
     assert [scrape[CREATED] for scrape in scrapes] == [20.0] * 6  # whichever worker answered
     assert all(scrape[key("orders_database_up")] == 1 for scrape in scrapes)
     assert not folder.exists()
