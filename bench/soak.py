@@ -1,6 +1,7 @@
 """A bounded soak: `orders serve` under a steady mix of reads and writes; errors, latency, memory.
 
-    uv run --group bench python -m bench.soak [--minutes 10] [--rate 50] [--workers 2] [--quick]
+    uv run --group bench python -m bench.soak [--minutes 10] [--rate 50] [--workers 2]
+        [--warm-up 15] [--quick]
 
 Starts `orders serve --workers N` on a fresh embedded data folder (or on a new database of
 DATABASE_URL's server), signs in as a clerk, and sends requests at a steady rate whatever the
@@ -10,6 +11,12 @@ falling behind shows. Every few seconds it reads the resident memory of each uvi
 and of the PostgreSQL processes from /proc. Prints a table per window (a minute; 5 s with
 --quick) and writes it to bench/RESULTS-soak.md (--quick: a temp file). Not run in CI.
 Exits 1 when any request failed.
+
+Before the measured minutes, the same load warms the server up until every worker's page
+cache is full (`--warm-up`: at most that many minutes; 0: none). A cache filling to its bound
+is memory the server is meant to take, and how long it takes depends on how many pages each
+worker happens to serve; what the soak looks for is memory that goes on rising after that.
+The warm-up's requests are not in the table, but an error in them counts as one.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ MOST_IN_FLIGHT = 500  # past this the server is not keeping up: a due request is
 CUSTOMERS = [f"soak-{n}" for n in range(100)]  # registered before the soak starts
 IDLE_EXPIRY = 2.0  # seconds: idle connections are dropped before uvicorn closes them (5 s)
 OPEN_AT_ONCE = 8  # keep-alive connections opened before the load, used in turn
+FULL = 0.97  # a page cache this near its bound is full: what leaves it makes room for what comes
 
 
 class Connections:
@@ -146,11 +154,19 @@ class Refused(Exception):
 
 
 async def drive(
-    record: Record, shop: Shop, server_pid: int, postmaster: int | None, scraper: httpx.AsyncClient
+    record: Record,
+    shop: Shop,
+    server_pid: int,
+    postmaster: int | None,
+    scraper: httpx.AsyncClient,
+    *,
+    until_full: float | None = None,
 ) -> None:
-    """Send a request every 1/rate s for the record's seconds, whatever the answers' speed."""
+    """Send a request every 1/rate s for the record's seconds, whatever the answers' speed; with
+    `until_full` (bytes), stop sooner once every worker's page cache holds that much."""
     started = time.perf_counter()  # uvloop's loop.time() counts whole milliseconds
-    sampler = asyncio.create_task(sample(record, started, server_pid, postmaster, scraper))
+    full = asyncio.Event()
+    sampler = asyncio.create_task(sample(record, started, server_pid, postmaster, scraper, until_full, full))
 
     async def one(due: float) -> None:
         action, window = shop.next_action(), record.at(due - started)
@@ -170,6 +186,9 @@ async def drive(
 
     in_flight: set[asyncio.Task[None]] = set()
     for n in range(int(record.seconds * record.rate)):
+        if full.is_set():
+            record.ended = time.perf_counter() - started
+            break
         due = started + n / record.rate
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
         if len(in_flight) >= MOST_IN_FLIGHT:
@@ -183,9 +202,16 @@ async def drive(
 
 
 async def sample(
-    record: Record, started: float, server_pid: int, postmaster: int | None, scraper: httpx.AsyncClient
+    record: Record,
+    started: float,
+    server_pid: int,
+    postmaster: int | None,
+    scraper: httpx.AsyncClient,
+    until_full: float | None,
+    full: asyncio.Event,
 ) -> None:
-    """Memory and load into the current window, every few seconds; a worker replaced is an error."""
+    """Memory and load into the current window, every few seconds; a worker replaced is an error.
+    Sets `full` once every worker's page cache holds `until_full` bytes, if given."""
     workers = worker_pids(server_pid)
     while True:
         window = record.at(time.perf_counter() - started)
@@ -201,6 +227,9 @@ async def sample(
                 taken[f"worker {n} Python blocks (k)"] = figures["orders_python_allocated_blocks"][pid] / 1000
         window.memory = taken
         window.load = os.getloadavg()[0]
+        caches = figures["orders_page_cache_bytes"]
+        if until_full is not None and all(caches.get(pid, -1.0) >= until_full for pid in workers):
+            full.set()
         await asyncio.sleep(min(5.0, record.window / 3))
 
 
@@ -232,9 +261,32 @@ async def soak(args: argparse.Namespace, command: str) -> tuple[Record, str]:
         print(f"soak: {served.where}; {record.seconds:g} s at {record.rate:g}/s, {args.workers} workers")
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{served.port}", cookies=admin) as scraper:
             shop = Shop(connections, random.Random(16))
+            warm = Record(60 * args.warm_up, args.rate, record.window) if args.warm_up else None
+            if warm is not None:
+                bound = FULL * served.page_cache_mb * 2**20
+                print(f"soak: warming up until every worker's page cache holds {bound / 2**20:.1f} MB")
+                await drive(warm, shop, served.pid, served.postmaster, scraper, until_full=bound)
+                print(f"soak: {warm_up(warm, args.warm_up)}")
             await drive(record, shop, served.pid, served.postmaster, scraper)
         facts["load"] = f"{load_before} before the run, {_machine_load()} after"
+        if warm is not None:
+            facts["warm-up"] = warm_up(warm, args.warm_up)
+            record.windows[0].errors.update({f"warm-up: {e}": n for e, n in warm.errors.items()})
     return record, markdown(record, command, facts, served.where)
+
+
+def warm_up(warm: Record, limit: float) -> str:
+    """How the warm-up went, in a line: how long, the memory it ended with, its errors."""
+    took = warm.ended if warm.ended is not None else warm.seconds
+    memory = next((w.memory for w in reversed(warm.windows) if w.memory), {})
+    workers = ", ".join(f"{k} {v:.1f} MB" for k, v in memory.items() if k.startswith("worker") and "RSS" in k)
+    how = (
+        "every worker's page cache was full"
+        if warm.ended is not None
+        else f"the {limit:.3g} minutes allowed ran out before every worker's page cache was full"
+    )
+    errors = sum(warm.errors.values())
+    return f"{took / 60:.1f} min at the same rate until {how} ({workers}); errors: {errors}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,13 +294,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=10.0, help="how long (default 10)")
     parser.add_argument("--rate", type=float, default=50.0, help="requests a second (default 50)")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (default 2)")
+    parser.add_argument(
+        "--warm-up", type=float, default=15.0, help="at most this long until the page caches are full (15)"
+    )
     parser.add_argument("--quick", action="store_true", help="a 20-second smoke run, 5-second windows")
     parser.add_argument("--output", type=Path, help="the report (default bench/RESULTS-soak.md; quick: temp)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.minutes = 20 / 60
-    if args.minutes <= 0 or args.rate <= 0 or args.workers < 1:
-        parser.error("--minutes and --rate must be more than 0, --workers at least 1")
+        args.minutes, args.warm_up = 20 / 60, min(args.warm_up, 10 / 60)
+    if args.minutes <= 0 or args.rate <= 0 or args.workers < 1 or args.warm_up < 0:
+        parser.error("--minutes and --rate must be more than 0, --warm-up 0 or more, --workers at least 1")
     given = sys.argv[1:] if argv is None else argv
     command = shlex.join(["uv", "run", "--group", "bench", "python", "-m", "bench.soak", *given])
     output = args.output or (Path(tempfile.gettempdir()) / "orders-soak-quick.md" if args.quick else RESULTS)

@@ -31,6 +31,7 @@ class Record:
     window: float
     windows: list[Window] = field(default_factory=list)
     done: Counter[str] = field(default_factory=Counter)  # answered requests, by action
+    ended: float | None = None  # seconds, when stopped before its time (a warm-up, its caches full)
 
     def __post_init__(self) -> None:
         self.windows = [Window() for _ in range(max(1, round(self.seconds / self.window)))]
@@ -84,8 +85,9 @@ def by_action(record: Record) -> list[list[str]]:
 
 
 def growth(record: Record) -> list[str]:
-    """Each memory figure over the second half of the run: the first half warms up (each worker's
-    page cache and per-order caches fill to their bounds; PostgreSQL touches its buffers).
+    """Each memory figure over the second half of the run: the first half settles (the C
+    allocator's free lists after a page cache filled; PostgreSQL touches its buffers; without a
+    warm-up, each worker's page cache and per-order caches fill to their bounds).
 
     A worker whose page cache was still filling in the second half (it had served few pages
     before: a client's keep-alive connections stay with one worker) is said to be warming up, not
@@ -140,6 +142,8 @@ def markdown(record: Record, command: str, facts: dict[str, str], where: str) ->
     cells = table(record)
     errors = ", ".join(f"{kind} ×{count}" for kind, count in record.errors.most_common()) or "0"
     answered = sum(len(w.latencies) for w in record.windows)
+    warm = facts.get("warm-up")
+    warmed = [f"Before them, not in the table, a warm-up: {warm}.", ""] if warm else []
     lines = [
         "# Soak",
         "",
@@ -152,6 +156,7 @@ def markdown(record: Record, command: str, facts: dict[str, str], where: str) ->
         "",
         "Answered, by action: " + ", ".join(f"{a} {n:,}" for a, n in record.done.most_common()) + ".",
         "",
+        *warmed,
         *machine(facts, where)[:-1],
         f"- Other work on the machine (1-minute load average; PSI CPU pressure, 60 s): {facts['load']}",
         "",

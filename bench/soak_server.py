@@ -75,6 +75,7 @@ class Served:
     where: str
     postmaster: int | None  # None when PostgreSQL runs on another machine
     master: MasterKey  # the server's master key, to register customers as it would
+    page_cache_mb: float  # each worker's page cache bound (ORDERS_PAGE_CACHE_MB)
 
 
 @asynccontextmanager
@@ -113,7 +114,7 @@ async def serving(workers: int) -> AsyncIterator[Served]:
             settings = from_environment(env)
             master = configured(settings.master_key_file, settings.master_secret)
             assert master is not None, "a server always has a master key (a key file by default)"
-            yield Served(port, process.pid, database, where, postmaster, master)
+            yield Served(port, process.pid, database, where, postmaster, master, settings.page_cache_mb)
         finally:
             await stop(process, None if external else postmaster)
             if external:
