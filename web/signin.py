@@ -58,8 +58,17 @@ class Doorway:
     async def form(self) -> dict[str, str]:
         return {name: str(value) for name, value in (await self.request.form()).items()}
 
-    async def record(self, kind: str, actor: Actor | None, subject: str, detail: str = "") -> None:
-        await self.access_log.record(kind, actor, subject[:200], detail, self.client)
+    async def record(self, kind: str, actor: Actor | None, subject: str | None, detail: str = "") -> None:
+        await self.access_log.record(kind, actor, subject and subject[:200], detail, self.client)
+
+    async def record_refusal(self, kind: str, accounts: Accounts, username: str, detail: str = "") -> None:
+        """A failed or refused sign-in, under the name tried only if it is an account's. What was
+        typed as a name may be a password, or the old name of an account a forget renamed (a
+        person's name, perhaps): the append-only log must not keep it. The throttle has it for a day."""
+        if username and await accounts.find(username) is not None:
+            await self.record(kind, None, username, detail)
+        else:
+            await self.record(kind, None, None, ", ".join(filter(None, [detail, "no account by that name"])))
 
     async def enter(self, actor: Actor, to: str, kind: str, detail: str = "") -> Redirect:
         """A new session for `actor`, its cookie, and the way on; the browser's old session ends."""
@@ -107,13 +116,13 @@ class SignIn(Controller):
         if wait > 0:
             minutes = max(1, round(wait / 60))
             message = f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
-            await doorway.record("sign-in refused", None, username, "throttled")
+            await doorway.record_refusal("sign-in refused", accounts, username, "throttled")
             SIGN_INS.labels("throttled").inc()
             return again(message, 429, **{"Retry-After": str(int(wait) + 1)})
         account = await accounts.check_password(username, password) if username and password else None
         if account is None:
             await throttle.failed(username, client)
-            await doorway.record("sign-in failed", None, username)
+            await doorway.record_refusal("sign-in failed", accounts, username)
             SIGN_INS.labels("failed").inc()
             return again(WRONG, 401)
         SIGN_INS.labels("signed_in").inc()

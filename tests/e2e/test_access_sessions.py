@@ -180,6 +180,25 @@ async def test_after_five_failures_for_a_name_even_the_right_password_waits(
     assert (await sign_in(site, "someone-else")).status_code == 401, "another name is not held up"
 
 
+async def test_a_name_that_is_no_accounts_is_not_logged_when_its_sign_in_fails_or_is_refused(
+    site: AsyncTestClient[Any], database_url: str, pool: asyncpg.Pool
+) -> None:
+    # People type their password into the name field; the log is append-only and forever.
+    await add_account_at(database_url, "vera", "viewer")
+    assert (await sign_in(site, "vera", "hunter2-typo")).status_code == 401
+    for _ in range(6):
+        await sign_in(site, "Correct-Horse-Battery")
+    log = await pool.fetch("SELECT kind, subject, detail, client FROM access_log ORDER BY entry_id")
+    assert [(r["kind"], r["subject"], r["detail"]) for r in log] == [
+        ("sign-in failed", "vera", ""),
+        *[("sign-in failed", None, "no account by that name")] * 5,
+        ("sign-in refused", None, "throttled, no account by that name"),
+    ]
+    assert all(r["client"] for r in log)
+    throttled = "SELECT count(*) FROM sign_in_failures WHERE username = 'Correct-Horse-Battery'"
+    assert await pool.fetchval(throttled) == 5  # the throttle counts what was typed, for a day
+
+
 async def test_tokens_and_session_ids_are_nowhere_in_the_database_as_text(
     site: AsyncTestClient[Any], database_url: str, pool: asyncpg.Pool
 ) -> None:

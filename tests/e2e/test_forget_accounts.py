@@ -93,11 +93,19 @@ class Customers:
         assert '<tr id="account-otto">' in accounts.html
         assert "/admin/accounts/otto/disable" in accounts.forms
 
-        shown = [e for e in log_entries(await self.browser.get("/admin/access-log")) if "forgotten" in e[3]]
-        assert shown == [
+        entries = log_entries(await self.browser.get("/admin/access-log"))
+        assert [e for e in entries if "forgotten" in e[3]] == [
             ("token revoked", "ada", "fern-shop", FORGOTTEN),
             ("account disabled", "ada", renamed, f"{FORGOTTEN}: renamed, its sessions ended"),
         ]
+        # The old name, tried after the forget, is no account's: the log does not keep it.
+        assert [e for e in entries if e[0] == "sign-in failed"] == [
+            ("sign-in failed", "", renamed, ""),
+            ("sign-in failed", "", "", "no account by that name"),
+        ]
+        assert not await self.pool.fetchval(
+            "SELECT count(*) FROM access_log WHERE subject = 'fern' AND kind LIKE 'sign-in %'"
+        )
 
     async def check_otto_goes_on(self) -> None:
         assert (await self.otto.get("/orders")).status_code == 200
