@@ -219,7 +219,7 @@ async def sample(
             window.errors["a uvicorn worker was replaced"] += 1
             workers = now
         taken = memory(workers, postmaster)
-        figures = await per_worker(scraper)
+        figures = await per_worker(scraper, workers)
         for n, pid in enumerate(workers, 1):
             if pid in figures["orders_page_cache_bytes"]:
                 taken[f"worker {n} page cache"] = figures["orders_page_cache_bytes"][pid] / 2**20
@@ -233,16 +233,17 @@ async def sample(
         await asyncio.sleep(min(5.0, record.window / 3))
 
 
-async def per_worker(scraper: httpx.AsyncClient) -> dict[str, dict[int, float]]:
+async def per_worker(scraper: httpx.AsyncClient, workers: list[int]) -> dict[str, dict[int, float]]:
     """Each worker's page cache (bytes) and Python's allocated blocks, by pid, from /metrics (which
-    adds up every worker's files)."""
+    adds up every worker's files; a single process, serving alone, labels them with no pid)."""
     response = await scraper.get("/metrics")
     response.raise_for_status()
     found: dict[str, dict[int, float]] = {"orders_page_cache_bytes": {}, "orders_python_allocated_blocks": {}}
+    alone = workers[0] if len(workers) == 1 else 0
     for family in text_string_to_metric_families(response.text):
         for sample in family.samples:
             if sample.name in found:
-                found[sample.name][int(sample.labels.get("pid", "0"))] = sample.value
+                found[sample.name][int(sample.labels.get("pid", alone))] = sample.value
     return found
 
 
