@@ -79,11 +79,10 @@ async def _holders(pool: asyncpg.Pool, jobs: Sequence[tuple[str, str, str]]) -> 
     }
 
 
-async def job_holders(
-    pool: asyncpg.Pool, kinds: frozenset[str] = frozenset({"projection", "workflow", "loop"})
-) -> list[JobHolder]:
-    """Every job of `kinds` run under a leader lock, in JOBS' order, with the instance holding it now."""
-    jobs = [job for job in JOBS if job[1] in kinds]
+async def job_holders(pool: asyncpg.Pool, kinds: frozenset[str] | None = None) -> list[JobHolder]:
+    """Every job (of `kinds`, if given) run under a leader lock, in JOBS' order, with the instance
+    holding it now."""
+    jobs = [job for job in JOBS if kinds is None or job[1] in kinds]
     held = await _holders(pool, jobs)
     return [JobHolder(name, kind, held.get(name)) for name, kind, _ in jobs]
 
